@@ -1,0 +1,1 @@
+"""Accounts: organizations, memberships with roles, and API keys."""

@@ -1,0 +1,1 @@
+"""Cross-cutting API pieces: pagination and the API root URLs."""

@@ -1,0 +1,27 @@
+"""The /api/v1/ URL tree."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from agentstudio.accounts.api.views import ApiKeyViewSet, MemberViewSet, MeView
+from agentstudio.billing.api import CreditsView, LedgerViewSet
+from approvals.api.views import ApprovalViewSet
+from playbooks.api.views import BlueprintViewSet, PlaybookViewSet
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("playbooks", PlaybookViewSet, basename="playbook")
+router.register("blueprints", BlueprintViewSet, basename="blueprint")
+router.register("approvals", ApprovalViewSet, basename="approval")
+router.register("keys", ApiKeyViewSet, basename="apikey")
+router.register("members", MemberViewSet, basename="member")
+router.register("credits/ledger", LedgerViewSet, basename="ledger")
+
+urlpatterns = [
+    path("me/", MeView.as_view(), name="me"),
+    path("credits/", CreditsView.as_view(), name="credits"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include(router.urls)),
+]

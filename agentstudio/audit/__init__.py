@@ -1,0 +1,1 @@
+"""Append-only audit log whose rows chain by hash within a stream."""

@@ -1,0 +1,1 @@
+"""Billing: organization credit and the ledger of every credit movement."""

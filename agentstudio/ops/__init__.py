@@ -1,0 +1,1 @@
+"""Operations: the process supervisor behind `make up` and other operator commands."""

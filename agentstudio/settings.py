@@ -1,0 +1,205 @@
+"""Settings for Agent Studio, read from the environment (12-factor, django-environ).
+
+Without DATABASE_URL and CELERY_BROKER_URL the studio runs on the embedded default:
+SQLite in WAL mode and kombu's filesystem transport under ``var/``.
+"""
+
+import secrets
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("AGENTSTUDIO_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def _embedded_secret_key() -> str:
+    """A per-checkout random key kept under var/, so no secret ever lives in the repo."""
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _embedded_secret_key()
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "agentstudio.accounts",
+    "agentstudio.audit",
+    "agentstudio.billing",
+    "agentstudio.ops",
+    "playbooks",
+    "approvals",
+    "tools",
+]
+
+MIDDLEWARE = [
+    "agentstudio.middleware.RequestIdMiddleware",
+    "agentstudio.middleware.BodySizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "agentstudio.urls"
+WSGI_APPLICATION = "agentstudio.wsgi.application"
+ASGI_APPLICATION = "agentstudio.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+EMBEDDED_DATABASE = not env.str("DATABASE_URL", default="")
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            # WAL lets the web process read while the worker writes; IMMEDIATE makes a
+            # writing transaction take the lock up front instead of failing half-way.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis and Celery -------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://"
+if CELERY_BROKER_URL == "filesystem://":
+    for sub in ("queue", "processed"):
+        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+else:
+    # Longer than any run-engine time slice, so a slow slice is never redelivered twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Auth, i18n, static -----------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = VAR_DIR / "media"
+LOGIN_URL = "/admin/login/"
+
+# Request bodies: JSON and YAML up to 1 MiB (413 above); multipart uploads are capped
+# separately by AGENTSTUDIO_ARTIFACT_MAX_BYTES.
+AGENTSTUDIO_MAX_JSON_BODY_BYTES = env.int("AGENTSTUDIO_MAX_JSON_BODY_BYTES", default=1024 * 1024)
+AGENTSTUDIO_ARTIFACT_MAX_BYTES = env.int("AGENTSTUDIO_ARTIFACT_MAX_BYTES", default=50 * 1024**2)
+DATA_UPLOAD_MAX_MEMORY_SIZE = AGENTSTUDIO_MAX_JSON_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- Agent Studio policy ----------------------------------------------------------------
+AGENTSTUDIO_PROMOTION_MAX_AUTO_STEPS = env.int("AGENTSTUDIO_PROMOTION_MAX_AUTO_STEPS", default=10)
+AGENTSTUDIO_PROMOTION_APPROVAL_TTL_SECONDS = env.int(
+    "AGENTSTUDIO_PROMOTION_APPROVAL_TTL_SECONDS", default=7 * 24 * 3600
+)
+AGENTSTUDIO_APPROVAL_TTL_SECONDS = env.int("AGENTSTUDIO_APPROVAL_TTL_SECONDS", default=3600)
+AGENTSTUDIO_HTTP_ALLOW = env.list("AGENTSTUDIO_HTTP_ALLOW", default=[])
+AGENTSTUDIO_BLUEPRINT_DIR = BASE_DIR / "playbooks" / "blueprints"
+AGENTSTUDIO_DEMO_CREDIT_USD = env.str("AGENTSTUDIO_DEMO_CREDIT_USD", default="100.00")
+
+# --- REST framework ---------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "agentstudio.accounts.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["agentstudio.accounts.permissions.IsOrganizationMember"],
+    "DEFAULT_PAGINATION_CLASS": "agentstudio.api.pagination.StandardPagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "agentstudio.errors.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Agent Studio API",
+    "DESCRIPTION": "Author, govern and run AI-agent Playbooks.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Logging: JSON lines, each carrying the request id ----------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+from agentstudio.logging import logging_config  # noqa: E402
+
+LOGGING = logging_config(level=LOG_LEVEL)
+
+CELERY_BEAT_SCHEDULE = {
+    "approvals-expire-overdue": {"task": "approvals.expire_overdue", "schedule": 30.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

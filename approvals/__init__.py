@@ -1,0 +1,1 @@
+"""Approvals: hash-bound human decisions on gates, tool calls, budgets, promotions, reviews."""

@@ -1,0 +1,55 @@
+"""Serializers for approvals."""
+
+from rest_framework import serializers
+
+from approvals.models import Approval, ApprovalScope
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    playbook = serializers.PrimaryKeyRelatedField(read_only=True)
+    requested_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    decided_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    run = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Approval
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "title",
+            "run",
+            "playbook",
+            "step",
+            "tool",
+            "risk",
+            "payload",
+            "body_hash",
+            "scope",
+            "dry_run",
+            "expires_at",
+            "undo_until",
+            "requested_by",
+            "decided_by",
+            "decided_at",
+            "reason",
+            "response",
+            "result",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_run(self, approval: Approval) -> str | None:
+        run_id = getattr(approval, "run_id", None)
+        return str(run_id) if run_id else None
+
+
+class ApproveSerializer(serializers.Serializer):
+    body_hash = serializers.RegexField(r"^[0-9a-f]{64}$", help_text="The hash you reviewed.")
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    payload = serializers.JSONField(required=False)
+    scope = serializers.ChoiceField(choices=ApprovalScope.choices, required=False)
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)

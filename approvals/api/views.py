@@ -1,0 +1,57 @@
+"""Views for /approvals/: the queue, and deciding with the hash you saw."""
+
+import django_filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from approvals import selectors, services
+from approvals.api.serializers import ApprovalSerializer, ApproveSerializer, RejectSerializer
+from approvals.models import Approval, ApprovalKind, ApprovalStatus
+
+
+class ApprovalFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=ApprovalStatus.choices)
+    kind = django_filters.ChoiceFilter(choices=ApprovalKind.choices)
+    risk = django_filters.CharFilter()
+
+    class Meta:
+        model = Approval
+        fields = ["status", "kind", "playbook", "risk"]
+
+
+class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = ApprovalSerializer
+    filterset_class = ApprovalFilter
+    search_fields = ["title", "tool", "step"]
+    ordering_fields = ["created_at", "expires_at", "status", "kind"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        queryset = selectors.approval_list_visible(user=self.request.user)
+        if "ordering" not in self.request.query_params:
+            queryset = selectors.approval_queue_ordering(queryset)
+        return queryset
+
+    @extend_schema(request=ApproveSerializer, responses=ApprovalSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        serializer = ApproveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        approval = services.approval_approve(
+            approval=self.get_object(), actor=request.user, **serializer.validated_data
+        )
+        return Response(ApprovalSerializer(approval).data)
+
+    @extend_schema(request=RejectSerializer, responses=ApprovalSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str) -> Response:
+        serializer = RejectSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        approval = services.approval_reject(
+            approval=self.get_object(),
+            actor=request.user,
+            reason=serializer.validated_data["reason"],
+        )
+        return Response(ApprovalSerializer(approval).data)

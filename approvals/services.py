@@ -1,0 +1,262 @@
+"""Writes for approvals: create, approve (hash-bound), reject, cancel, with their effects."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import transaction
+from django.utils import timezone
+
+from agentstudio.accounts.models import Organization, Role
+from agentstudio.accounts.roles import can_decide_approvals, user_membership
+from agentstudio.audit import events
+from agentstudio.errors import AppError, ErrorCode
+from approvals.hashing import approval_body_hash
+from approvals.models import (
+    Approval,
+    ApprovalDecision,
+    ApprovalKind,
+    ApprovalScope,
+    ApprovalStatus,
+)
+
+REASON_MAX_LENGTH = 2000
+SCOPE_FORBIDDEN_RISKS = {"destructive", "admin", "secret"}
+
+
+@transaction.atomic
+def approval_create(
+    *,
+    organization: Organization,
+    kind: str,
+    title: str,
+    payload: Any,
+    requested_by: AbstractUser | None,
+    playbook: Any = None,
+    step: str = "",
+    tool: str = "",
+    risk: str = "",
+    call_key: str = "",
+    dry_run: Any = None,
+    expires_at: datetime | None = None,
+) -> Approval:
+    if expires_at is None:
+        expires_at = timezone.now() + timedelta(seconds=settings.AGENTSTUDIO_APPROVAL_TTL_SECONDS)
+    approval = Approval.objects.create(
+        organization=organization,
+        kind=kind,
+        title=title[:300],
+        payload=payload,
+        body_hash=approval_body_hash(payload),
+        requested_by=requested_by,
+        playbook=playbook,
+        step=step,
+        tool=tool,
+        risk=risk,
+        call_key=call_key,
+        dry_run=dry_run,
+        expires_at=expires_at,
+    )
+    events.approval_requested(approval=approval, actor=requested_by)
+    return approval
+
+
+def approval_assert_can_decide(*, approval: Approval, actor: AbstractUser) -> None:
+    """Approvers and admins of the organization; admin-class tools only by admins."""
+    membership = user_membership(actor)
+    if membership is None or membership.organization_id != approval.organization_id:
+        raise AppError(ErrorCode.NOT_FOUND, "Not found.")
+    if not can_decide_approvals(actor):
+        raise AppError(ErrorCode.PERMISSION_DENIED, "Only approvers and admins decide approvals.")
+    if (
+        approval.risk == "admin"
+        and approval.kind == ApprovalKind.TOOL_CALL
+        and (membership.role != Role.ADMIN)
+    ):
+        raise AppError(ErrorCode.PERMISSION_DENIED, "Admin-class tool calls need an admin.")
+    if approval.kind == ApprovalKind.PROMOTION and approval.requested_by_id == actor.pk:
+        raise AppError(
+            ErrorCode.PERMISSION_DENIED,
+            "You requested this promotion; another approver must decide it.",
+        )
+
+
+def _locked_pending(approval: Approval) -> tuple[Approval, bool]:
+    """Locks the row; expires it when overdue. Returns (row, expired_now)."""
+    locked = Approval.objects.select_for_update().get(pk=approval.pk)
+    if locked.status == ApprovalStatus.PENDING and locked.expires_at <= timezone.now():
+        locked.expire()
+        locked.save()
+        ApprovalDecision.objects.create(approval=locked, action=ApprovalDecision.Action.EXPIRE)
+        events.approval_decided(approval=locked, actor=None, decision="expired")
+        return locked, True
+    return locked, False
+
+
+def _assert_pending(approval: Approval) -> None:
+    if approval.status == ApprovalStatus.EXPIRED:
+        raise AppError(ErrorCode.EXPIRED, "This approval expired; it can no longer be decided.")
+    if approval.status != ApprovalStatus.PENDING:
+        raise AppError(ErrorCode.INVALID_STATE, f"This approval is already {approval.status}.")
+
+
+def _reason_checked(reason: str, *, required: bool) -> str:
+    reason = (reason or "").strip()
+    if required and not reason:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            "A reason is required.",
+            details=[{"path": "/reason", "message": "required"}],
+        )
+    if len(reason) > REASON_MAX_LENGTH:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            f"The reason is over {REASON_MAX_LENGTH} characters.",
+            details=[{"path": "/reason", "message": "too long"}],
+        )
+    return reason
+
+
+def _scope_checked(approval: Approval, scope: str | None) -> str:
+    scope = scope or ApprovalScope.SINGLE
+    if scope not in ApprovalScope.values:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            f"Unknown scope {scope!r}.",
+            details=[{"path": "/scope", "message": "use single, batch or session"}],
+        )
+    if scope != ApprovalScope.SINGLE and approval.kind != ApprovalKind.TOOL_CALL:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            "Only tool-call approvals take a batch or session scope.",
+            details=[{"path": "/scope", "message": "single only for this kind"}],
+        )
+    if scope == ApprovalScope.SESSION and approval.risk in SCOPE_FORBIDDEN_RISKS:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            f"A session scope is never granted for {approval.risk} tools.",
+            details=[{"path": "/scope", "message": "not allowed for this risk"}],
+        )
+    return scope
+
+
+def _apply_effect(approval: Approval, actor: AbstractUser) -> None:
+    """What approving does, by kind. Later kinds hook in here as the run engine lands."""
+    if approval.kind == ApprovalKind.PROMOTION:
+        from playbooks.services import playbook_activate_from_approval
+
+        playbook_activate_from_approval(approval=approval, actor=actor)
+
+
+def approval_approve(
+    *,
+    approval: Approval,
+    actor: AbstractUser,
+    body_hash: str,
+    reason: str = "",
+    payload: Any = None,
+    scope: str | None = None,
+) -> Approval:
+    """Approves the payload whose hash the approver saw; 409 if it changed, 410 if expired."""
+    approval_assert_can_decide(approval=approval, actor=actor)
+    reason = _reason_checked(reason, required=False)
+    with transaction.atomic():
+        locked, expired_now = _locked_pending(approval)
+    if expired_now:
+        raise AppError(ErrorCode.EXPIRED, "This approval expired; it can no longer be decided.")
+    with transaction.atomic():
+        locked, _ = _locked_pending(approval)
+        _assert_pending(locked)
+        scope = _scope_checked(locked, scope)
+        if locked.body_hash != body_hash:
+            raise AppError(
+                ErrorCode.HASH_MISMATCH,
+                "The payload changed since you looked at it; review the current payload and "
+                "approve its hash.",
+                details=[{"path": "/body_hash", "message": f"current hash is {locked.body_hash}"}],
+            )
+        previous_payload = None
+        if payload is not None and payload != locked.payload:
+            if locked.kind == ApprovalKind.PROMOTION:
+                raise AppError(
+                    ErrorCode.VALIDATION_ERROR,
+                    "A promotion's payload is the spec; edit the playbook instead.",
+                    details=[{"path": "/payload", "message": "not editable for promotions"}],
+                )
+            previous_payload = locked.payload
+            locked.payload = payload
+            locked.body_hash = approval_body_hash(payload)
+        locked.approve()
+        locked.scope = scope
+        locked.decided_by = actor
+        locked.decided_at = timezone.now()
+        locked.reason = reason
+        locked.save()
+        ApprovalDecision.objects.create(
+            approval=locked,
+            action=ApprovalDecision.Action.APPROVE,
+            actor=actor,
+            body_hash=locked.body_hash,
+            previous_payload=previous_payload,
+            reason=reason,
+            scope=scope,
+        )
+        events.approval_decided(approval=locked, actor=actor, decision="approved", reason=reason)
+        _apply_effect(locked, actor)
+    return locked
+
+
+def approval_reject(*, approval: Approval, actor: AbstractUser, reason: str) -> Approval:
+    approval_assert_can_decide(approval=approval, actor=actor)
+    reason = _reason_checked(reason, required=True)
+    with transaction.atomic():
+        locked, expired_now = _locked_pending(approval)
+    if expired_now:
+        raise AppError(ErrorCode.EXPIRED, "This approval expired; it can no longer be decided.")
+    with transaction.atomic():
+        locked, _ = _locked_pending(approval)
+        _assert_pending(locked)
+        locked.reject()
+        locked.decided_by = actor
+        locked.decided_at = timezone.now()
+        locked.reason = reason
+        locked.save()
+        ApprovalDecision.objects.create(
+            approval=locked,
+            action=ApprovalDecision.Action.REJECT,
+            actor=actor,
+            body_hash=locked.body_hash,
+            reason=reason,
+        )
+        events.approval_decided(approval=locked, actor=actor, decision="rejected", reason=reason)
+    return locked
+
+
+@transaction.atomic
+def approval_cancel(*, approval: Approval, actor: AbstractUser | None, reason: str) -> Approval:
+    """What the approval gated went away; a final approval is left as it is."""
+    locked = Approval.objects.select_for_update().get(pk=approval.pk)
+    if locked.status != ApprovalStatus.PENDING:
+        return locked
+    locked.cancel()
+    locked.reason = reason
+    locked.save()
+    ApprovalDecision.objects.create(
+        approval=locked, action=ApprovalDecision.Action.CANCEL, actor=actor, reason=reason
+    )
+    events.approval_decided(approval=locked, actor=actor, decision="cancelled", reason=reason)
+    return locked
+
+
+@transaction.atomic
+def approvals_expire_overdue(*, now: datetime | None = None) -> int:
+    """Beat task body: expires every pending approval past its expires_at."""
+    now = now or timezone.now()
+    count = 0
+    for approval in Approval.objects.filter(status=ApprovalStatus.PENDING, expires_at__lte=now):
+        _, expired_now = _locked_pending(approval)
+        count += int(expired_now)
+    return count

@@ -1,0 +1,1 @@
+"""Playbooks: specs, their governed lifecycle, immutable versions and the blueprint catalogue."""
