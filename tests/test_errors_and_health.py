@@ -1,6 +1,8 @@
 """Cross-cutting HTTP behaviour: the error envelope, size limits, request ids, probes."""
 
+import io
 import json
+import logging
 
 from rest_framework.test import APIClient
 
@@ -62,10 +64,17 @@ def test_openapi_schema_and_docs_are_served(author, client_for):
     assert client.get("/api/v1/docs/").status_code == 200
 
 
-def test_log_lines_are_json_with_request_id(author, client_for, capsys):
-    client_for(author).get("/api/v1/me/", HTTP_X_REQUEST_ID="trace-me-1")
-    lines = [line for line in capsys.readouterr().err.splitlines() if "trace-me-1" in line]
+def test_log_lines_are_json_with_request_id(author, client_for):
+    handler = logging.getLogger().handlers[0]
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        client_for(author).get("/api/v1/me/", HTTP_X_REQUEST_ID="trace-me-1")
+    finally:
+        handler.setStream(previous)
+    lines = [line for line in buffer.getvalue().splitlines() if "trace-me-1" in line]
     assert lines, "the request log line carries the request id"
     record = json.loads(lines[-1])
     assert record["request_id"] == "trace-me-1"
     assert record["path"] == "/api/v1/me/"
+    assert record["level"] == "info"
