@@ -4,7 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django_fsm import FSMField, transition
+from django_fsm import FSMField, FSMModelMixin, transition
 
 
 class ApprovalKind(models.TextChoices):
@@ -42,7 +42,7 @@ FINAL_STATUSES = {
 }
 
 
-class Approval(models.Model):
+class Approval(FSMModelMixin, models.Model):
     """One request for a decision. Status moves only through transitions run by services."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -4,7 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django_fsm import FSMField, transition
+from django_fsm import FSMField, FSMModelMixin, transition
 
 from agentstudio.errors import AppError, ErrorCode
 
@@ -15,7 +15,7 @@ class PlaybookStatus(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
-class Playbook(models.Model):
+class Playbook(FSMModelMixin, models.Model):
     """An authored spec. Status changes only through the transition methods, run by services."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

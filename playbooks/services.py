@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from agentstudio.accounts.models import Organization
+from agentstudio.accounts.roles import (
+    can_author,
+    can_edit_playbook,
+    can_manage_playbook_lifecycle,
+    can_see_playbook,
+)
 from agentstudio.audit import events
 from agentstudio.errors import AppError, ErrorCode
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
@@ -54,6 +61,37 @@ def _slug_checked(*, organization: Organization, slug: str, exclude: Any = None)
     return slug
 
 
+def _assert_allowed(
+    actor: AbstractUser | None, playbook: Playbook, allowed: Callable[..., bool], message: str
+) -> None:
+    """404 when the actor cannot see the playbook, 403 when they see it but may not act.
+    `None` is the system (demo seeding), which may do anything."""
+    if actor is None:
+        return
+    if not can_see_playbook(actor, playbook):
+        raise AppError(ErrorCode.NOT_FOUND, "Not found.")
+    if not allowed(actor, playbook):
+        raise AppError(ErrorCode.PERMISSION_DENIED, message)
+
+
+def _assert_can_edit(actor: AbstractUser | None, playbook: Playbook) -> None:
+    _assert_allowed(
+        actor,
+        playbook,
+        can_edit_playbook,
+        "Only admins and authors edit, validate and promote playbooks.",
+    )
+
+
+def _assert_can_manage(actor: AbstractUser | None, playbook: Playbook) -> None:
+    _assert_allowed(
+        actor,
+        playbook,
+        can_manage_playbook_lifecycle,
+        "Only admins, or the author who owns it, may demote, archive, restore or delete it.",
+    )
+
+
 def _locked(playbook: Playbook) -> Playbook:
     return Playbook.objects.select_for_update().get(pk=playbook.pk)
 
@@ -78,6 +116,8 @@ def playbook_create(
     blueprint: Blueprint | None = None,
     source: str = "api",
 ) -> Playbook:
+    if actor is not None and not can_author(actor):
+        raise AppError(ErrorCode.PERMISSION_DENIED, "Only admins and authors create playbooks.")
     spec = _with_name(spec_require_valid(checked), name)
     if slug:
         slug = _slug_checked(organization=organization, slug=slug)
@@ -111,6 +151,7 @@ def playbook_update(
     allowed_users: list[AbstractUser] | None = None,
 ) -> Playbook:
     """Edits a playbook; the spec only while draft. A spec edit cancels a pending promotion."""
+    _assert_can_edit(actor, playbook)
     playbook = _locked(playbook)
     if checked is not None:
         if playbook.status != PlaybookStatus.DRAFT:
@@ -146,6 +187,7 @@ def playbook_update(
 
 @transaction.atomic
 def playbook_delete(*, playbook: Playbook, actor: AbstractUser) -> None:
+    _assert_can_manage(actor, playbook)
     playbook = _locked(playbook)
     if playbook.status not in (PlaybookStatus.DRAFT, PlaybookStatus.ARCHIVED):
         raise _invalid_state("Only draft or archived playbooks can be deleted; archive it first.")
@@ -189,6 +231,7 @@ def playbook_promote(
     *, playbook: Playbook, actor: AbstractUser
 ) -> tuple[Playbook, Approval | None]:
     """Activates at once when policy allows, else opens (or returns) a promotion approval."""
+    _assert_can_edit(actor, playbook)
     playbook = _locked(playbook)
     if playbook.status != PlaybookStatus.DRAFT:
         raise _invalid_state(f"Only a draft can be promoted; this playbook is {playbook.status}.")
@@ -261,6 +304,7 @@ def playbook_activate_as_system(*, playbook: Playbook) -> Playbook:
 
 
 def _simple_transition(playbook: Playbook, actor: AbstractUser, name: str, done: str) -> Playbook:
+    _assert_can_manage(actor, playbook)
     playbook = _locked(playbook)
     method = getattr(playbook, name)
     source = playbook.status
@@ -296,6 +340,7 @@ def playbook_version_restore(
     *, playbook: Playbook, version: PlaybookVersion, actor: AbstractUser
 ) -> Playbook:
     """Copies an activated spec back into the draft (a spec edit like any other)."""
+    _assert_can_edit(actor, playbook)
     playbook = _locked(playbook)
     if playbook.status != PlaybookStatus.DRAFT:
         raise _invalid_state("Versions can only be restored into a draft; demote it first.")

@@ -62,10 +62,12 @@ def can_edit_playbook(user: Any, playbook: Playbook) -> bool:
 
 def can_manage_playbook_lifecycle(user: Any, playbook: Playbook) -> bool:
     """Demote, archive, restore, delete: admins, and authors on their own playbooks."""
-    role = user_role(user)
-    if role == Role.ADMIN:
+    membership = user_membership(user)
+    if membership is None or membership.organization_id != playbook.organization_id:
+        return False
+    if membership.role == Role.ADMIN:
         return True
-    return role == Role.AUTHOR and playbook.created_by_id == user.pk
+    return membership.role == Role.AUTHOR and playbook.created_by_id == user.pk
 
 
 def can_decide_approvals(user: Any) -> bool:

@@ -8,81 +8,169 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Blueprint',
+            name="Blueprint",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('slug', models.SlugField(max_length=100, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True, default='')),
-                ('category', models.CharField(max_length=100)),
-                ('problem', models.TextField()),
-                ('what_it_does', models.TextField()),
-                ('expected_impact', models.TextField()),
-                ('systems', models.JSONField(default=list)),
-                ('spec', models.JSONField()),
-                ('source_sha256', models.CharField(max_length=64)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=100, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True, default="")),
+                ("category", models.CharField(max_length=100)),
+                ("problem", models.TextField()),
+                ("what_it_does", models.TextField()),
+                ("expected_impact", models.TextField()),
+                ("systems", models.JSONField(default=list)),
+                ("spec", models.JSONField()),
+                ("source_sha256", models.CharField(max_length=64)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['category', 'name'],
+                "ordering": ["category", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Playbook',
+            name="Playbook",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('slug', models.SlugField(max_length=100)),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True, default='')),
-                ('status', django_fsm.FSMField(choices=[('draft', 'Draft'), ('active', 'Active'), ('archived', 'Archived')], default='draft', max_length=16, protected=True)),
-                ('spec', models.JSONField()),
-                ('spec_source_yaml', models.TextField(blank=True, default='', help_text='The YAML the spec came from, kept so later validations report lines.')),
-                ('version', models.PositiveIntegerField(default=0, help_text='Latest activated version.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('allowed_users', models.ManyToManyField(blank=True, related_name='playbooks_listed', to=settings.AUTH_USER_MODEL)),
-                ('blueprint', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='forks', to='playbooks.blueprint')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='playbooks_created', to=settings.AUTH_USER_MODEL)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='playbooks', to='accounts.organization')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=100)),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True, default="")),
+                (
+                    "status",
+                    django_fsm.FSMField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("active", "Active"),
+                            ("archived", "Archived"),
+                        ],
+                        default="draft",
+                        max_length=16,
+                        protected=True,
+                    ),
+                ),
+                ("spec", models.JSONField()),
+                (
+                    "spec_source_yaml",
+                    models.TextField(
+                        blank=True,
+                        default="",
+                        help_text="The YAML the spec came from, kept so later validations report lines.",
+                    ),
+                ),
+                (
+                    "version",
+                    models.PositiveIntegerField(default=0, help_text="Latest activated version."),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "allowed_users",
+                    models.ManyToManyField(
+                        blank=True, related_name="playbooks_listed", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "blueprint",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="forks",
+                        to="playbooks.blueprint",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="playbooks_created",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="playbooks",
+                        to="accounts.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at'],
+                "ordering": ["-updated_at"],
             },
         ),
         migrations.CreateModel(
-            name='PlaybookVersion',
+            name="PlaybookVersion",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('number', models.PositiveIntegerField()),
-                ('spec', models.JSONField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('activated_by', models.ForeignKey(blank=True, help_text='Empty when the system activated it (demo seeding).', null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('playbook', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='playbooks.playbook')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("spec", models.JSONField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "activated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty when the system activated it (demo seeding).",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "playbook",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="versions",
+                        to="playbooks.playbook",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['playbook', '-number'],
+                "ordering": ["playbook", "-number"],
             },
         ),
         migrations.AddConstraint(
-            model_name='playbook',
-            constraint=models.UniqueConstraint(fields=('organization', 'slug'), name='playbook_slug_per_org'),
+            model_name="playbook",
+            constraint=models.UniqueConstraint(
+                fields=("organization", "slug"), name="playbook_slug_per_org"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='playbookversion',
-            constraint=models.UniqueConstraint(fields=('playbook', 'number'), name='playbook_version_number'),
+            model_name="playbookversion",
+            constraint=models.UniqueConstraint(
+                fields=("playbook", "number"), name="playbook_version_number"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='playbookversion',
-            constraint=models.CheckConstraint(condition=models.Q(('number__gte', 1)), name='version_from_one'),
+            model_name="playbookversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("number__gte", 1)), name="version_from_one"
+            ),
         ),
     ]

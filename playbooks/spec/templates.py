@@ -1,0 +1,309 @@
+"""Playbook templates: a locked-down Jinja2 sandbox, native-type rendering and static checks."""
+
+import functools
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.filters import FILTERS
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+TEMPLATE_NAMES = frozenset({"inputs", "steps", "run", "vault", "loop"})
+# Attributes that reach interpreter internals; anything starting with "_" is refused too.
+DENIED_ATTRIBUTES = frozenset(
+    {
+        "mro",
+        "func_globals",
+        "func_code",
+        "f_globals",
+        "f_locals",
+        "f_builtins",
+        "f_code",
+        "gi_frame",
+        "gi_code",
+        "cr_frame",
+        "cr_code",
+        "ag_frame",
+        "ag_code",
+        "tb_frame",
+        "tb_next",
+        "format",
+        "format_map",
+    }
+)
+# Filters a template may use. Left out: attr (sidesteps the attribute check), format (printf
+# widths), center, indent, batch and slice (sizes chosen by the template), random (runs must
+# replay the same), pprint, urlize and xmlattr (HTML helpers with nothing to do here).
+SAFE_FILTERS = frozenset(
+    {
+        "abs", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "filesizeformat",
+        "first", "float", "groupby", "int", "items", "join", "last", "length", "list", "lower",
+        "map", "max", "min", "reject", "rejectattr", "replace", "reverse", "round", "select",
+        "selectattr", "sort", "string", "striptags", "sum", "title", "tojson", "trim",
+        "truncate", "unique", "upper", "urlencode", "wordcount", "wordwrap",
+    }
+)  # fmt: skip
+MAX_RENDERED_SEQUENCE = 1_000_000
+MAX_POWER_RESULT_BITS = 100_000
+_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{[-+]?(?P<expression>.*?)[-+]?\}\}\s*$", re.DOTALL)
+_TEMPLATE_MARKERS = ("{{", "}}", "{%", "%}", "{#", "#}")
+
+
+@dataclass(frozen=True)
+class VaultHandle:
+    """A reference to a vault secret by name; the broker swaps in the value at call time."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f"vault:{self.name}"
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """Why a template is refused; `line` is the line inside the template (1-based) when known.
+
+    Syntax errors name the line in the message too; other kinds leave that to the caller.
+    """
+
+    message: str
+    kind: str
+    line: int | None = None
+
+
+class _StudioSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox plus limits on operators whose result size the template controls."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "%" and isinstance(left, str):
+            raise SecurityError("the % string operator is not allowed; join strings with ~")
+        if operator == "*":
+            _refuse_oversized_repeat(left, right)
+        if operator == "**":
+            _refuse_oversized_power(left, right)
+        return super().call_binop(context, operator, left, right)
+
+
+def _refuse_oversized_repeat(left: Any, right: Any) -> None:
+    for sequence, times in ((left, right), (right, left)):
+        is_repeat = isinstance(sequence, str | list | tuple) and isinstance(times, int)
+        if is_repeat and len(sequence) * times > MAX_RENDERED_SEQUENCE:
+            raise SecurityError("the result of * would be too large")
+
+
+def _refuse_oversized_power(base: Any, exponent: Any) -> None:
+    is_integer_power = isinstance(base, int) and isinstance(exponent, int) and exponent > 0
+    if is_integer_power and base.bit_length() * exponent > MAX_POWER_RESULT_BITS:
+        raise SecurityError("the result of ** would be too large")
+
+
+def _vault(name: Any) -> VaultHandle:
+    if not isinstance(name, str) or not name:
+        raise SecurityError("vault() takes the name of a secret, e.g. vault('slack.token')")
+    return VaultHandle(name)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, VaultHandle):
+        return str(value)
+    if isinstance(value, Undefined):
+        return str(value)  # StrictUndefined raises here with the missing name.
+    if isinstance(value, Iterator | range | set | frozenset):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def _tojson(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=indent, default=_json_default)
+
+
+def _bounded_replace(value: Any, old: str, new: str, count: int | None = None) -> str:
+    text = str(value)
+    occurrences = text.count(old) if count is None else min(text.count(old), count)
+    if len(text) + occurrences * (len(new) - len(old)) > MAX_RENDERED_SEQUENCE:
+        raise SecurityError("the result of replace would be too large")
+    return text.replace(old, new, -1 if count is None else count)
+
+
+@functools.cache
+def template_environment() -> ImmutableSandboxedEnvironment:
+    """The one environment playbook templates run in: sandboxed, immutable, strict."""
+    # Templates produce prompts, arguments and JSON, never HTML, so escaping would corrupt them.
+    environment = _StudioSandbox(undefined=StrictUndefined, autoescape=False)
+    environment.filters = {name: FILTERS[name] for name in SAFE_FILTERS if name in FILTERS}
+    environment.filters.update(tojson=_tojson, replace=_bounded_replace)
+    environment.globals = {"vault": _vault}
+    return environment
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled_template(source: str) -> Any:
+    return template_environment().from_string(source)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled_expression(expression: str) -> Any:
+    return template_environment().compile_expression(expression, undefined_to_none=False)
+
+
+def _single_expression(source: str) -> str | None:
+    """The expression when the whole string is one {{ expression }}, else None."""
+    match = _SINGLE_EXPRESSION.match(source)
+    if match is None:
+        return None
+    expression = match.group("expression")
+    if any(marker in expression for marker in _TEMPLATE_MARKERS):
+        return None
+    return expression
+
+
+def _native_value(value: Any) -> Any:
+    if isinstance(value, Undefined):
+        str(value)  # StrictUndefined raises UndefinedError naming what is missing.
+    if isinstance(value, Iterator | range | tuple):
+        return list(value)
+    return value
+
+
+def template_render_string(source: str, context: Mapping[str, Any]) -> Any:
+    """Renders one template string; exactly one {{ expression }} keeps its native type."""
+    if "{" not in source:
+        return source
+    expression = _single_expression(source)
+    if expression is not None:
+        return _native_value(_compiled_expression(expression)(**context))
+    return _compiled_template(source).render(**context)
+
+
+def template_render_value(value: Any, context: Mapping[str, Any]) -> Any:
+    """Renders every string inside a JSON value (dict keys stay as they are).
+
+    Raises jinja2 errors (UndefinedError, SecurityError, TemplateSyntaxError) on failure.
+    """
+    if isinstance(value, str):
+        return template_render_string(value, context)
+    if isinstance(value, dict):
+        return {key: template_render_value(item, context) for key, item in value.items()}
+    if isinstance(value, list):
+        return [template_render_value(item, context) for item in value]
+    return value
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(source: str) -> tuple[nodes.Template | None, TemplateProblem | None]:
+    try:
+        return template_environment().parse(source), None
+    except TemplateSyntaxError as error:
+        message = f"template syntax error on line {error.lineno}: {error.message}"
+        return None, TemplateProblem(message=message, kind="syntax", line=error.lineno)
+    except RecursionError:
+        return None, TemplateProblem(message="template is nested too deeply", kind="syntax")
+
+
+def _walk(tree: nodes.Node) -> Iterator[nodes.Node]:
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        yield node
+        pending.extend(reversed(list(node.iter_child_nodes())))
+
+
+def _bound_names(tree: nodes.Template) -> set[str]:
+    """Names the template itself binds (for, set, with, macro and its arguments)."""
+    bound: set[str] = set()
+    for node in _walk(tree):
+        if isinstance(node, nodes.Name) and node.ctx in ("store", "param"):
+            bound.add(node.name)
+        elif isinstance(node, nodes.Macro):
+            bound.update({node.name, "caller", "varargs", "kwargs"})
+        elif isinstance(node, nodes.CallBlock):
+            bound.add("caller")
+    return bound
+
+
+def _attribute_problem(attribute: str, *, line: int) -> TemplateProblem | None:
+    if attribute.startswith("_") or attribute in DENIED_ATTRIBUTES:
+        return TemplateProblem(
+            message=f"attribute {attribute!r} is not allowed in templates",
+            kind="attribute",
+            line=line,
+        )
+    return None
+
+
+def _node_problem(node: nodes.Node, *, bound: set[str]) -> TemplateProblem | None:
+    line = node.lineno
+    if isinstance(node, nodes.Getattr):
+        return _attribute_problem(node.attr, line=line)
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        key = node.arg.value
+        return _attribute_problem(key, line=line) if isinstance(key, str) else None
+    if isinstance(node, nodes.Name) and node.ctx == "load":
+        if node.name not in TEMPLATE_NAMES and node.name not in bound:
+            allowed = ", ".join(sorted(TEMPLATE_NAMES))
+            message = f"unknown name {node.name!r} (templates see {allowed})"
+            return TemplateProblem(message=message, kind="name", line=line)
+        return None
+    if isinstance(node, nodes.Call):
+        callee = node.node
+        if isinstance(callee, nodes.Name) and (callee.name == "vault" or callee.name in bound):
+            return None
+        message = (
+            "calls are not allowed in templates, except vault('name'); "
+            "use filters such as |items or |join instead"
+        )
+        return TemplateProblem(message=message, kind="call", line=line)
+    if isinstance(node, nodes.Filter) and node.name not in SAFE_FILTERS:
+        message = f"filter {node.name!r} is not available in templates"
+        return TemplateProblem(message=message, kind="filter", line=line)
+    if isinstance(node, nodes.Test) and node.name not in template_environment().tests:
+        message = f"unknown test {node.name!r}"
+        return TemplateProblem(message=message, kind="test", line=line)
+    if isinstance(node, nodes.Extends | nodes.Include | nodes.Import | nodes.FromImport):
+        message = "extends, include and import are not allowed in templates"
+        return TemplateProblem(message=message, kind="statement", line=line)
+    return None
+
+
+def template_check(source: str) -> list[TemplateProblem]:
+    """Every reason the sandbox policy refuses this template; empty when it is fine."""
+    if not any(marker in source for marker in ("{{", "{%", "{#")):
+        return []
+    tree, syntax_problem = _parse(source)
+    if tree is None:
+        return [syntax_problem] if syntax_problem else []
+    bound = _bound_names(tree)
+    problems: list[TemplateProblem] = []
+    for node in _walk(tree):
+        problem = _node_problem(node, bound=bound)
+        if problem is not None and problem not in problems:
+            problems.append(problem)
+    return problems
+
+
+def template_step_references(source: str) -> set[str]:
+    """Step ids the template reads as steps.X or steps['X']; empty if it does not parse."""
+    if "steps" not in source:
+        return set()
+    tree, _problem = _parse(source)
+    if tree is None:
+        return set()
+    references: set[str] = set()
+    for node in _walk(tree):
+        if isinstance(node, nodes.Getattr) and _is_steps_name(node.node):
+            references.add(node.attr)
+        elif isinstance(node, nodes.Getitem) and _is_steps_name(node.node):
+            key = node.arg.value if isinstance(node.arg, nodes.Const) else None
+            if isinstance(key, str):
+                references.add(key)
+    return references
+
+
+def _is_steps_name(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Name) and node.name == "steps" and node.ctx == "load"
