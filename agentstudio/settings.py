@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "agentstudio.audit",
     "agentstudio.billing",
     "agentstudio.ops",
+    "agentstudio.api",
     "playbooks",
     "approvals",
     "tools",

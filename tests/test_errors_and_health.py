@@ -78,3 +78,11 @@ def test_log_lines_are_json_with_request_id(author, client_for):
     assert record["request_id"] == "trace-me-1"
     assert record["path"] == "/api/v1/me/"
     assert record["level"] == "info"
+
+
+def test_openapi_schema_generates_without_warnings(db, tmp_path):
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    assert "/api/v1/approvals/{id}/approve/" in target.read_text()

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals.models import ApprovalKind, ApprovalStatus
@@ -11,6 +12,18 @@ from playbooks.models import Blueprint, Playbook, PlaybookVersion
 SPEC_YAML_MAX_CHARS = 1024 * 1024
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "nullable": True,
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "status": {"type": "string"},
+            "body_hash": {"type": "string"},
+            "expires_at": {"type": "string", "format": "date-time"},
+        },
+    }
+)
 class PendingPromotionField(serializers.Field):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(source="*", read_only=True, **kwargs)

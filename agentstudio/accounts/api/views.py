@@ -18,6 +18,7 @@ from agentstudio.accounts.api.serializers import (
     MemberUpdateSerializer,
     MeSerializer,
 )
+from agentstudio.accounts.models import ApiKey, Membership
 from agentstudio.accounts.roles import (
     can_manage_org_resources,
     can_read_org_resources,
@@ -40,6 +41,8 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Ge
     ordering_fields = ["created_at", "last_used_at", "name"]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return ApiKey.objects.none()
         return selectors.api_key_list(user=self.request.user)
 
     @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeySerializer})
@@ -72,6 +75,8 @@ class MemberViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Retri
             raise AppError(ErrorCode.PERMISSION_DENIED, "Only admins manage members.")
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return Membership.objects.none()
         return selectors.membership_list(organization=user_organization(self.request.user))
 
     @extend_schema(request=MemberCreateSerializer, responses={201: MembershipSerializer})

@@ -1,0 +1,12 @@
+"""App config that loads the OpenAPI extensions when Django starts."""
+
+from django.apps import AppConfig
+
+
+class ApiConfig(AppConfig):
+    name = "agentstudio.api"
+    label = "studio_api"
+    verbose_name = "API"
+
+    def ready(self) -> None:
+        from agentstudio.api import schema  # noqa: F401  (registers the extensions)
