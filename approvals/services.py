@@ -97,10 +97,26 @@ def _locked_pending(approval: Approval) -> tuple[Approval, bool]:
 
 
 def _assert_pending(approval: Approval) -> None:
-    if approval.status == ApprovalStatus.EXPIRED:
+    if approval.status == ApprovalStatus.EXPIRED or (
+        approval.status == ApprovalStatus.PENDING and approval.expires_at <= timezone.now()
+    ):
         raise AppError(ErrorCode.EXPIRED, "This approval expired; it can no longer be decided.")
     if approval.status != ApprovalStatus.PENDING:
         raise AppError(ErrorCode.INVALID_STATE, f"This approval is already {approval.status}.")
+
+
+def _expire_if_overdue(approval: Approval) -> None:
+    """Records an overdue approval as expired in its own transaction, so the refusal of a
+    late decision (410) does not roll the expiry back."""
+    with transaction.atomic():
+        _locked_pending(approval)
+
+
+def _locked_for_decision(approval: Approval) -> Approval:
+    """Inside the caller's transaction: the row, locked, and still decidable."""
+    locked = Approval.objects.select_for_update().get(pk=approval.pk)
+    _assert_pending(locked)
+    return locked
 
 
 def _reason_checked(reason: str, *, required: bool) -> str:
@@ -163,13 +179,9 @@ def approval_approve(
     """Approves the payload whose hash the approver saw; 409 if it changed, 410 if expired."""
     approval_assert_can_decide(approval=approval, actor=actor)
     reason = _reason_checked(reason, required=False)
+    _expire_if_overdue(approval)
     with transaction.atomic():
-        locked, expired_now = _locked_pending(approval)
-    if expired_now:
-        raise AppError(ErrorCode.EXPIRED, "This approval expired; it can no longer be decided.")
-    with transaction.atomic():
-        locked, _ = _locked_pending(approval)
-        _assert_pending(locked)
+        locked = _locked_for_decision(approval)
         scope = _scope_checked(locked, scope)
         if locked.body_hash != body_hash:
             raise AppError(
@@ -212,13 +224,9 @@ def approval_approve(
 def approval_reject(*, approval: Approval, actor: AbstractUser, reason: str) -> Approval:
     approval_assert_can_decide(approval=approval, actor=actor)
     reason = _reason_checked(reason, required=True)
+    _expire_if_overdue(approval)
     with transaction.atomic():
-        locked, expired_now = _locked_pending(approval)
-    if expired_now:
-        raise AppError(ErrorCode.EXPIRED, "This approval expired; it can no longer be decided.")
-    with transaction.atomic():
-        locked, _ = _locked_pending(approval)
-        _assert_pending(locked)
+        locked = _locked_for_decision(approval)
         locked.reject()
         locked.decided_by = actor
         locked.decided_at = timezone.now()
