@@ -161,6 +161,26 @@ AGENTSTUDIO_HTTP_ALLOW = env.list("AGENTSTUDIO_HTTP_ALLOW", default=[])
 AGENTSTUDIO_BLUEPRINT_DIR = BASE_DIR / "playbooks" / "blueprints"
 AGENTSTUDIO_DEMO_CREDIT_USD = env.str("AGENTSTUDIO_DEMO_CREDIT_USD", default="100.00")
 
+# --- Run engine -------------------------------------------------------------------------
+AGENTSTUDIO_WORKSPACE_ROOT = Path(
+    env.str("AGENTSTUDIO_WORKSPACE_ROOT", default=str(MEDIA_ROOT / "runs"))
+)
+# A worker advances a run for at most one slice, then re-enqueues it (fairness).
+AGENTSTUDIO_RUN_SLICE_SECONDS = env.float("AGENTSTUDIO_RUN_SLICE_SECONDS", default=10.0)
+# A lease outlives any single step (tool timeouts are capped below it), so a live worker
+# never loses its run to another; a dead worker's lease expires and the run moves on.
+AGENTSTUDIO_RUN_LEASE_SECONDS = env.int("AGENTSTUDIO_RUN_LEASE_SECONDS", default=300)
+AGENTSTUDIO_STEP_TIMEOUT_SECONDS = env.float("AGENTSTUDIO_STEP_TIMEOUT_SECONDS", default=120.0)
+AGENTSTUDIO_STALLED_RUN_SECONDS = env.int("AGENTSTUDIO_STALLED_RUN_SECONDS", default=30)
+AGENTSTUDIO_TOOL_MODULES = env.list("AGENTSTUDIO_TOOL_MODULES", default=[])
+AGENTSTUDIO_DEFAULT_MODEL_PROVIDER = env.str("AGENTSTUDIO_DEFAULT_MODEL_PROVIDER", default="")
+# USD per 1,000 tokens; the scripted provider bills as if the named model had answered.
+AGENTSTUDIO_MODEL_PRICES = {
+    "gpt-4o-mini": {"input": "0.00015", "output": "0.0006"},
+    "gpt-4o": {"input": "0.0025", "output": "0.01"},
+    "gpt-4.1-mini": {"input": "0.0004", "output": "0.0016"},
+}
+
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -208,5 +228,9 @@ LOGGING = logging_config(level=LOG_LEVEL)
 
 CELERY_BEAT_SCHEDULE = {
     "approvals-expire-overdue": {"task": "approvals.expire_overdue", "schedule": 30.0},
+    "runs-requeue-stalled": {
+        "task": "runs.requeue_stalled",
+        "schedule": env.float("AGENTSTUDIO_REQUEUE_INTERVAL_SECONDS", default=15.0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -64,7 +64,13 @@ class Approval(FSMModelMixin, models.Model):
         on_delete=models.CASCADE,
         related_name="approvals",
     )
-    # The run foreign key arrives with the run engine; until then approvals are playbook-level.
+    run = models.ForeignKey(
+        "playbooks.Run",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="approvals",
+    )
     step = models.CharField(max_length=64, blank=True, default="")
     tool = models.CharField(max_length=200, blank=True, default="")
     risk = models.CharField(max_length=16, blank=True, default="")

@@ -36,6 +36,7 @@ def approval_create(
     payload: Any,
     requested_by: AbstractUser | None,
     playbook: Any = None,
+    run: Any = None,
     step: str = "",
     tool: str = "",
     risk: str = "",
@@ -53,6 +54,7 @@ def approval_create(
         body_hash=approval_body_hash(payload),
         requested_by=requested_by,
         playbook=playbook,
+        run=run,
         step=step,
         tool=tool,
         risk=risk,
@@ -92,6 +94,7 @@ def _locked_pending(approval: Approval) -> tuple[Approval, bool]:
         locked.save()
         ApprovalDecision.objects.create(approval=locked, action=ApprovalDecision.Action.EXPIRE)
         events.approval_decided(approval=locked, actor=None, decision="expired")
+        _apply_effect(locked, None)
         return locked, True
     return locked, False
 
@@ -159,12 +162,17 @@ def _scope_checked(approval: Approval, scope: str | None) -> str:
     return scope
 
 
-def _apply_effect(approval: Approval, actor: AbstractUser) -> None:
-    """What approving does, by kind. Later kinds hook in here as the run engine lands."""
+def _apply_effect(approval: Approval, actor: AbstractUser | None) -> None:
+    """What a decision does, by kind: promotions activate; run approvals move their run."""
     if approval.kind == ApprovalKind.PROMOTION:
-        from playbooks.services import playbook_activate_from_approval
+        if approval.status == ApprovalStatus.APPROVED:
+            from playbooks.services import playbook_activate_from_approval
 
-        playbook_activate_from_approval(approval=approval, actor=actor)
+            playbook_activate_from_approval(approval=approval, actor=actor)
+        return
+    from playbooks.run_services import run_apply_decision
+
+    run_apply_decision(approval=approval, actor=actor)
 
 
 def approval_approve(
@@ -240,6 +248,7 @@ def approval_reject(*, approval: Approval, actor: AbstractUser, reason: str) -> 
             reason=reason,
         )
         events.approval_decided(approval=locked, actor=actor, decision="rejected", reason=reason)
+        _apply_effect(locked, actor)
     return locked
 
 
@@ -268,3 +277,56 @@ def approvals_expire_overdue(*, now: datetime | None = None) -> int:
         _, expired_now = _locked_pending(approval)
         count += int(expired_now)
     return count
+
+
+def approval_assert_can_answer(*, approval: Approval, actor: AbstractUser) -> None:
+    """Deciders of the organization, and whoever started the run, answer its questions."""
+    membership = user_membership(actor)
+    if membership is None or membership.organization_id != approval.organization_id:
+        raise AppError(ErrorCode.NOT_FOUND, "Not found.")
+    started_it = approval.run is not None and approval.run.created_by_id == actor.pk
+    if not (can_decide_approvals(actor) or started_it):
+        raise AppError(
+            ErrorCode.PERMISSION_DENIED,
+            "Only the person who started the run, approvers and admins answer.",
+        )
+
+
+def approval_answer(*, approval: Approval, actor: AbstractUser, answer: Any) -> Approval:
+    """Answers a question with a value valid against its schema; the run continues."""
+    from jsonschema import Draft202012Validator
+
+    if approval.kind != ApprovalKind.QUESTION:
+        raise AppError(ErrorCode.INVALID_STATE, "Only questions take an answer; approve instead.")
+    approval_assert_can_answer(approval=approval, actor=actor)
+    schema = (approval.payload or {}).get("schema") or {}
+    errors = sorted(Draft202012Validator(schema).iter_errors(answer), key=lambda e: e.path)
+    if errors:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            f"The answer does not fit the question: {errors[0].message}",
+            details=[
+                {
+                    "path": "/answer" + "".join(f"/{p}" for p in e.absolute_path),
+                    "message": e.message,
+                }
+                for e in errors[:20]
+            ],
+        )
+    _expire_if_overdue(approval)
+    with transaction.atomic():
+        locked = _locked_for_decision(approval)
+        locked.response = answer
+        locked.approve()
+        locked.decided_by = actor
+        locked.decided_at = timezone.now()
+        locked.save()
+        ApprovalDecision.objects.create(
+            approval=locked,
+            action=ApprovalDecision.Action.ANSWER,
+            actor=actor,
+            body_hash=locked.body_hash,
+        )
+        events.approval_decided(approval=locked, actor=actor, decision="answered")
+        _apply_effect(locked, actor)
+    return locked

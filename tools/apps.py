@@ -1,8 +1,17 @@
 """App config for the tool registry and broker."""
 
+import importlib
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class ToolsConfig(AppConfig):
     name = "tools"
     verbose_name = "Tools"
+
+    def ready(self) -> None:
+        # Operators (and the test suite) add tools from their own modules: each module named
+        # in AGENTSTUDIO_TOOL_MODULES registers its definitions and implementations on import.
+        for module in settings.AGENTSTUDIO_TOOL_MODULES:
+            importlib.import_module(module)

@@ -1,0 +1,1 @@
+"""The durable run engine: leases, checkpoints, step kinds, events, providers."""

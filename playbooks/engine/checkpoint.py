@@ -1,0 +1,153 @@
+"""Committing one step's outcome as one transaction: step row, tool invocations, artifacts,
+usage, events, cursor and any pause. The run row is locked first, so a cancel or a decision
+racing with the worker is seen, and event seqs stay gap-free."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from playbooks.engine.events import EventSpec, run_events_append_locked
+from playbooks.engine.lease import lease_expiry
+from playbooks.engine.outcome import Result, StepOutcome
+from playbooks.engine.view import RunView, step_kind
+from playbooks.models import Artifact, Run, RunStatus, RunStep, StepStatus
+
+_ROW_STATUS = {
+    Result.SUCCEEDED: StepStatus.SUCCEEDED,
+    Result.FAILED: StepStatus.FAILED,
+    Result.RETRY: StepStatus.FAILED,
+    Result.SKIPPED: StepStatus.SKIPPED,
+    Result.PROGRESS: StepStatus.RUNNING,
+    Result.PAUSED: StepStatus.WAITING,
+}
+_DONE = (Result.SUCCEEDED, Result.FAILED, Result.RETRY, Result.SKIPPED)
+
+
+def run_lock(run: Run, *, owner: str | None) -> Run | None:
+    """The run row, locked, if it is still running and (when given) still ours."""
+    locked = Run.objects.select_for_update().get(pk=run.pk)
+    if locked.status != RunStatus.RUNNING or (owner is not None and locked.lease_owner != owner):
+        return None
+    locked.version = run.version  # already loaded; spares a query
+    return locked
+
+
+def _step_row(
+    view: RunView, index: int, attempt: int, outcome: StepOutcome, now: Any, events: list[EventSpec]
+) -> RunStep:
+    step = view.steps[index]
+    row = view.open_steps.get(index)
+    if row is None:
+        row = RunStep(
+            run_id=view.run.pk,
+            index=index,
+            step_id=step["id"],
+            kind=step_kind(step),
+            attempt=attempt,
+            started_at=now,
+        )
+        events.append(
+            (
+                "step.started",
+                {"step": step["id"], "index": index, "attempt": attempt, "kind": row.kind},
+            )
+        )
+    row.status = _ROW_STATUS[outcome.result]
+    if outcome.input is not None:
+        row.input = outcome.input
+    row.state = outcome.state if outcome.state is not None else row.state
+    row.output = outcome.output
+    row.error = outcome.error
+    if outcome.result in _DONE:
+        row.finished_at = now
+    row.save()
+    return row
+
+
+def _step_events(row: RunStep, outcome: StepOutcome) -> list[EventSpec]:
+    base = {"step": row.step_id, "index": row.index, "attempt": row.attempt}
+    if outcome.result == Result.SUCCEEDED:
+        return [("step.succeeded", base)]
+    if outcome.result == Result.SKIPPED:
+        return [("step.skipped", {**base, "reason": outcome.error or "when was false"})]
+    if outcome.result in (Result.FAILED, Result.RETRY):
+        retry_at = outcome.retry_at.isoformat() if outcome.retry_at else None
+        return [("step.failed", {**base, "error": outcome.error, "retry_at": retry_at})]
+    return []
+
+
+def _save_artifacts(run: Run, step_id: str, outcome: StepOutcome) -> None:
+    for written in outcome.written:
+        Artifact.objects.update_or_create(
+            run=run,
+            path=written.path,
+            defaults={
+                "content_type": written.content_type,
+                "size": written.size,
+                "sha256": written.sha256,
+                "step_id": step_id,
+            },
+        )
+
+
+def _apply_usage(locked: Run, outcome: StepOutcome) -> None:
+    usage = outcome.usage
+    locked.usage_usd += usage.usd
+    locked.usage_input_tokens += usage.input_tokens
+    locked.usage_output_tokens += usage.output_tokens
+    locked.usage_tool_calls += usage.tool_calls
+
+
+def checkpoint_step(
+    *, view: RunView, index: int, attempt: int, outcome: StepOutcome, owner: str
+) -> bool:
+    """Commits the outcome; False when the run stopped being ours (cancelled, lease lost)."""
+    from playbooks.engine.finishing import run_fail_locked
+    from playbooks.engine.pausing import pause_apply
+
+    now = timezone.now()
+    with transaction.atomic():
+        locked = run_lock(view.run, owner=owner)
+        if locked is None:
+            return False
+        events: list[EventSpec] = []
+        row = _step_row(view, index, attempt, outcome, now, events)
+        events += outcome.events
+        events += _step_events(row, outcome)
+        for invocation in outcome.invocations:
+            invocation.save()
+        _save_artifacts(locked, row.step_id, outcome)
+        _apply_usage(locked, outcome)
+        locked.model_calls = view.run.model_calls
+        locked.current_step = row.step_id
+        locked.lease_expires_at = lease_expiry()
+        if outcome.result in (Result.SUCCEEDED, Result.SKIPPED):
+            locked.cursor = index + 1
+            view.outputs[row.step_id] = row.output
+            view.open_steps.pop(index, None)
+            view.step_attempts[index] = attempt
+            view.record_lineage(row, [w.path for w in outcome.written])
+        elif outcome.result == Result.PROGRESS:
+            view.open_steps[index] = row
+        elif outcome.result == Result.RETRY:
+            locked.not_before = outcome.retry_at
+            view.open_steps.pop(index, None)
+            view.step_attempts[index] = attempt
+        elif outcome.result == Result.PAUSED:
+            view.open_steps[index] = row
+            events += pause_apply(locked=locked, view=view, row=row, pause=outcome.pause)
+        else:
+            events += run_fail_locked(locked, f"step {row.step_id} failed: {outcome.error}")
+        run_events_append_locked(run=locked, events=events, persist_seq=False)
+        locked.save()
+    view.run = locked
+    return True
+
+
+def retry_delay_seconds(run: Run) -> float:
+    if run.not_before is None:
+        return 0.0
+    return max(0.0, (run.not_before - timezone.now()).total_seconds())

@@ -1,0 +1,100 @@
+"""Ending a run: outputs, the optional final review, failure; then, after commit, the
+parent run is woken and the callback is sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from jinja2 import TemplateError
+
+from playbooks.engine.events import EventSpec
+from playbooks.engine.view import RunView
+from playbooks.models import Run
+from playbooks.spec.templates import template_render_value
+
+
+def _wall_seconds(run: Run) -> float:
+    if run.started_at is None:
+        return 0.0
+    return (timezone.now() - run.started_at).total_seconds()
+
+
+def _after_finish(run: Run) -> None:
+    run_id, parent_id, callback = run.pk, run.parent_run_id, run.callback_url
+
+    def hooks() -> None:
+        from playbooks.tasks import run_send_callback_task
+
+        if parent_id:
+            from playbooks.run_services import run_wake_parent
+
+            run_wake_parent(parent_id=parent_id, child_id=run_id)
+        if callback:
+            run_send_callback_task.delay(str(run_id))
+
+    transaction.on_commit(hooks)
+
+
+def run_fail_locked(locked: Run, error: str) -> list[EventSpec]:
+    locked.fail()
+    locked.error = error[:5000]
+    locked.finished_at = timezone.now()
+    locked.usage_wall_seconds = _wall_seconds(locked)
+    locked.paused_reason = ""
+    _after_finish(locked)
+    return [("run.failed", {"error": locked.error})]
+
+
+def run_succeed_locked(locked: Run) -> list[EventSpec]:
+    locked.succeed()
+    locked.finished_at = timezone.now()
+    locked.usage_wall_seconds = _wall_seconds(locked)
+    locked.paused_reason = ""
+    _after_finish(locked)
+    return [("run.succeeded", {"outputs": locked.outputs})]
+
+
+def run_outputs(view: RunView) -> Any:
+    declared = view.spec.get("outputs")
+    if declared is None:
+        return {step_id: output for step_id, output in view.outputs.items()}
+    return template_render_value(declared, view.template_context())
+
+
+def run_complete_locked(locked: Run, view: RunView) -> list[EventSpec]:
+    """Every step is done: render the outputs, then succeed or wait for the final review."""
+    from approvals.services import approval_create
+
+    try:
+        locked.outputs = run_outputs(view)
+    except TemplateError as exc:
+        return run_fail_locked(locked, f"outputs could not be rendered: {exc}")
+    review = view.spec.get("review")
+    if not review:
+        return run_succeed_locked(locked)
+    approval = approval_create(
+        organization=locked.organization,
+        run=locked,
+        playbook=locked.playbook,
+        requested_by=locked.created_by,
+        kind="review",
+        title=review["title"],
+        payload={"outputs": locked.outputs},
+        call_key=f"{locked.pk}:review@{locked.attempt}",
+    )
+    locked.await_review()
+    locked.paused_reason = "review"
+    return [
+        (
+            "approval.requested",
+            {
+                "approval": str(approval.pk),
+                "kind": "review",
+                "title": approval.title,
+                "body_hash": approval.body_hash,
+            },
+        ),
+        ("run.paused", {"reason": "review", "approval": str(approval.pk)}),
+    ]

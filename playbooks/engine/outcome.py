@@ -1,0 +1,63 @@
+"""What executing a step returns to the runner, which commits it as one checkpoint."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from playbooks.engine.events import EventSpec
+from tools.context import WrittenFile
+
+
+class Result(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # for good: the run fails
+    RETRY = "retry"  # this attempt failed; another starts at `retry_at`
+    SKIPPED = "skipped"  # `when` was false
+    PROGRESS = "progress"  # an agent turn: the step goes on, its state is checkpointed
+    PAUSED = "paused"  # waiting for a person or a sub-run; the worker lets go
+
+
+@dataclass
+class Usage:
+    usd: Decimal = Decimal("0")
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tool_calls: int = 0
+    model_calls: int = 0
+
+    def add(self, other: Usage) -> None:
+        self.usd += other.usd
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.tool_calls += other.tool_calls
+        self.model_calls += other.model_calls
+
+
+@dataclass
+class Pause:
+    """How the run waits. `approval` holds the fields of an Approval to create in the same
+    checkpoint; `child` the fields of a sub-run to create."""
+
+    status: str  # waiting_for_approval | blocked
+    reason: str  # gate | question | outcome_unknown | sub_run | ...
+    approval: dict[str, Any] | None = None
+    child: dict[str, Any] | None = None
+
+
+@dataclass
+class StepOutcome:
+    result: Result
+    input: Any = None
+    output: Any = None
+    error: str = ""
+    state: Any = None
+    events: list[EventSpec] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    invocations: list[Any] = field(default_factory=list)
+    written: list[WrittenFile] = field(default_factory=list)
+    pause: Pause | None = None
+    retry_at: datetime | None = None

@@ -1,0 +1,80 @@
+"""Pausing a run inside its checkpoint: the approval or sub-run it waits for is created in
+the same transaction as the pause, so a crash can never leave one without the other."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from playbooks.engine.events import EventSpec
+from playbooks.engine.outcome import Pause
+from playbooks.engine.view import RunView
+from playbooks.models import Run, RunStep
+
+
+def _approval_for(locked: Run, pause: Pause) -> Any:
+    from approvals.models import Approval, ApprovalStatus
+    from approvals.services import approval_create
+
+    fields = dict(pause.approval or {})
+    existing = (
+        Approval.objects.filter(
+            run=locked, call_key=fields.get("call_key", ""), status=ApprovalStatus.PENDING
+        ).first()
+        if fields.get("call_key")
+        else None
+    )
+    if existing is not None:
+        return existing
+    ttl = fields.pop("ttl_seconds", None)
+    expires_at = timezone.now() + timedelta(seconds=ttl) if ttl else None
+    return approval_create(
+        organization=locked.organization,
+        run=locked,
+        playbook=locked.playbook,
+        requested_by=locked.created_by,
+        expires_at=expires_at,
+        **fields,
+    )
+
+
+def pause_apply(
+    *, locked: Run, view: RunView, row: RunStep, pause: Pause | None
+) -> list[EventSpec]:
+    """Moves the run to waiting_for_approval or blocked, creating what it waits for."""
+    from playbooks.engine.finishing import run_fail_locked
+    from playbooks.run_services import run_child_create
+
+    assert pause is not None
+    events: list[EventSpec] = []
+    data: dict[str, Any] = {"reason": pause.reason, "step": row.step_id}
+    if pause.approval is not None:
+        approval = _approval_for(locked, pause)
+        events.append(
+            (
+                "approval.requested",
+                {
+                    "approval": str(approval.pk),
+                    "kind": approval.kind,
+                    "title": approval.title,
+                    "step": row.step_id,
+                    "body_hash": approval.body_hash,
+                },
+            )
+        )
+        data["approval"] = str(approval.pk)
+    if pause.child is not None:
+        child, problem = run_child_create(parent=locked, **pause.child)
+        if child is None:
+            return run_fail_locked(locked, f"step {row.step_id} failed: {problem}")
+        events.append(("run.child_started", {"child_run": str(child.pk), "step": row.step_id}))
+        data["child_run"] = str(child.pk)
+    if pause.status == "waiting_for_approval":
+        locked.wait_for_approval()
+    else:
+        locked.block()
+    locked.paused_reason = pause.reason
+    events.append(("run.paused", data))
+    return events

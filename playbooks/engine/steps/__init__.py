@@ -1,0 +1,60 @@
+"""Executing one step: `when`, the kind's handler, retries with exponential backoff."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from django.utils import timezone
+from jinja2 import TemplateError
+
+from playbooks.engine.outcome import Result, StepOutcome
+from playbooks.engine.steps import gates, model, subrun, tool
+from playbooks.engine.view import RunView, step_kind
+from playbooks.spec.templates import template_render_value
+from tools.context import ToolExecutionError
+
+_log = structlog.get_logger("agentstudio.engine")
+
+HANDLERS = {
+    "tool": tool.execute_tool_step,
+    "llm": model.execute_llm_step,
+    "agent": model.execute_agent_step,
+    "approval": gates.execute_approval_step,
+    "ask": gates.execute_ask_step,
+    "playbook": subrun.execute_playbook_step,
+    "remote_agent": subrun.execute_remote_agent_step,
+}
+
+
+def step_execute(view: RunView, index: int) -> StepOutcome:
+    step = view.steps[index]
+    attempt = view.attempt_for(index)
+    try:
+        if "when" in step and index not in view.open_steps:
+            condition = template_render_value(step["when"], view.template_context())
+            if not condition:
+                return StepOutcome(result=Result.SKIPPED, input={"when": condition})
+        outcome = HANDLERS[step_kind(step)](view, index, step, attempt)
+    except TemplateError as exc:
+        outcome = StepOutcome(result=Result.FAILED, error=f"template error: {exc}")
+    except ToolExecutionError as exc:
+        outcome = StepOutcome(result=Result.FAILED, error=str(exc))
+    except Exception as exc:  # a bug in a handler must fail the step, not loop the run
+        _log.exception("step crashed", run=str(view.run.pk), step=step.get("id"))
+        outcome = StepOutcome(result=Result.FAILED, error=f"internal error: {type(exc).__name__}")
+    if outcome.result == Result.FAILED:
+        _schedule_retry(outcome, step.get("retry"), attempt)
+    return outcome
+
+
+def _schedule_retry(outcome: StepOutcome, retry: dict[str, Any] | None, attempt: int) -> None:
+    if not retry or attempt >= int(retry.get("attempts", 1)):
+        return
+    base = float(retry.get("backoff_seconds", 0))
+    delay = base * float(retry.get("backoff_multiplier", 2)) ** (attempt - 1)
+    if "max_backoff_seconds" in retry:
+        delay = min(delay, float(retry["max_backoff_seconds"]))
+    outcome.result = Result.RETRY
+    outcome.retry_at = timezone.now() + timedelta(seconds=delay)

@@ -1,0 +1,84 @@
+"""`approval` (a gate: the approved, possibly edited, payload becomes the output) and `ask`
+(a question: the validated answer becomes the output) steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playbooks.engine.outcome import Pause, Result, StepOutcome
+from playbooks.engine.steps.tool import call_key
+from playbooks.engine.view import RunView
+from playbooks.spec.templates import template_render_value
+
+
+def decided_approval(view: RunView, key: str) -> Any:
+    from approvals.models import Approval
+
+    return Approval.objects.filter(run=view.run, call_key=key).order_by("-created_at").first()
+
+
+def resolved_outcome(approval: Any, *, output: Any) -> StepOutcome | None:
+    """The step's outcome once a person decided, or None while still pending."""
+    from approvals.models import ApprovalStatus
+
+    if approval.status in (ApprovalStatus.APPROVED, ApprovalStatus.EXECUTED):
+        return StepOutcome(result=Result.SUCCEEDED, output=output)
+    if approval.status == ApprovalStatus.PENDING:
+        return None
+    reason = approval.reason or approval.status
+    return StepOutcome(
+        result=Result.FAILED, error=f"{approval.title}: {approval.status} ({reason})"
+    )
+
+
+def _paused(kind: str, status: str, approval: dict[str, Any], rendered: Any) -> StepOutcome:
+    return StepOutcome(
+        result=Result.PAUSED,
+        input=rendered,
+        pause=Pause(status=status, reason=kind, approval=approval),
+    )
+
+
+def execute_approval_step(
+    view: RunView, index: int, step: dict[str, Any], attempt: int
+) -> StepOutcome:
+    key = call_key(view, step["id"], attempt, "gate")
+    existing = decided_approval(view, key)
+    if existing is not None:
+        outcome = resolved_outcome(existing, output=existing.payload)
+        if outcome is not None:
+            return outcome
+    spec = step["approval"]
+    context = view.template_context()
+    payload = template_render_value(spec.get("payload"), context)
+    title = str(template_render_value(spec["title"], context))
+    approval = {
+        "kind": "gate",
+        "title": title,
+        "payload": payload,
+        "call_key": key,
+        "step": step["id"],
+        "ttl_seconds": spec.get("ttl_seconds"),
+    }
+    return _paused("gate", "waiting_for_approval", approval, {"title": title, "payload": payload})
+
+
+def execute_ask_step(view: RunView, index: int, step: dict[str, Any], attempt: int) -> StepOutcome:
+    key = call_key(view, step["id"], attempt, "ask")
+    existing = decided_approval(view, key)
+    if existing is not None:
+        outcome = resolved_outcome(existing, output=existing.response)
+        if outcome is not None:
+            return outcome
+    spec = step["ask"]
+    question = str(template_render_value(spec["question"], view.template_context()))
+    payload = {"question": question, "schema": spec["schema"]}
+    approval = {
+        "kind": "question",
+        "title": question[:300],
+        "payload": payload,
+        "call_key": key,
+        "step": step["id"],
+        "ttl_seconds": spec.get("ttl_seconds"),
+    }
+    return _paused("question", "blocked", approval, payload)

@@ -1,0 +1,275 @@
+"""`llm` steps (one model call, optionally JSON-Schema checked) and `agent` steps (an SOP
+worked by a tool-calling loop, checkpointed after every model turn)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from playbooks.engine.outcome import Pause, Result, StepOutcome, Usage
+from playbooks.engine.prompts import system_prompt
+from playbooks.engine.providers import ModelReply, ModelRequest, provider_for
+from playbooks.engine.steps.gates import decided_approval, resolved_outcome
+from playbooks.engine.steps.subrun import child_marker, child_outcome
+from playbooks.engine.steps.tool import (
+    call_key,
+    outcome_unknown_pause,
+    step_timeout,
+    tool_context,
+    tool_events,
+)
+from playbooks.engine.view import RunView
+from playbooks.spec.templates import template_render_value
+from tools.broker import ToolOutcomeUnknown, tool_call
+from tools.registry import tool_registry
+
+UNTRUSTED_LIMIT = 16_384
+
+
+def _model_spec(view: RunView, override: dict[str, Any] | None) -> dict[str, Any]:
+    return {**view.spec.get("model", {}), **(override or {})}
+
+
+def _complete(
+    view: RunView, step_id: str, model: dict[str, Any], messages: list, tools: list, turn: int
+) -> tuple[ModelReply, Usage, tuple[str, dict[str, Any]]]:
+    reply = provider_for(model).complete(
+        ModelRequest(
+            model=model,
+            messages=messages,
+            tools=tools,
+            step_id=step_id,
+            turn=turn,
+            run_call_index=view.run.model_calls,
+        )
+    )
+    view.run.model_calls += 1
+    usage = Usage(
+        usd=reply.usd(),
+        input_tokens=reply.input_tokens,
+        output_tokens=reply.output_tokens,
+        model_calls=1,
+    )
+    event = (
+        "llm.called",
+        {
+            "model": reply.model,
+            "provider": reply.provider,
+            "scripted": reply.scripted,
+            "input_tokens": reply.input_tokens,
+            "output_tokens": reply.output_tokens,
+            "usd": str(usage.usd),
+            "tool_calls": [call.name for call in reply.tool_calls],
+        },
+    )
+    return reply, usage, event
+
+
+def _structured(content: Any, schema: dict[str, Any] | None) -> tuple[Any, str]:
+    if not schema:
+        return content, ""
+    value = content
+    if isinstance(content, str):
+        try:
+            value = json.loads(content)
+        except json.JSONDecodeError:
+            return None, "model output is not JSON, but the step has an output_schema"
+    errors = sorted(Draft202012Validator(schema).iter_errors(value), key=lambda e: e.path)
+    if errors:
+        return None, f"model output does not match output_schema: {errors[0].message}"
+    return value, ""
+
+
+def execute_llm_step(view: RunView, index: int, step: dict[str, Any], attempt: int) -> StepOutcome:
+    spec = step["llm"]
+    context = view.template_context()
+    prompt = template_render_value(spec["prompt"], context)
+    system = template_render_value(spec.get("system"), context) if spec.get("system") else None
+    messages = [
+        {"role": "system", "content": system_prompt(view.spec.get("system_prompt"), system)},
+        {"role": "user", "content": prompt if isinstance(prompt, str) else json.dumps(prompt)},
+    ]
+    reply, usage, event = _complete(
+        view, step["id"], _model_spec(view, spec.get("model")), messages, [], 0
+    )
+    output, problem = _structured(reply.content, spec.get("output_schema"))
+    return StepOutcome(
+        result=Result.FAILED if problem else Result.SUCCEEDED,
+        input={"prompt": prompt},
+        output=output,
+        error=problem,
+        events=[event],
+        usage=usage,
+    )
+
+
+def _wrap_untrusted(tool: str, key: str, text: str) -> str:
+    escaped = text.replace("</untrusted", "&lt;/untrusted")
+    if len(escaped) > UNTRUSTED_LIMIT:
+        escaped = escaped[:UNTRUSTED_LIMIT] + "\n[… output cut at 16 KB …]"
+    return f'<untrusted source="{tool}:{key}">{escaped}</untrusted>'
+
+
+def _agent_start(view: RunView, step: dict[str, Any]) -> dict[str, Any]:
+    agent = step["agent"]
+    context = view.template_context()
+    instruction = template_render_value(agent["instruction"], context)
+    criteria = template_render_value(agent.get("completion_criteria", ""), context)
+    user = f"Instruction: {instruction}"
+    if criteria:
+        user += f"\nYou are done when: {criteria}"
+    return {
+        "turn": 0,
+        "messages": [
+            {"role": "system", "content": system_prompt(view.spec.get("system_prompt"))},
+            {"role": "user", "content": user},
+        ],
+    }
+
+
+def _agent_tool_results(
+    view: RunView,
+    step: dict[str, Any],
+    attempt: int,
+    turn: int,
+    reply: ModelReply,
+    outcome: StepOutcome,
+) -> list[dict[str, Any]]:
+    allowed = set(step["agent"].get("allowed_tools", []))
+    messages = []
+    for number, call in enumerate(reply.tool_calls):
+        key = call_key(view, step["id"], attempt, f"t{turn}.{number}")
+        if call.name not in allowed:
+            text = f"Tool {call.name!r} is not allowed in this step; allowed: {sorted(allowed)}."
+        else:
+            result = tool_call(
+                run=view.run,
+                step_id=step["id"],
+                key=key,
+                name=call.name,
+                arguments=call.arguments,
+                context=tool_context(view, step["id"], key),
+                timeout_seconds=step_timeout(step),
+            )
+            outcome.events += tool_events(result)
+            outcome.written += result.written
+            if not result.replayed:
+                outcome.invocations.append(result.invocation)
+                outcome.usage.tool_calls += 1
+            definition = tool_registry.get(call.name)
+            text = result.text
+            if definition is not None and definition.untrusted_output:
+                text = _wrap_untrusted(call.name, key, text)
+            if result.is_error:
+                text = f"ERROR: {text}"
+        messages.append(
+            {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": text}
+        )
+    return messages
+
+
+def execute_agent_step(
+    view: RunView, index: int, step: dict[str, Any], attempt: int
+) -> StepOutcome:
+    agent = step["agent"]
+    open_row = view.open_steps.get(index)
+    state = open_row.state if open_row is not None and open_row.state else _agent_start(view, step)
+    if state.get("awaiting"):
+        return _agent_awaited(view, step, attempt, state)
+    turn = int(state["turn"])
+    tools = [
+        tool_registry.get(name).to_mcp()
+        for name in agent.get("allowed_tools", [])
+        if tool_registry.get(name) is not None
+    ]
+    reply, usage, event = _complete(
+        view, step["id"], _model_spec(view, agent.get("model")), state["messages"], tools, turn
+    )
+    outcome = StepOutcome(
+        result=Result.PROGRESS,
+        input={"instruction": state["messages"][1]},
+        events=[event],
+        usage=usage,
+    )
+    assistant = {
+        "role": "assistant",
+        "content": reply.content,
+        "tool_calls": [
+            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls
+        ],
+    }
+    if not reply.tool_calls:
+        outcome.result, outcome.output = Result.SUCCEEDED, reply.content
+        outcome.state = {"turn": turn + 1, "messages": [*state["messages"], assistant]}
+        return outcome
+    try:
+        results = _agent_tool_results(view, step, attempt, turn, reply, outcome)
+    except ToolOutcomeUnknown as exc:
+        return outcome_unknown_pause(exc, step["id"])
+    outcome.state = {"turn": turn + 1, "messages": [*state["messages"], assistant, *results]}
+    if turn + 1 >= int(agent.get("max_turns", 8)):
+        _agent_out_of_turns(view, outcome, step, attempt)
+    return outcome
+
+
+def _agent_awaited(view: RunView, step: dict[str, Any], attempt: int, state: dict) -> StepOutcome:
+    """The agent ran out of turns and asked a person or a sub-agent; use their result."""
+    if state["awaiting"] == "question":
+        approval = decided_approval(view, call_key(view, step["id"], attempt, "ask"))
+        resolved = (
+            None if approval is None else resolved_outcome(approval, output=approval.response)
+        )
+    else:
+        resolved = child_outcome(view, step["id"], attempt)
+    if resolved is None or resolved.result == Result.PAUSED:
+        return StepOutcome(
+            result=Result.PAUSED,
+            state=state,
+            pause=Pause(status="blocked", reason=state["awaiting"]),
+        )
+    resolved.state = state
+    return resolved
+
+
+def _agent_out_of_turns(
+    view: RunView, outcome: StepOutcome, step: dict[str, Any], attempt: int
+) -> None:
+    agent = step["agent"]
+    policy = agent.get("on_failure", "abort")
+    reason = f"the agent did not finish within max_turns ({agent.get('max_turns', 8)})"
+    if policy == "skip":
+        outcome.result, outcome.error = Result.SKIPPED, reason
+    elif policy == "ask_user":
+        outcome.result = Result.PAUSED
+        outcome.state["awaiting"] = "question"
+        outcome.pause = Pause(
+            status="blocked",
+            reason="question",
+            approval={
+                "call_key": call_key(view, step["id"], attempt, "ask"),
+                "kind": "question",
+                "title": f"Step {step['id']}: {reason}. What is the answer?",
+                "payload": {
+                    "question": f"{reason}. Instruction: {agent['instruction']}. "
+                    "Give the step's result.",
+                    "schema": {"type": "string", "maxLength": 10000},
+                },
+                "step": step["id"],
+            },
+        )
+    elif policy == "call_subagent":
+        outcome.result = Result.PAUSED
+        outcome.state["awaiting"] = "sub_run"
+        outcome.pause = Pause(
+            status="blocked",
+            reason="sub_run",
+            child={
+                "slug": agent["subagent"],
+                "inputs": {"instruction": agent["instruction"]},
+                "marker": child_marker(step["id"], attempt),
+            },
+        )
+    else:
+        outcome.result, outcome.error = Result.FAILED, reason

@@ -1,0 +1,115 @@
+"""`tool` steps: render the arguments, call the broker once, keep what it wrote."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from playbooks.engine.outcome import Pause, Result, StepOutcome, Usage
+from playbooks.engine.view import RunView
+from playbooks.engine.workspace import run_workspace
+from playbooks.spec.templates import template_render_value
+from tools.broker import ToolCallResult, ToolOutcomeUnknown, tool_call
+from tools.context import ToolContext
+
+
+def step_timeout(step: dict[str, Any]) -> float:
+    return float(step.get("timeout_seconds") or settings.AGENTSTUDIO_STEP_TIMEOUT_SECONDS)
+
+
+def tool_context(view: RunView, step_id: str, key: str) -> ToolContext:
+    return ToolContext(
+        run_id=str(view.run.pk),
+        step_id=step_id,
+        call_key=key,
+        workspace=run_workspace(view.run.pk),
+        lineage=list(view.lineage),
+        max_file_bytes=settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES,
+    )
+
+
+def call_key(view: RunView, step_id: str, attempt: int, call: str) -> str:
+    return f"{view.run.pk}:{step_id}@{attempt}:{call}"
+
+
+def tool_events(result: ToolCallResult) -> list[tuple[str, dict[str, Any]]]:
+    events = [
+        (
+            "tool.called",
+            {
+                "tool": result.name,
+                "key": result.key,
+                "is_error": result.is_error,
+                "duration_ms": round(result.duration_ms, 3),
+                "replayed": result.replayed,
+            },
+        )
+    ]
+    events += [
+        (
+            "artifact.written",
+            {"path": w.path, "size": w.size, "sha256": w.sha256, "content_type": w.content_type},
+        )
+        for w in result.written
+    ]
+    return events
+
+
+def outcome_unknown_pause(exc: ToolOutcomeUnknown, step_id: str) -> StepOutcome:
+    """A non-idempotent call may or may not have happened: a person decides."""
+    from playbooks.models import InvocationStatus
+
+    invocation = exc.invocation
+    invocation.status = InvocationStatus.UNKNOWN
+    return StepOutcome(
+        result=Result.PAUSED,
+        invocations=[invocation],
+        events=[("tool.outcome_unknown", {"tool": invocation.tool, "key": invocation.key})],
+        pause=Pause(
+            status="blocked",
+            reason="outcome_unknown",
+            approval={
+                "kind": "outcome_unknown",
+                "title": f"Did {invocation.tool} happen? The worker stopped during the call.",
+                "payload": {
+                    "tool": invocation.tool,
+                    "arguments": invocation.arguments,
+                    "key": invocation.key,
+                },
+                "tool": invocation.tool,
+                "call_key": f"{invocation.key}:unknown",
+                "step": step_id,
+            },
+        ),
+    )
+
+
+def execute_tool_step(view: RunView, index: int, step: dict[str, Any], attempt: int) -> StepOutcome:
+    arguments = template_render_value(step.get("args", {}), view.template_context())
+    key = call_key(view, step["id"], attempt, "0")
+    try:
+        result = tool_call(
+            run=view.run,
+            step_id=step["id"],
+            key=key,
+            name=step["tool"],
+            arguments=arguments,
+            context=tool_context(view, step["id"], key),
+            timeout_seconds=step_timeout(step),
+        )
+    except ToolOutcomeUnknown as exc:
+        paused = outcome_unknown_pause(exc, step["id"])
+        paused.input = arguments
+        return paused
+    outcome = StepOutcome(
+        result=Result.FAILED if result.is_error else Result.SUCCEEDED,
+        input=arguments,
+        output=None if result.is_error else result.structured,
+        error=result.text if result.is_error else "",
+        events=tool_events(result),
+        usage=Usage(tool_calls=0 if result.replayed else 1),
+        invocations=[] if result.replayed else [result.invocation],
+        written=result.written,
+    )
+    return outcome

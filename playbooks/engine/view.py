@@ -1,0 +1,81 @@
+"""What a worker knows about a run while it holds the lease: spec, step outputs, lineage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from playbooks.models import Run, RunStep, StepStatus
+
+STEP_KINDS = ("tool", "llm", "agent", "approval", "ask", "playbook", "remote_agent")
+
+
+def step_kind(step: dict[str, Any]) -> str:
+    return next((kind for kind in STEP_KINDS if kind in step), "unknown")
+
+
+@dataclass
+class RunView:
+    run: Run
+    spec: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)  # step id → output
+    lineage: list[dict[str, Any]] = field(default_factory=list)
+    step_attempts: dict[int, int] = field(default_factory=dict)  # index → latest attempt
+    open_steps: dict[int, RunStep] = field(default_factory=dict)  # index → unfinished row
+
+    @classmethod
+    def load(cls, run: Run) -> RunView:
+        """One query for every step row: outputs of finished steps, the latest attempt of
+        each, and the unfinished row (an agent mid-conversation, a waiting gate)."""
+        view = cls(run=run, spec=run.version.spec)
+        artifacts: dict[str, list[str]] = {}
+        for path, step_id in run.artifacts.values_list("path", "step_id"):
+            artifacts.setdefault(step_id, []).append(path)
+        for row in RunStep.objects.filter(run=run).order_by("index", "attempt"):
+            view.step_attempts[row.index] = row.attempt
+            view.open_steps.pop(row.index, None)
+            if row.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
+                view.outputs[row.step_id] = row.output
+                view.record_lineage(row, artifacts.get(row.step_id, []))
+            elif row.status in (StepStatus.RUNNING, StepStatus.WAITING):
+                view.open_steps[row.index] = row
+        return view
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        return self.spec.get("steps", [])
+
+    def template_context(self) -> dict[str, Any]:
+        return {
+            "inputs": self.run.inputs,
+            "steps": {step_id: {"output": output} for step_id, output in self.outputs.items()},
+            "run": {
+                "id": str(self.run.pk),
+                "playbook": str(self.run.playbook_id),
+                "version": self.run.version.number,
+                "attempt": self.run.attempt,
+            },
+        }
+
+    def attempt_for(self, index: int) -> int:
+        """The attempt a fresh execution of step `index` uses (an open row keeps its own)."""
+        if index in self.open_steps:
+            return self.open_steps[index].attempt
+        return self.step_attempts.get(index, 0) + 1
+
+    def record_lineage(self, row: RunStep, artifacts: list[str]) -> None:
+        tool = None
+        step = self.steps[row.index] if row.index < len(self.steps) else {}
+        if "tool" in step:
+            tool = step["tool"]
+        self.lineage.append(
+            {
+                "step": row.step_id,
+                "kind": row.kind,
+                "tool": tool,
+                "inputs": row.input,
+                "artifacts": sorted(artifacts),
+                "started_at": row.started_at.isoformat() if row.started_at else None,
+                "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+            }
+        )

@@ -1,0 +1,30 @@
+"""The beat task's work: ring the doorbell again for runs that lost theirs."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from playbooks.models import Run, RunStatus
+
+
+def runs_requeue_stalled() -> int:
+    """Queued or running runs with no live lease whose doorbell is older than the stall
+    window (a crashed worker, a lost broker message) are enqueued again; the lease makes a
+    duplicate doorbell harmless."""
+    from playbooks.run_services import run_enqueue
+
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.AGENTSTUDIO_STALLED_RUN_SECONDS)
+    stalled = Run.objects.filter(
+        Q(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]),
+        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
+        Q(doorbell_at__isnull=True) | Q(doorbell_at__lt=stale),
+        Q(not_before__isnull=True) | Q(not_before__lte=now),
+    ).values_list("pk", flat=True)[:1000]
+    count = 0
+    for run_id in stalled:
+        run_enqueue(run_id=run_id)
+        count += 1
+    return count

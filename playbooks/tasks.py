@@ -1,0 +1,33 @@
+"""Celery entry points of the run engine (doors, not rooms)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="runs.advance", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def advance_run(run_id: str) -> str:
+    from playbooks.engine.runner import run_advance
+
+    return str(run_advance(run_id=run_id))
+
+
+@shared_task(name="runs.requeue_stalled", ignore_result=True)
+def runs_requeue_stalled_task() -> int:
+    from playbooks.run_maintenance import runs_requeue_stalled
+
+    return runs_requeue_stalled()
+
+
+@shared_task(
+    name="runs.send_callback",
+    ignore_result=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=8,
+)
+def run_send_callback_task(run_id: str) -> int:
+    from playbooks.callbacks import run_send_callback
+
+    return run_send_callback(run_id=run_id)

@@ -1,0 +1,223 @@
+"""The one path every tool call takes, from a step or from an agent turn.
+
+look up → validate arguments → idempotency (a succeeded call is never made again; a call
+whose outcome is unknown is retried only if the tool is idempotent) → execute with a
+timeout → validate the output → hand back the result and the invocation row for the
+caller's checkpoint. The next gates (scope tokens, risk policy, approvals) join here, so
+there is never a second path.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from jsonschema import Draft202012Validator
+
+from tools.context import ToolContext, ToolExecutionError, WrittenFile
+from tools.registry import ToolDefinition, tool_registry
+
+_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="tool")
+
+
+class ToolOutcomeUnknown(Exception):
+    """A non-idempotent call was started before a crash and may or may not have happened."""
+
+    def __init__(self, invocation: Any) -> None:
+        super().__init__(f"outcome of {invocation.key} is unknown")
+        self.invocation = invocation
+
+
+@dataclass
+class ToolCallResult:
+    name: str
+    key: str
+    structured: Any
+    is_error: bool
+    text: str
+    invocation: Any  # playbooks.models.ToolInvocation, saved by the caller's checkpoint
+    written: list[WrittenFile] = field(default_factory=list)
+    duration_ms: float = 0.0
+    replayed: bool = False  # True when an earlier succeeded invocation was returned
+
+    def as_mcp(self) -> dict[str, Any]:
+        return {
+            "content": [{"type": "text", "text": self.text}],
+            "structuredContent": self.structured,
+            "isError": self.is_error,
+        }
+
+
+@functools.cache
+def _validator(schema_json: str) -> Draft202012Validator:
+    import json
+
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def _schema_errors(schema: dict[str, Any] | None, value: Any) -> list[str]:
+    if not schema:
+        return []
+    import json
+
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    return [
+        f"{'/' + '/'.join(str(p) for p in error.absolute_path) if error.absolute_path else '/'}: "
+        f"{error.message}"
+        for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    ][:20]
+
+
+def _implementation(name: str) -> Any:
+    from tools.builtin import BUILTIN_IMPLEMENTATIONS
+    from tools.plugins import PLUGIN_IMPLEMENTATIONS
+
+    return PLUGIN_IMPLEMENTATIONS.get(name) or BUILTIN_IMPLEMENTATIONS.get(name)
+
+
+def _error_result(name: str, key: str, message: str, invocation: Any) -> ToolCallResult:
+    return ToolCallResult(
+        name=name,
+        key=key,
+        structured={"error": message},
+        is_error=True,
+        text=message,
+        invocation=invocation,
+    )
+
+
+def _text_of(structured: Any) -> str:
+    import json
+
+    text = json.dumps(structured, ensure_ascii=False, default=str)
+    return text if len(text) <= 16_384 else text[:16_384] + " …[truncated]"
+
+
+def tool_call(
+    *,
+    run: Any,
+    step_id: str,
+    key: str,
+    name: str,
+    arguments: Any,
+    context: ToolContext,
+    timeout_seconds: float,
+) -> ToolCallResult:
+    """Makes (or replays) one tool call. Raises ToolOutcomeUnknown for the caller to block
+    the run; every other failure is a result with `is_error`."""
+    from playbooks.models import InvocationStatus, ToolInvocation
+
+    definition = tool_registry.get(name)
+    existing = ToolInvocation.objects.filter(key=key).first()
+    if existing is not None and existing.status in (
+        InvocationStatus.SUCCEEDED,
+        InvocationStatus.FAILED,
+    ):
+        return ToolCallResult(
+            name=name,
+            key=key,
+            structured=existing.result,
+            is_error=existing.is_error,
+            text=_text_of(existing.result),
+            invocation=existing,
+            replayed=True,
+        )
+    if existing is not None and not existing.idempotent:
+        raise ToolOutcomeUnknown(existing)
+    invocation = existing or ToolInvocation(
+        run=run,
+        key=key,
+        step_id=step_id,
+        tool=name,
+        arguments=arguments,
+        status=InvocationStatus.STARTED,
+        idempotent=bool(definition and definition.idempotent),
+        started_at=timezone.now(),
+    )
+    if definition is None:
+        return _finish(invocation, _error_result(name, key, f"Unknown tool {name!r}.", invocation))
+    problems = _schema_errors(definition.input_schema, arguments)
+    if problems:
+        message = "Arguments do not match the tool's inputSchema: " + "; ".join(problems)
+        return _finish(invocation, _error_result(name, key, message, invocation))
+    if not definition.idempotent and invocation.pk is None:
+        # Durable before the side effect: a crash after this line leaves "started", which a
+        # resumed run reads as "outcome unknown" instead of sending twice.
+        with transaction.atomic():
+            invocation.save()
+    return _finish(
+        invocation, _execute(definition, arguments, context, timeout_seconds, invocation)
+    )
+
+
+def _execute(
+    definition: ToolDefinition,
+    arguments: Any,
+    context: ToolContext,
+    timeout: float,
+    invocation: Any,
+) -> ToolCallResult:
+    implementation = _implementation(definition.name)
+    key = invocation.key
+    if implementation is None:
+        return _error_result(
+            definition.name,
+            key,
+            f"{definition.name} has no implementation on this worker yet.",
+            invocation,
+        )
+    started = time.monotonic()
+    future = _EXECUTOR.submit(implementation, context, arguments)
+    try:
+        structured = future.result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        result = _error_result(
+            definition.name, key, f"{definition.name} timed out after {timeout:g} s.", invocation
+        )
+    except ToolExecutionError as exc:
+        result = _error_result(definition.name, key, str(exc), invocation)
+    except Exception as exc:  # a tool bug must not crash the engine; the reason is kept
+        result = _error_result(
+            definition.name,
+            key,
+            f"{definition.name} failed: {type(exc).__name__}: {exc}",
+            invocation,
+        )
+    else:
+        problems = _schema_errors(definition.output_schema, structured)
+        if problems:
+            result = _error_result(
+                definition.name,
+                key,
+                "The tool's output does not match its outputSchema: " + "; ".join(problems),
+                invocation,
+            )
+        else:
+            result = ToolCallResult(
+                name=definition.name,
+                key=key,
+                structured=structured,
+                is_error=False,
+                text=_text_of(structured),
+                invocation=invocation,
+                written=list(context.written),
+            )
+    result.duration_ms = (time.monotonic() - started) * 1000
+    return result
+
+
+def _finish(invocation: Any, result: ToolCallResult) -> ToolCallResult:
+    from playbooks.models import InvocationStatus
+
+    invocation.status = InvocationStatus.FAILED if result.is_error else InvocationStatus.SUCCEEDED
+    invocation.result = result.structured
+    invocation.is_error = result.is_error
+    invocation.finished_at = timezone.now()
+    invocation.duration_ms = result.duration_ms
+    return result
