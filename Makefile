@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: up test lint clean venv dev
+.PHONY: up test bench lint clean venv dev
 
 up: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
@@ -21,6 +21,11 @@ test: $(VENV)/.installed-dev
 	export DATABASE_URL="$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/agentstudio}"; \
 	export REDIS_URL="$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"; \
 	exec $(PY) -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
+
+# The run engine against its goals: its own database (agentstudio_bench, re-created), Redis
+# db 7, 2 Celery workers it starts and stops itself; prints a table, writes bench/results.json.
+bench: $(VENV)/.installed-dev
+	exec $(PY) bench/run_bench.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .

@@ -290,3 +290,6 @@ class BlueprintAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description="spec (YAML)")
     def spec_yaml(self, obj: Blueprint) -> SafeString:
         return code_block(spec_to_yaml(obj.spec))
+
+
+from playbooks import admin_runs  # noqa: E402,F401  (registers RunAdmin)

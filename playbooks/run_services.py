@@ -26,7 +26,7 @@ def run_enqueue(*, run_id: object, countdown: float | None = None) -> None:
         Run.objects.filter(pk=run_id).update(doorbell_at=timezone.now())
         advance_run.apply_async(args=[str(run_id)], countdown=countdown or None)
 
-    transaction.on_commit(send)
+    transaction.on_commit(send, robust=True)  # broker down: logged; the beat task rings again
 
 
 def run_inputs_errors(*, spec: dict[str, Any], inputs: Any) -> list[dict[str, str]]:

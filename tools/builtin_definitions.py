@@ -56,11 +56,29 @@ def _result(properties: dict[str, Any], *, required: tuple[str, ...] = ()) -> di
 
 
 _COUNT = {"type": "integer", "minimum": 0}
+_ROW_NUMBER = {"type": "integer", "minimum": 1, "description": "1-based data row (header excluded)"}
 _SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-_WRITTEN_FILE = _result(
-    {"path": {"type": "string"}, "size": _COUNT, "sha256": _SHA256},
-    required=("path", "size", "sha256"),
-)
+_STRING = {"type": "string"}
+_BOOLEAN = {"type": "boolean"}
+_STRINGS = {"type": "array", "items": _STRING}
+
+
+def _written_file(
+    extra: dict[str, Any] | None = None, *, required: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The result of a tool that wrote one workspace file (an artifact of the run)."""
+    return _result(
+        {
+            "path": _STRING,
+            "size": _COUNT,
+            "sha256": _SHA256,
+            "content_type": _STRING,
+            **(extra or {}),
+        },
+        required=("path", "size", "sha256", "content_type", *required),
+    )
+
+
 _COLUMN_NAME = _text(max_length=200)
 _NORMALIZATIONS = ["lowercase", "strip", "collapse_whitespace", "digits_only", "remove_punctuation"]
 
@@ -122,12 +140,18 @@ STUDIO_FILES_LIST = ToolDefinition(
     ),
     output_schema=_result(
         {
+            "path": _STRING,
             "entries": {
                 "type": "array",
-                "items": _result({"path": {"type": "string"}, "size": _COUNT}, required=("path",)),
-            }
+                "maxItems": 1000,
+                "items": _result(
+                    {"path": _STRING, "size": _COUNT, "is_dir": _BOOLEAN},
+                    required=("path", "size", "is_dir"),
+                ),
+            },
+            "truncated": _BOOLEAN,
         },
-        required=("entries",),
+        required=("path", "entries", "truncated"),
     ),
     risk="read",
     idempotent=True,
@@ -146,12 +170,12 @@ STUDIO_FILES_READ = ToolDefinition(
     ),
     output_schema=_result(
         {
-            "path": {"type": "string"},
-            "content": {"type": "string"},
+            "path": _STRING,
+            "content": _STRING,
             "size": _COUNT,
-            "truncated": {"type": "boolean"},
+            "truncated": _BOOLEAN,
         },
-        required=("path", "content"),
+        required=("path", "content", "size", "truncated"),
     ),
     risk="read",
     idempotent=True,
@@ -173,7 +197,7 @@ STUDIO_FILES_WRITE = ToolDefinition(
         },
         required=("path", "content"),
     ),
-    output_schema=_WRITTEN_FILE,
+    output_schema=_written_file(),
     risk="write",
     idempotent=True,
     untrusted_output=False,
@@ -183,8 +207,8 @@ STUDIO_FILES_WRITE = ToolDefinition(
 
 _COLUMN_PROFILE = _result(
     {
-        "name": {"type": "string"},
-        "type": {"type": "string"},
+        "name": _STRING,
+        "type": {"enum": ["integer", "number", "boolean", "date", "string", "empty"]},
         "nulls": _COUNT,
         "distinct": _COUNT,
     },
@@ -193,11 +217,11 @@ _COLUMN_PROFILE = _result(
 
 _DUPLICATE_CANDIDATE = _result(
     {
-        "columns": {"type": "array", "items": {"type": "string"}},
-        "values": {"type": "array"},
-        "rows": {"type": "array", "items": _COUNT, "description": "1-based row numbers"},
+        "columns": {**_STRINGS, "minItems": 1},
+        "value": {"type": "string", "description": "The shared value, trimmed and lower-cased."},
+        "rows": {"type": "array", "items": _ROW_NUMBER, "minItems": 2},
     },
-    required=("columns", "rows"),
+    required=("columns", "value", "rows"),
 )
 
 STUDIO_DATA_PROFILE = ToolDefinition(
@@ -219,17 +243,54 @@ STUDIO_DATA_PROFILE = ToolDefinition(
     ),
     output_schema=_result(
         {
+            "dataset": _STRING,
+            "delimiter": _STRING,
             "rows": _COUNT,
             "columns": {"type": "array", "items": _COLUMN_PROFILE},
-            "duplicate_candidates": {"type": "array", "items": _DUPLICATE_CANDIDATE},
+            "key_columns": _STRINGS,
+            "duplicate_candidates": {
+                "type": "array",
+                "items": _DUPLICATE_CANDIDATE,
+                "maxItems": 50,
+            },
+            "duplicate_candidates_total": _COUNT,
         },
-        required=("rows", "columns", "duplicate_candidates"),
+        required=(
+            "dataset",
+            "delimiter",
+            "rows",
+            "columns",
+            "key_columns",
+            "duplicate_candidates",
+            "duplicate_candidates_total",
+        ),
     ),
     risk="read",
     idempotent=True,
     untrusted_output=False,
     open_world=False,
     has_dry_run=False,
+)
+
+_MERGED_GROUP = _result(
+    {
+        "kept_row": _ROW_NUMBER,
+        "merged_rows": {"type": "array", "items": _ROW_NUMBER, "minItems": 1},
+        "rule": {**_STRING, "description": "The earliest rule that linked the group."},
+        "rules": {**_STRINGS, "minItems": 1, "description": "Every rule that linked it."},
+    },
+    required=("kept_row", "merged_rows", "rule", "rules"),
+)
+
+_APPLIED_RULE = _result(
+    {
+        "id": _STRING,
+        "fields": _STRINGS,
+        "normalize": _STRINGS,
+        "keep": {"enum": ["first", "last"]},
+        "rows_merged": {**_COUNT, "description": "Rows this rule joined to another record."},
+    },
+    required=("id", "fields", "normalize", "keep", "rows_merged"),
 )
 
 STUDIO_DATA_RESOLVE_ENTITIES = ToolDefinition(
@@ -252,12 +313,23 @@ STUDIO_DATA_RESOLVE_ENTITIES = ToolDefinition(
     ),
     output_schema=_result(
         {
-            "output_path": {"type": "string"},
+            "dataset": _STRING,
+            "output_path": _STRING,
             "rows_in": _COUNT,
             "rows_out": _COUNT,
-            "merged": _COUNT,
+            "merged": {"type": "array", "items": _MERGED_GROUP, "maxItems": 1000},
+            "merged_groups": _COUNT,
+            "rules_applied": {"type": "array", "items": _APPLIED_RULE},
         },
-        required=("output_path", "rows_in", "rows_out"),
+        required=(
+            "dataset",
+            "output_path",
+            "rows_in",
+            "rows_out",
+            "merged",
+            "merged_groups",
+            "rules_applied",
+        ),
     ),
     risk="write",
     idempotent=True,
@@ -277,7 +349,19 @@ STUDIO_XLSX_RENDER = ToolDefinition(
         },
         required=("path", "sheets"),
     ),
-    output_schema=_WRITTEN_FILE,
+    output_schema=_written_file(
+        {
+            "sheets": {
+                "type": "array",
+                "items": _result(
+                    {"name": _STRING, "rows": _COUNT, "columns": _COUNT},
+                    required=("name", "rows", "columns"),
+                ),
+                "minItems": 1,
+            }
+        },
+        required=("sheets",),
+    ),
     risk="write",
     idempotent=True,
     untrusted_output=False,
@@ -297,7 +381,13 @@ STUDIO_REPORT_LINEAGE = ToolDefinition(
             }
         }
     ),
-    output_schema=_WRITTEN_FILE,
+    output_schema=_written_file(
+        {
+            "steps": {**_COUNT, "description": "Finished steps recorded."},
+            "artifacts": {**_COUNT, "description": "Artifacts mapped to their step."},
+        },
+        required=("steps", "artifacts"),
+    ),
     risk="write",
     idempotent=True,
     untrusted_output=False,
@@ -447,6 +537,26 @@ STUDIO_AI_DRAFT_PLAYBOOK = ToolDefinition(
     has_dry_run=False,
 )
 
+STUDIO_UTIL_ECHO = ToolDefinition(
+    name="tools.studio.util.echo",
+    title="Echo a value",
+    description="Returns the value it was given, optionally after a pause of sleep_ms.",
+    input_schema=_arguments(
+        {
+            "value": {"description": "Any JSON value; returned unchanged."},
+            "sleep_ms": {"type": "integer", "minimum": 0, "maximum": 10_000},
+        }
+    ),
+    output_schema=_result(
+        {"value": {"description": "The value given, or null."}}, required=("value",)
+    ),
+    risk="compute",
+    idempotent=True,
+    untrusted_output=False,
+    open_world=False,
+    has_dry_run=False,
+)
+
 SKILL_LOAD_REFERENCE = ToolDefinition(
     name="tools.skill.load_reference",
     title="Load a skill reference",
@@ -487,5 +597,6 @@ BUILTIN_TOOL_DEFINITIONS: tuple[ToolDefinition, ...] = (
     STUDIO_NOTIFY_SLACK,
     STUDIO_AI_REFINE_PROMPT,
     STUDIO_AI_DRAFT_PLAYBOOK,
+    STUDIO_UTIL_ECHO,
     SKILL_LOAD_REFERENCE,
 )

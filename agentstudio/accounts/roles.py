@@ -86,3 +86,25 @@ def can_manage_org_resources(user: Any) -> bool:
 def is_staff_role(role: str) -> bool:
     """Admins and approvers work in the Django admin."""
     return role in STAFF_ROLES
+
+
+def can_start_runs(user: Any, playbook: Playbook) -> bool:
+    """Start runs of the playbook, cancel and retry them, answer their questions: admins and
+    approvers of its organization, authors on their own playbooks, runners where listed."""
+    membership = user_membership(user)
+    if membership is None or membership.organization_id != playbook.organization_id:
+        return False
+    if membership.role in ORG_WIDE_PLAYBOOK_ROLES:
+        return True
+    if membership.role == Role.AUTHOR:
+        return playbook.created_by_id == user.pk
+    if membership.role == Role.RUNNER:
+        return _is_listed(user, playbook)
+    return False
+
+
+def can_see_runs(user: Any) -> bool:
+    """Runs, events and artifacts: every member but viewers (each sees a subset, see
+    `playbooks.run_selectors.run_list_visible`)."""
+    role = user_role(user)
+    return role is not None and role != Role.VIEWER

@@ -7,6 +7,8 @@ from rest_framework.routers import DefaultRouter
 from agentstudio.accounts.api.views import ApiKeyViewSet, MemberViewSet, MeView
 from agentstudio.billing.api import CreditsView, LedgerViewSet
 from approvals.api.views import ApprovalViewSet
+from playbooks.api.runs import PlaybookRunStartView, RunArtifactDownloadView, RunViewSet
+from playbooks.api.stream import RunStreamView
 from playbooks.api.views import BlueprintViewSet, PlaybookViewSet
 
 router = DefaultRouter()
@@ -14,6 +16,7 @@ router.include_root_view = False
 router.register("playbooks", PlaybookViewSet, basename="playbook")
 router.register("blueprints", BlueprintViewSet, basename="blueprint")
 router.register("approvals", ApprovalViewSet, basename="approval")
+router.register("runs", RunViewSet, basename="run")
 router.register("keys", ApiKeyViewSet, basename="apikey")
 router.register("members", MemberViewSet, basename="member")
 router.register("credits/ledger", LedgerViewSet, basename="ledger")
@@ -23,5 +26,12 @@ urlpatterns = [
     path("credits/", CreditsView.as_view(), name="credits"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("playbooks/<uuid:pk>/runs/", PlaybookRunStartView.as_view(), name="playbook-runs"),
+    path("runs/<uuid:pk>/stream/", RunStreamView.as_view(), name="run-stream"),
+    path(
+        "runs/<uuid:pk>/artifacts/<path:path>",
+        RunArtifactDownloadView.as_view(),
+        name="run-artifact-download",
+    ),
     path("", include(router.urls)),
 ]

@@ -53,3 +53,9 @@ class ApproveSerializer(serializers.Serializer):
 
 class RejectSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
+
+
+class AnswerSerializer(serializers.Serializer):
+    answer = serializers.JSONField(
+        allow_null=True, help_text="A value valid against the question's schema."
+    )

@@ -8,7 +8,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from approvals import selectors, services
-from approvals.api.serializers import ApprovalSerializer, ApproveSerializer, RejectSerializer
+from approvals.api.serializers import (
+    AnswerSerializer,
+    ApprovalSerializer,
+    ApproveSerializer,
+    RejectSerializer,
+)
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
 
 
@@ -53,5 +58,18 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             approval=self.get_object(),
             actor=request.user,
             reason=serializer.validated_data["reason"],
+        )
+        return Response(ApprovalSerializer(approval).data)
+
+    @extend_schema(request=AnswerSerializer, responses=ApprovalSerializer)
+    @action(detail=True, methods=["post"])
+    def answer(self, request: Request, pk: str) -> Response:
+        """Answers a question; 400 when the answer does not fit its schema."""
+        serializer = AnswerSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        approval = services.approval_answer(
+            approval=self.get_object(),
+            actor=request.user,
+            answer=serializer.validated_data["answer"],
         )
         return Response(ApprovalSerializer(approval).data)

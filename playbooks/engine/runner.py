@@ -99,9 +99,6 @@ def _advance_claimed(run_id: object, owner: str) -> Advance:
     while True:
         if view.run.cursor >= len(view.steps):
             return Advance.FINISHED if _complete(view, owner) else Advance.IDLE
-        if time.monotonic() > deadline:
-            run_enqueue(run_id=run.pk)
-            return Advance.REQUEUED
         index = view.run.cursor
         outcome = step_execute(view, index)
         if not checkpoint_step(
@@ -114,3 +111,7 @@ def _advance_claimed(run_id: object, owner: str) -> Advance:
             return Advance.REQUEUED
         if view.run.status != RunStatus.RUNNING:
             return Advance.FINISHED if view.run.is_final else Advance.PAUSED
+        if time.monotonic() > deadline and view.run.cursor < len(view.steps):
+            # Every slice makes progress first; then others get a turn (fairness).
+            run_enqueue(run_id=run.pk)
+            return Advance.REQUEUED

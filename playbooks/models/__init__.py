@@ -4,6 +4,7 @@ from playbooks.models.catalogue import Blueprint, Playbook, PlaybookStatus, Play
 from playbooks.models.runs import (
     Artifact,
     IdempotencyRecord,
+    InvocationStatus,
     Run,
     RunEvent,
     RunStatus,
@@ -16,6 +17,7 @@ __all__ = [
     "Artifact",
     "Blueprint",
     "IdempotencyRecord",
+    "InvocationStatus",
     "Playbook",
     "PlaybookStatus",
     "PlaybookVersion",

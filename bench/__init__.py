@@ -1,0 +1,1 @@
+"""Benchmarks of the run engine, run with `make bench` (see bench/README.md)."""

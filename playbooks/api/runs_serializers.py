@@ -1,0 +1,380 @@
+"""Serializers for runs, their events and artifacts, and the parsed start-run request."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from agentstudio.errors import AppError, ErrorCode
+from playbooks.engine.workspace import run_workspace
+from playbooks.models import Artifact, Playbook, Run, RunEvent
+from playbooks.run_services import run_create
+from tools.context import guess_content_type
+
+
+class RunUsageSerializer(serializers.Serializer):
+    usd = serializers.DecimalField(source="usage_usd", max_digits=14, decimal_places=6)
+    input_tokens = serializers.IntegerField(source="usage_input_tokens")
+    output_tokens = serializers.IntegerField(source="usage_output_tokens")
+    tool_calls = serializers.IntegerField(source="usage_tool_calls")
+    wall_seconds = serializers.SerializerMethodField()
+
+    def get_wall_seconds(self, run: Run) -> float:
+        """The recorded wall time of a finished run; the time so far of a running one."""
+        if run.usage_wall_seconds or run.started_at is None:
+            return round(run.usage_wall_seconds, 3)
+        end = run.finished_at or timezone.now()
+        return round(max(0.0, (end - run.started_at).total_seconds()), 3)
+
+
+class PendingApprovalSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    title = serializers.CharField()
+
+
+class RunSerializer(serializers.ModelSerializer):
+    """The run detail of API.md; list rows have the same shape."""
+
+    playbook = serializers.PrimaryKeyRelatedField(read_only=True)
+    version = serializers.IntegerField(source="version.number", read_only=True)
+    usage = RunUsageSerializer(source="*", read_only=True)
+    pending_approvals = serializers.SerializerMethodField()
+    created_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    inputs = serializers.JSONField(read_only=True)
+    outputs = serializers.JSONField(read_only=True)
+    budget = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = Run
+        fields = [
+            "id",
+            "playbook",
+            "version",
+            "status",
+            "inputs",
+            "outputs",
+            "current_step",
+            "usage",
+            "budget",
+            "error",
+            "paused_reason",
+            "pending_approvals",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(PendingApprovalSerializer(many=True))
+    def get_pending_approvals(self, run: Run) -> list[dict[str, Any]]:
+        approvals = getattr(run, "pending_approvals", None)
+        if approvals is None:  # not loaded through run_list_visible
+            approvals = run.approvals.filter(status="pending").order_by("created_at")
+        return PendingApprovalSerializer(approvals, many=True).data
+
+
+class RunCreatedSerializer(RunSerializer):
+    """The create response: the run, plus the callback secret when a callback_url was given."""
+
+    # A plain string here: the enum is documented once, on Run (one enum, one component name).
+    status = serializers.CharField(read_only=True, help_text="`queued` for a new run.")
+    callback_secret = serializers.CharField(
+        read_only=True,
+        required=False,
+        help_text="HMAC key of the callback's `X-Signature: sha256=<hex>`; shown only here.",
+    )
+
+    class Meta(RunSerializer.Meta):
+        fields = [*RunSerializer.Meta.fields, "callback_secret"]
+        read_only_fields = fields
+
+
+class RunEventSerializer(serializers.ModelSerializer):
+    data = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = RunEvent
+        fields = ["seq", "type", "data", "created_at"]
+        read_only_fields = fields
+
+
+class ArtifactSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    step = serializers.CharField(source="step_id", read_only=True)
+
+    class Meta:
+        model = Artifact
+        fields = ["path", "content_type", "size", "sha256", "url", "step", "created_at"]
+        read_only_fields = fields
+
+    def get_url(self, artifact: Artifact) -> str:
+        """Where to download it (absolute when the request is known)."""
+        location = f"/api/v1/runs/{artifact.run_id}/artifacts/{quote(artifact.path)}"
+        request = self.context.get("request")
+        return request.build_absolute_uri(location) if request is not None else location
+
+
+class RunStartSerializer(serializers.Serializer):
+    """`POST /playbooks/{id}/runs/` as JSON. With file inputs the same fields come as
+    multipart/form-data parts (`inputs` and `budget` as JSON text) plus one part per file."""
+
+    inputs = serializers.JSONField(required=False, default=dict)
+    budget = serializers.JSONField(required=False, allow_null=True, default=None)
+    callback_url = serializers.URLField(
+        required=False, allow_blank=True, default="", max_length=2000
+    )
+
+    def validate_inputs(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("inputs must be a JSON object.")
+        return value
+
+    def validate_budget(self, value: Any) -> dict[str, Any] | None:
+        if value is not None and not isinstance(value, dict):
+            raise serializers.ValidationError("budget must be a JSON object.")
+        return value
+
+    def validate_callback_url(self, value: str) -> str:
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("callback_url must be an http(s) URL.")
+        return value
+
+
+class RunStartMultipartSerializer(serializers.Serializer):
+    """Schema of the multipart form: add one file part per `format: binary` input."""
+
+    inputs = serializers.CharField(required=False, help_text="The inputs as JSON text.")
+    budget = serializers.CharField(required=False, help_text="The budget as JSON text.")
+    callback_url = serializers.URLField(required=False)
+
+
+MULTIPART_JSON_PARTS = ("inputs", "budget")
+
+
+def _multipart_text(form: Any, files: Any, name: str) -> str | None:
+    """A part's text, sent as a form field or as a file (`curl -F inputs=@inputs.json`)."""
+    if name not in files:
+        return form.get(name)
+    limit = settings.AGENTSTUDIO_MAX_JSON_BODY_BYTES
+    raw = files[name].read(limit + 1)
+    if len(raw) > limit:
+        raise AppError(ErrorCode.PAYLOAD_TOO_LARGE, f"The {name} part is over {limit} bytes.")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            f"The {name} part must be UTF-8 JSON.",
+            details=[{"path": f"/{name}", "message": "not UTF-8"}],
+        ) from exc
+
+
+def multipart_fields_as_json(form: Any, files: Any) -> dict[str, Any]:
+    """The JSON parts of a multipart start request, decoded (400 when not JSON)."""
+    body: dict[str, Any] = {}
+    for name in MULTIPART_JSON_PARTS:
+        text = _multipart_text(form, files, name)
+        if text in (None, ""):
+            continue
+        try:
+            body[name] = json.loads(text)
+        except ValueError as exc:
+            raise AppError(
+                ErrorCode.VALIDATION_ERROR,
+                f"The {name} part must be JSON: {exc}",
+                details=[{"path": f"/{name}", "message": "not valid JSON"}],
+            ) from exc
+    if form.get("callback_url"):
+        body["callback_url"] = form.get("callback_url")
+    return body
+
+
+# --- Input files ----------------------------------------------------------------------------
+# An input declared `{type: string, format: binary}` arrives as a file (a multipart part, or
+# `@path` for `manage.py run_playbook`). It is written to the run's workspace under
+# `inputs/<field>/<filename>` before the run row exists (the run id is generated first), the
+# input's value becomes that relative path, and the file is registered as an artifact of the
+# pseudo-step "inputs" so it can be downloaded like any other.
+
+INPUT_FILES_STEP = "inputs"
+INPUT_FILE_NAME_MAX_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file for one binary input: where it comes from and what it is."""
+
+    field: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    source: Any  # a Django UploadedFile or a local pathlib.Path
+
+    @property
+    def path(self) -> str:
+        return f"{INPUT_FILES_STEP}/{self.field}/{self.filename}"
+
+
+def binary_input_fields(spec: dict[str, Any]) -> list[str]:
+    """Top-level inputs declared `{type: string, format: binary}`."""
+    properties = (spec.get("inputs") or {}).get("properties") or {}
+    return sorted(
+        name
+        for name, schema in properties.items()
+        if isinstance(schema, dict)
+        and schema.get("type") == "string"
+        and schema.get("format") == "binary"
+    )
+
+
+def input_file_name_safe(raw: str, *, fallback: str = "upload") -> str:
+    """The base name only: no folders, no `..`, no leading dots, no control characters."""
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(char for char in name if unicodedata.category(char)[0] != "C")
+    name = name.strip().lstrip(".").strip()
+    if len(name) > INPUT_FILE_NAME_MAX_LENGTH:
+        _stem, dot, extension = name.rpartition(".")
+        suffix = f".{extension}" if dot and len(extension) <= 20 else ""
+        name = name[: INPUT_FILE_NAME_MAX_LENGTH - len(suffix)] + suffix
+    return name or fallback
+
+
+def _too_large(field: str, size: int) -> AppError:
+    cap = settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES
+    return AppError(
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        f"The file for {field!r} is {size} bytes; the cap is {cap} bytes.",
+        details=[{"path": f"/{field}", "message": f"over {cap} bytes"}],
+    )
+
+
+def _content_type(filename: str, declared: str | None) -> str:
+    """What the name says; the client's declared type only when the name says nothing."""
+    guessed = guess_content_type(filename)
+    if guessed == "application/octet-stream" and declared:
+        return declared[:200]
+    return guessed
+
+
+def input_file_from_upload(field: str, uploaded: Any) -> InputFile:
+    """Hashes an uploaded part (413 over the artifact cap)."""
+    if uploaded.size > settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES:
+        raise _too_large(field, uploaded.size)
+    digest = hashlib.sha256()
+    uploaded.seek(0)
+    for chunk in uploaded.chunks():
+        digest.update(chunk)
+    filename = input_file_name_safe(uploaded.name, fallback=field)
+    return InputFile(
+        field=field,
+        filename=filename,
+        content_type=_content_type(filename, uploaded.content_type),
+        size=uploaded.size,
+        sha256=digest.hexdigest(),
+        source=uploaded,
+    )
+
+
+def input_file_from_path(field: str, local: Path) -> InputFile:
+    """Hashes a local file named on the command line (413-equivalent error over the cap)."""
+    size = local.stat().st_size
+    if size > settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES:
+        raise _too_large(field, size)
+    digest = hashlib.sha256()
+    with local.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1024 * 1024), b""):
+            digest.update(chunk)
+    filename = input_file_name_safe(local.name, fallback=field)
+    return InputFile(
+        field=field,
+        filename=filename,
+        content_type=guess_content_type(filename),
+        size=size,
+        sha256=digest.hexdigest(),
+        source=local,
+    )
+
+
+def input_files_store(*, run_id: Any, files: list[InputFile]) -> None:
+    """Writes each file to `<workspace>/inputs/<field>/<filename>`."""
+    workspace = run_workspace(run_id)
+    for item in files:
+        target = workspace / item.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(item.source, Path):
+            shutil.copyfile(item.source, target)
+            continue
+        item.source.seek(0)
+        with target.open("wb") as stream:
+            for chunk in item.source.chunks():
+                stream.write(chunk)
+
+
+def input_files_discard(*, run_id: Any, files: list[InputFile]) -> None:
+    """Deletes what input_files_store wrote (the run was not created)."""
+    if not files:
+        return
+    workspace = run_workspace(run_id)
+    shutil.rmtree(workspace / INPUT_FILES_STEP, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        workspace.rmdir()  # only when nothing else is in it
+
+
+def run_create_with_input_files(
+    *,
+    playbook: Playbook,
+    actor: Any,
+    inputs: dict[str, Any],
+    files: list[InputFile],
+    budget: dict[str, Any] | None = None,
+    callback_url: str = "",
+    run_id: Any = None,
+) -> Run:
+    """Stores the files, sets each binary input to its file's path, creates the run and its
+    input artifacts in the caller's transaction; on any failure the files are deleted (a
+    caller whose own transaction may still roll back passes `run_id` and discards too)."""
+    run_id = run_id or uuid.uuid4()
+    inputs = {**inputs, **{item.field: item.path for item in files}}
+    input_files_store(run_id=run_id, files=files)
+    try:
+        with transaction.atomic():
+            run = run_create(
+                playbook=playbook,
+                actor=actor,
+                inputs=inputs,
+                budget=budget,
+                callback_url=callback_url,
+                run_id=run_id,
+            )
+            Artifact.objects.bulk_create(
+                Artifact(
+                    run=run,
+                    path=item.path,
+                    content_type=item.content_type,
+                    size=item.size,
+                    sha256=item.sha256,
+                    step_id=INPUT_FILES_STEP,
+                )
+                for item in files
+            )
+    except BaseException:
+        input_files_discard(run_id=run_id, files=files)
+        raise
+    return run

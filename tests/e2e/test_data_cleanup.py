@@ -1,0 +1,103 @@
+"""S1 core on a real worker: the data-cleanup blueprint runs to its review gate, the approver
+drops one of the proposed rules, and the run applies the edited rules, not the proposed ones.
+
+(The full S1 through REST, SSE and the admin comes with the API; here the playbook is forked
+and activated through services and the approval is decided through its service.)
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+import uuid
+
+import pytest
+from django.conf import settings
+
+from approvals.models import Approval
+from approvals.services import approval_approve
+from playbooks.catalogue import blueprints_seed
+from playbooks.engine.workspace import run_workspace
+from playbooks.models import Artifact, Blueprint
+from playbooks.run_services import run_create
+from playbooks.services import playbook_activate_as_system, playbook_fork
+from tests.support.runs import assert_event_stream_intact, run_wait_for_status, step_rows
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+SAMPLE = settings.AGENTSTUDIO_BLUEPRINT_DIR / "samples" / "customers.csv"
+DATASET = "inputs/dataset/customers.csv"
+STEPS = ["profile", "propose_rules", "review_rules", "apply", "report", "lineage"]
+
+
+def test_data_cleanup_applies_the_rules_as_edited_by_the_approver(
+    e2e_stack, org, author, runner, approver
+):
+    e2e_stack.start_worker()
+    blueprints_seed()
+    draft = playbook_fork(
+        blueprint=Blueprint.objects.get(slug="data-cleanup"), organization=org, actor=author
+    )
+    playbook = playbook_activate_as_system(playbook=draft)
+    run_id = uuid.uuid4()
+    uploaded = run_workspace(run_id) / DATASET  # where the API puts an uploaded file input
+    uploaded.parent.mkdir(parents=True)
+    shutil.copyfile(SAMPLE, uploaded)
+
+    run = run_create(playbook=playbook, actor=runner, inputs={"dataset": DATASET}, run_id=run_id)
+    waiting = run_wait_for_status(run, "waiting_for_approval", timeout=40)
+
+    assert waiting.paused_reason == "gate"
+    gate = Approval.objects.get(run=run, status="pending")
+    assert (gate.kind, gate.step) == ("gate", "review_rules")
+    proposed = gate.payload["rules"]
+    assert [rule["id"] for rule in proposed] == ["email_normalized", "name_postcode"]
+    edited = {"rules": [proposed[0]]}  # the approver drops the second rule
+    approval_approve(approval=gate, actor=approver, body_hash=gate.body_hash, payload=edited)
+    done = run_wait_for_status(run, "succeeded", timeout=40)
+
+    # Rule 1 alone merges three pairs (same email after strip + lowercase): 12 → 9 rows.
+    # With the proposed rules, name + postcode would also merge the O'Neill pair: 8 rows.
+    assert done.outputs["applied_rules"] == edited["rules"]
+    assert (done.outputs["rows_in"], done.outputs["rows_out"]) == (12, 9)
+    assert step_rows(run) == [(index, step, 1, "succeeded") for index, step in enumerate(STEPS)]
+    workspace = run_workspace(run_id)
+    artifacts = {a.path: a for a in Artifact.objects.filter(run=run)}
+    assert {path: a.step_id for path, a in artifacts.items()} == {
+        "cleaned.csv": "apply",
+        "report.md": "report",
+        "lineage.json": "lineage",
+    }
+    for path, artifact in artifacts.items():
+        content = (workspace / path).read_bytes()
+        assert (artifact.size, artifact.sha256) == (
+            len(content),
+            hashlib.sha256(content).hexdigest(),
+        ), path
+
+    cleaned = list(csv.DictReader(io.StringIO((workspace / "cleaned.csv").read_text())))
+    assert [row["customer_id"] for row in cleaned] == [
+        "C001", "C003", "C004", "C005", "C006", "C008", "C009", "C011", "C012",
+    ]  # fmt: skip
+
+    report = (workspace / "report.md").read_text()
+    assert "`email_normalized`" in report
+    assert "name_postcode" not in report
+    assert "- Rows in: 12" in report
+    assert "- Rows out: 9" in report
+
+    lineage = json.loads((workspace / "lineage.json").read_text())
+    assert lineage["run"] == str(run.pk)
+    assert lineage["artifacts"]["cleaned.csv"] == {"produced_by": "apply", "from_inputs": [DATASET]}
+    assert lineage["artifacts"]["report.md"]["produced_by"] == "report"
+    assert lineage["artifacts"]["lineage.json"]["produced_by"] == "lineage"
+    apply_entry = next(step for step in lineage["steps"] if step["step"] == "apply")
+    assert apply_entry["inputs"]["rules"] == edited["rules"]
+    assert apply_entry["artifacts"] == ["cleaned.csv"]
+
+    types = assert_event_stream_intact(run)
+    assert types.count("approval.requested") == types.count("approval.decided") == 1
+    assert types[-1] == "run.succeeded"

@@ -1,0 +1,35 @@
+"""Tools registered by engine tests: a counter (to see re-executions) and a flaky tool."""
+
+from tools.context import ToolContext, ToolExecutionError
+from tools.plugins import tool_plugin_register
+from tools.registry import ToolDefinition
+
+CALLS: dict[str, int] = {}
+
+
+def _definition(name: str, *, idempotent: bool, risk: str = "compute") -> ToolDefinition:
+    return ToolDefinition(
+        name=name, title=name, description=f"test tool {name}",
+        input_schema={"type": "object", "properties": {"value": {}, "fail_times": {"type": "integer"}},
+                      "additionalProperties": False},
+        output_schema=None, risk=risk, idempotent=idempotent, untrusted_output=False,
+        open_world=False, has_dry_run=False,
+    )
+
+
+def _count(ctx: ToolContext, args: dict) -> dict:
+    CALLS[ctx.call_key] = CALLS.get(ctx.call_key, 0) + 1
+    return {"value": args.get("value"), "calls": CALLS[ctx.call_key]}
+
+
+def _flaky(ctx: ToolContext, args: dict) -> dict:
+    step_key = ctx.call_key.rsplit("@", 1)[0]
+    CALLS[step_key] = CALLS.get(step_key, 0) + 1
+    if CALLS[step_key] <= int(args.get("fail_times", 0)):
+        raise ToolExecutionError(f"flaky failure {CALLS[step_key]}")
+    return {"value": args.get("value"), "calls": CALLS[step_key]}
+
+
+tool_plugin_register(_definition("tools.test.count", idempotent=True), _count)
+tool_plugin_register(_definition("tools.test.send", idempotent=False, risk="write"), _count)
+tool_plugin_register(_definition("tools.test.flaky", idempotent=True), _flaky)

@@ -1,0 +1,112 @@
+"""Tools for end-to-end tests: definitions, implementations, and (un)registering them.
+
+Importing this module registers nothing. Worker processes register the tools by importing
+`tests.support.tools` (AGENTSTUDIO_TOOL_MODULES=tests.support.tools); the test process
+registers them only while an e2e test runs (an autouse fixture in tests/e2e/conftest.py), so
+specs naming them validate there and the registry holds only the built-ins for other tests.
+
+- `tools.test.sink.post` (risk write, NOT idempotent): POSTs JSON to a URL with the call's
+  idempotency key in an `Idempotency-Key` header; a real side effect a sink can count.
+- `tools.test.slow` (risk compute, idempotent): sleeps, then echoes `value`; a step that is
+  long enough to kill a worker or stop Redis while it runs. With `trace` (a workspace path)
+  it first appends its call key there, so a test can count executions, not just records.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from tools.context import ToolContext, ToolExecutionError
+from tools.plugins import PLUGIN_IMPLEMENTATIONS, tool_plugin_register
+from tools.registry import ToolDefinition, tool_registry
+
+SINK_POST = "tools.test.sink.post"
+SLOW = "tools.test.slow"
+HTTP_TIMEOUT_SECONDS = 30.0
+SLOW_MAX_SECONDS = 30
+
+
+def sink_post(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    try:
+        response = httpx.post(
+            arguments["url"],
+            json=arguments["json"],
+            headers={"Idempotency-Key": ctx.call_key},
+            timeout=HTTP_TIMEOUT_SECONDS,
+        )
+    except httpx.HTTPError as exc:
+        raise ToolExecutionError(f"POST {arguments['url']} failed: {exc}") from exc
+    return {"status": response.status_code}
+
+
+def slow(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    if arguments.get("trace"):
+        # One line per execution that started, written before the sleep: a test sees a step
+        # that ran twice (killed worker, then the next one) even though it is recorded once.
+        with ctx.resolve(arguments["trace"]).open("a") as trace:
+            trace.write(ctx.call_key + "\n")
+    time.sleep(float(arguments["seconds"]))
+    return {"value": arguments.get("value")}
+
+
+SINK_POST_DEFINITION = ToolDefinition(
+    name=SINK_POST,
+    title="POST JSON to a test sink",
+    description="Test tool: POSTs `json` to `url` with an Idempotency-Key header.",
+    input_schema={
+        "type": "object",
+        "required": ["url", "json"],
+        "properties": {"url": {"type": "string"}, "json": {}},
+        "additionalProperties": False,
+    },
+    output_schema={
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"type": "integer"}},
+    },
+    risk="write",
+    idempotent=False,
+    untrusted_output=False,
+    open_world=True,
+    has_dry_run=False,
+)
+
+SLOW_DEFINITION = ToolDefinition(
+    name=SLOW,
+    title="Sleep, then echo a value",
+    description="Test tool: sleeps `seconds` (at most 30), then returns {value}; `trace` "
+    "names a workspace file it appends its call key to first.",
+    input_schema={
+        "type": "object",
+        "required": ["seconds"],
+        "properties": {
+            "seconds": {"type": "number", "minimum": 0, "maximum": SLOW_MAX_SECONDS},
+            "value": {},
+            "trace": {"type": "string", "minLength": 1},
+        },
+        "additionalProperties": False,
+    },
+    output_schema={"type": "object", "required": ["value"], "properties": {"value": {}}},
+    risk="compute",
+    idempotent=True,
+    untrusted_output=False,
+    open_world=False,
+    has_dry_run=False,
+)
+
+E2E_TOOLS = [(SINK_POST_DEFINITION, sink_post), (SLOW_DEFINITION, slow)]
+
+
+def e2e_tools_register() -> None:
+    """Registers every test tool (idempotent)."""
+    for definition, implementation in E2E_TOOLS:
+        tool_plugin_register(definition, implementation)
+
+
+def e2e_tools_unregister() -> None:
+    for definition, _implementation in E2E_TOOLS:
+        tool_registry.unregister(definition.name)
+        PLUGIN_IMPLEMENTATIONS.pop(definition.name, None)

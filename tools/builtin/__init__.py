@@ -1,0 +1,32 @@
+"""Implementations of the studio's built-in tools, by tool name, for the broker to call.
+
+Each takes the call's ToolContext and arguments already valid against the tool's
+inputSchema, returns a JSON-serialisable result valid against its outputSchema, and raises
+ToolExecutionError for a failure the caller can fix (a missing file, a bad CSV, an unknown
+column). Files are read and written only through the context.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from tools.builtin.data import data_profile, data_resolve_entities
+from tools.builtin.files import files_list, files_read, files_write
+from tools.builtin.lineage import report_lineage
+from tools.builtin.util import util_echo
+from tools.builtin.xlsx import xlsx_render
+from tools.context import ToolContext
+
+ToolImplementation = Callable[[ToolContext, dict[str, Any]], dict[str, Any]]
+
+BUILTIN_IMPLEMENTATIONS: dict[str, ToolImplementation] = {
+    "tools.studio.files.list": files_list,
+    "tools.studio.files.read": files_read,
+    "tools.studio.files.write": files_write,
+    "tools.studio.data.profile": data_profile,
+    "tools.studio.data.resolve_entities": data_resolve_entities,
+    "tools.studio.xlsx.render": xlsx_render,
+    "tools.studio.report.lineage": report_lineage,
+    "tools.studio.util.echo": util_echo,
+}
+
+__all__ = ["BUILTIN_IMPLEMENTATIONS", "ToolImplementation"]
