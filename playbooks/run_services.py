@@ -275,6 +275,16 @@ def run_apply_decision(*, approval: Any, actor: Any) -> None:
     else:
         if approval.kind == "outcome_unknown":
             _retire_unknown_step(locked, approval)
+            events.append(
+                (
+                    "step.failed",
+                    {
+                        "step": approval.step,
+                        "error": "outcome unknown; a person chose to run it again",
+                        "retry_at": None,
+                    },
+                )
+            )
         run_resume_locked(locked, events)
     run_events_append_locked(run=locked, events=events, persist_seq=False)
     locked.save()

@@ -177,6 +177,9 @@ def _execute(
         structured = future.result(timeout=timeout)
     except concurrent.futures.TimeoutError:
         future.cancel()
+        if not definition.idempotent:
+            # The thread may still complete the call: retrying could send twice.
+            raise ToolOutcomeUnknown(invocation) from None
         result = _error_result(
             definition.name, key, f"{definition.name} timed out after {timeout:g} s.", invocation
         )

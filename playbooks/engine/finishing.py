@@ -34,7 +34,7 @@ def _after_finish(run: Run) -> None:
         if callback:
             run_send_callback_task.delay(str(run_id))
 
-    transaction.on_commit(hooks)
+    transaction.on_commit(hooks, robust=True)
 
 
 def run_fail_locked(locked: Run, error: str) -> list[EventSpec]:

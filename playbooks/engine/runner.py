@@ -19,7 +19,7 @@ from django.utils import timezone
 from playbooks.engine.checkpoint import checkpoint_step, retry_delay_seconds, run_lock
 from playbooks.engine.events import run_events_append_locked
 from playbooks.engine.finishing import run_complete_locked
-from playbooks.engine.lease import WORKER_ID, run_claim_lease, run_release_lease
+from playbooks.engine.lease import run_claim_lease, run_release_lease, worker_id
 from playbooks.engine.outcome import Result
 from playbooks.engine.steps import step_execute
 from playbooks.engine.view import RunView
@@ -75,7 +75,8 @@ def _complete(view: RunView, owner: str) -> bool:
     return True
 
 
-def run_advance(*, run_id: object, owner: str = WORKER_ID) -> Advance:
+def run_advance(*, run_id: object, owner: str | None = None) -> Advance:
+    owner = owner or worker_id()
     if not run_claim_lease(run_id=run_id, owner=owner):
         return Advance.BUSY
     try:

@@ -217,6 +217,7 @@ def test_worker_killed_during_a_non_idempotent_call_blocks_the_run_until_a_perso
         "approval.requested",
         "run.paused",
         "approval.decided",
+        "step.failed",  # post, attempt 1: retired by the decision
         "run.resumed",
         *STEP_EVENTS,  # post, attempt 2
         *STEP_EVENTS,  # after

@@ -8,18 +8,49 @@ from playbooks.run_services import run_create
 
 SPEC = {
     "name": "People in the loop",
-    "inputs": {"type": "object", "required": ["topic"], "properties": {"topic": {"type": "string"}}},
-    "model": {"provider": "scripted", "name": "gpt-4o-mini", "responses": [
-        {"step": "outline", "content": {"points": ["a", "b"]},
-         "usage": {"input_tokens": 100, "output_tokens": 20}},
-        {"step": "draft", "content": "The final text."},
-    ]},
+    "inputs": {
+        "type": "object",
+        "required": ["topic"],
+        "properties": {"topic": {"type": "string"}},
+    },
+    "model": {
+        "provider": "scripted",
+        "name": "gpt-4o-mini",
+        "responses": [
+            {
+                "step": "outline",
+                "content": {"points": ["a", "b"]},
+                "usage": {"input_tokens": 100, "output_tokens": 20},
+            },
+            {"step": "draft", "content": "The final text."},
+        ],
+    },
     "steps": [
-        {"id": "outline", "llm": {"prompt": "Outline {{ inputs.topic }}",
-                                   "output_schema": {"type": "object", "required": ["points"]}}},
-        {"id": "check", "approval": {"title": "Check outline", "payload": "{{ steps.outline.output }}"}},
-        {"id": "tone", "ask": {"question": "Which tone?", "schema": {"type": "string", "enum": ["dry", "warm"]}}},
-        {"id": "draft", "llm": {"prompt": "Write {{ steps.check.output.points | join(',') }} in {{ steps.tone.output }}"}},
+        {
+            "id": "outline",
+            "llm": {
+                "prompt": "Outline {{ inputs.topic }}",
+                "output_schema": {"type": "object", "required": ["points"]},
+            },
+        },
+        {
+            "id": "check",
+            "approval": {"title": "Check outline", "payload": "{{ steps.outline.output }}"},
+        },
+        {
+            "id": "tone",
+            "ask": {
+                "question": "Which tone?",
+                "schema": {"type": "string", "enum": ["dry", "warm"]},
+            },
+        },
+        {
+            "id": "draft",
+            "llm": {
+                "prompt": "Write {{ steps.check.output.points | join(',') }}"
+                " in {{ steps.tone.output }}"
+            },
+        },
     ],
     "outputs": {"text": "{{ steps.draft.output }}", "points": "{{ steps.check.output.points }}"},
 }
@@ -33,8 +64,9 @@ def test_gate_and_question_pause_and_resume(active_playbook, author, approver):
     assert run.status == "waiting_for_approval"
     gate = Approval.objects.get(run=run, kind="gate")
     assert gate.payload == {"points": ["a", "b"]}
-    approval_approve(approval=gate, actor=approver, body_hash=gate.body_hash,
-                     payload={"points": ["a", "b", "c"]})
+    approval_approve(
+        approval=gate, actor=approver, body_hash=gate.body_hash, payload={"points": ["a", "b", "c"]}
+    )
     run.refresh_from_db()
     assert run.status == "running"
     assert run_advance(run_id=run.pk) == Advance.PAUSED
@@ -52,5 +84,3 @@ def test_gate_and_question_pause_and_resume(active_playbook, author, approver):
     seqs = list(run.events.values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
     assert run.usage_input_tokens >= 100
-
-

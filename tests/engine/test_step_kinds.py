@@ -14,8 +14,12 @@ def _reset_calls():
 
 
 def _spec(steps, **extra):
-    return {"name": "T", "tools": sorted({s["tool"] for s in steps if "tool" in s}),
-            "steps": steps, **extra}
+    return {
+        "name": "T",
+        "tools": sorted({s["tool"] for s in steps if "tool" in s}),
+        "steps": steps,
+        **extra,
+    }
 
 
 def _run(active_playbook, author, spec, inputs=None):
@@ -24,11 +28,21 @@ def _run(active_playbook, author, spec, inputs=None):
 
 
 def test_tool_steps_pass_native_values_between_steps(active_playbook, author):
-    spec = _spec([
-        {"id": "a", "tool": "tools.test.count", "args": {"value": {"n": 1, "list": [1, 2]}}},
-        {"id": "b", "tool": "tools.test.count", "args": {"value": "{{ steps.a.output.value }}"}},
-        {"id": "c", "tool": "tools.test.count", "args": {"value": "n={{ steps.a.output.value.n }}"}},
-    ])
+    spec = _spec(
+        [
+            {"id": "a", "tool": "tools.test.count", "args": {"value": {"n": 1, "list": [1, 2]}}},
+            {
+                "id": "b",
+                "tool": "tools.test.count",
+                "args": {"value": "{{ steps.a.output.value }}"},
+            },
+            {
+                "id": "c",
+                "tool": "tools.test.count",
+                "args": {"value": "n={{ steps.a.output.value.n }}"},
+            },
+        ]
+    )
     run, result = _run(active_playbook, author, spec)
     assert result == Advance.FINISHED
     run = Run.objects.get(pk=run.pk)
@@ -40,10 +54,17 @@ def test_tool_steps_pass_native_values_between_steps(active_playbook, author):
 
 
 def test_when_false_skips_the_step(active_playbook, author):
-    spec = _spec([
-        {"id": "a", "tool": "tools.test.count", "args": {"value": 1}},
-        {"id": "b", "tool": "tools.test.count", "args": {}, "when": "{{ steps.a.output.value > 5 }}"},
-    ])
+    spec = _spec(
+        [
+            {"id": "a", "tool": "tools.test.count", "args": {"value": 1}},
+            {
+                "id": "b",
+                "tool": "tools.test.count",
+                "args": {},
+                "when": "{{ steps.a.output.value > 5 }}",
+            },
+        ]
+    )
     run, _ = _run(active_playbook, author, spec)
     assert RunStep.objects.get(run=run, step_id="b").status == "skipped"
     assert "step.skipped" in set(run.events.values_list("type", flat=True))
@@ -51,8 +72,16 @@ def test_when_false_skips_the_step(active_playbook, author):
 
 
 def test_retry_with_backoff_then_success(active_playbook, author):
-    spec = _spec([{"id": "f", "tool": "tools.test.flaky", "args": {"fail_times": 2, "value": 7},
-                   "retry": {"attempts": 3, "backoff_seconds": 0}}])
+    spec = _spec(
+        [
+            {
+                "id": "f",
+                "tool": "tools.test.flaky",
+                "args": {"fail_times": 2, "value": 7},
+                "retry": {"attempts": 3, "backoff_seconds": 0},
+            }
+        ]
+    )
     run, result = _run(active_playbook, author, spec)
     while result == Advance.REQUEUED:
         result = run_advance(run_id=run.pk)
@@ -63,8 +92,16 @@ def test_retry_with_backoff_then_success(active_playbook, author):
 
 
 def test_backoff_is_exponential_and_holds_no_worker(active_playbook, author):
-    spec = _spec([{"id": "f", "tool": "tools.test.flaky", "args": {"fail_times": 5},
-                   "retry": {"attempts": 3, "backoff_seconds": 30, "backoff_multiplier": 2}}])
+    spec = _spec(
+        [
+            {
+                "id": "f",
+                "tool": "tools.test.flaky",
+                "args": {"fail_times": 5},
+                "retry": {"attempts": 3, "backoff_seconds": 30, "backoff_multiplier": 2},
+            }
+        ]
+    )
     run, result = _run(active_playbook, author, spec)
     assert result == Advance.REQUEUED
     run = Run.objects.get(pk=run.pk)
@@ -76,8 +113,16 @@ def test_backoff_is_exponential_and_holds_no_worker(active_playbook, author):
 
 
 def test_exhausted_retries_fail_the_run_with_the_step_error(active_playbook, author):
-    spec = _spec([{"id": "f", "tool": "tools.test.flaky", "args": {"fail_times": 9},
-                   "retry": {"attempts": 2, "backoff_seconds": 0}}])
+    spec = _spec(
+        [
+            {
+                "id": "f",
+                "tool": "tools.test.flaky",
+                "args": {"fail_times": 9},
+                "retry": {"attempts": 2, "backoff_seconds": 0},
+            }
+        ]
+    )
     run, result = _run(active_playbook, author, spec)
     while result == Advance.REQUEUED:
         result = run_advance(run_id=run.pk)
@@ -88,7 +133,9 @@ def test_exhausted_retries_fail_the_run_with_the_step_error(active_playbook, aut
 
 
 def test_template_error_fails_the_step_clearly(active_playbook, author):
-    spec = _spec([{"id": "a", "tool": "tools.test.count", "args": {"value": "{{ inputs.missing }}"}}])
+    spec = _spec(
+        [{"id": "a", "tool": "tools.test.count", "args": {"value": "{{ inputs.missing }}"}}]
+    )
     run, _ = _run(active_playbook, author, spec)
     run = Run.objects.get(pk=run.pk)
     assert run.status == "failed"
@@ -115,7 +162,9 @@ def test_a_second_worker_cannot_claim_a_leased_run(active_playbook, author):
 
 def test_time_slice_requeues_and_continues(active_playbook, author, settings):
     settings.AGENTSTUDIO_RUN_SLICE_SECONDS = 0
-    spec = _spec([{"id": f"s{i}", "tool": "tools.test.count", "args": {"value": i}} for i in range(3)])
+    spec = _spec(
+        [{"id": f"s{i}", "tool": "tools.test.count", "args": {"value": i}} for i in range(3)]
+    )
     run, result = _run(active_playbook, author, spec)
     results = [result]
     while result == Advance.REQUEUED:
@@ -129,8 +178,8 @@ def test_succeeded_invocation_is_never_executed_again(active_playbook, author):
     """A crash after the call but before the checkpoint leaves no invocation (it is saved in
     the checkpoint), so re-execution of idempotent tools is the designed behaviour; a
     checkpointed succeeded invocation is replayed from the database instead."""
-    from playbooks.engine.view import RunView
     from playbooks.engine.steps import step_execute
+    from playbooks.engine.view import RunView
 
     spec = _spec([{"id": "a", "tool": "tools.test.count", "args": {"value": 1}}])
     run, _ = _run(active_playbook, author, spec)

@@ -9,11 +9,20 @@ CALLS: dict[str, int] = {}
 
 def _definition(name: str, *, idempotent: bool, risk: str = "compute") -> ToolDefinition:
     return ToolDefinition(
-        name=name, title=name, description=f"test tool {name}",
-        input_schema={"type": "object", "properties": {"value": {}, "fail_times": {"type": "integer"}},
-                      "additionalProperties": False},
-        output_schema=None, risk=risk, idempotent=idempotent, untrusted_output=False,
-        open_world=False, has_dry_run=False,
+        name=name,
+        title=name,
+        description=f"test tool {name}",
+        input_schema={
+            "type": "object",
+            "properties": {"value": {}, "fail_times": {"type": "integer"}},
+            "additionalProperties": False,
+        },
+        output_schema=None,
+        risk=risk,
+        idempotent=idempotent,
+        untrusted_output=False,
+        open_world=False,
+        has_dry_run=False,
     )
 
 
