@@ -10,7 +10,6 @@ there is never a second path.
 from __future__ import annotations
 
 import concurrent.futures
-import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,19 +52,22 @@ class ToolCallResult:
         }
 
 
-@functools.cache
-def _validator(schema_json: str) -> Draft202012Validator:
-    import json
+_VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
 
-    return Draft202012Validator(json.loads(schema_json))
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """Tool schemas live as long as their definitions: cache by identity, not by JSON."""
+    cached = _VALIDATORS.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = (schema, Draft202012Validator(schema))
+        _VALIDATORS[id(schema)] = cached
+    return cached[1]
 
 
 def _schema_errors(schema: dict[str, Any] | None, value: Any) -> list[str]:
     if not schema:
         return []
-    import json
-
-    validator = _validator(json.dumps(schema, sort_keys=True))
+    validator = _validator(schema)
     return [
         f"{'/' + '/'.join(str(p) for p in error.absolute_path) if error.absolute_path else '/'}: "
         f"{error.message}"
@@ -113,7 +115,8 @@ def tool_call(
     from playbooks.models import InvocationStatus, ToolInvocation
 
     definition = tool_registry.get(name)
-    existing = ToolInvocation.objects.filter(key=key).first()
+    # order_by(): the model's default ordering would add a join and a sort to a unique lookup
+    existing = ToolInvocation.objects.filter(key=key).order_by().first()
     if existing is not None and existing.status in (
         InvocationStatus.SUCCEEDED,
         InvocationStatus.FAILED,

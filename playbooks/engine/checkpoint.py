@@ -47,7 +47,7 @@ def _step_row(
             step_id=step["id"],
             kind=step_kind(step),
             attempt=attempt,
-            started_at=now,
+            started_at=outcome.started_at or now,
         )
         events.append(
             (

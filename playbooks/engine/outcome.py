@@ -61,3 +61,4 @@ class StepOutcome:
     written: list[WrittenFile] = field(default_factory=list)
     pause: Pause | None = None
     retry_at: datetime | None = None
+    started_at: datetime | None = None  # when execution began (the checkpoint comes after)

@@ -190,3 +190,10 @@ def test_succeeded_invocation_is_never_executed_again(active_playbook, author):
     assert outcome.output["calls"] == 1  # replayed result, not a second call
     assert outcome.events[0][1]["replayed"] is True
     assert sum(tools_for_tests.CALLS.values()) == 1
+
+
+def test_step_rows_record_when_execution_began(active_playbook, author):
+    spec = _spec([{"id": "a", "tool": "tools.studio.util.echo", "args": {"sleep_ms": 30}}])
+    run, _ = _run(active_playbook, author, spec)
+    row = RunStep.objects.get(run=run)
+    assert (row.finished_at - row.started_at).total_seconds() >= 0.03

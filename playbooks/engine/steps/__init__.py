@@ -31,6 +31,13 @@ HANDLERS = {
 def step_execute(view: RunView, index: int) -> StepOutcome:
     step = view.steps[index]
     attempt = view.attempt_for(index)
+    started_at = timezone.now()
+    outcome = _step_outcome(view, index, step, attempt)
+    outcome.started_at = started_at
+    return outcome
+
+
+def _step_outcome(view: RunView, index: int, step: dict[str, Any], attempt: int) -> StepOutcome:
     try:
         if "when" in step and index not in view.open_steps:
             condition = template_render_value(step["when"], view.template_context())
