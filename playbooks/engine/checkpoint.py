@@ -7,13 +7,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from playbooks.engine.events import EventSpec, run_events_append_locked
+from playbooks.engine.events import (
+    EventSpec,
+    run_events_append_locked,
+    run_events_build,
+    run_events_publish_on_commit,
+)
 from playbooks.engine.lease import lease_expiry
 from playbooks.engine.outcome import Result, StepOutcome
 from playbooks.engine.view import RunView, step_kind
-from playbooks.models import Artifact, Run, RunStatus, RunStep, StepStatus
+from playbooks.models import Artifact, Run, RunEvent, RunStatus, RunStep, StepStatus
 
 _ROW_STATUS = {
     Result.SUCCEEDED: StepStatus.SUCCEEDED,
@@ -63,7 +69,6 @@ def _step_row(
     row.error = outcome.error
     if outcome.result in _DONE:
         row.finished_at = now
-    row.save()
     return row
 
 
@@ -101,10 +106,82 @@ def _apply_usage(locked: Run, outcome: StepOutcome) -> None:
     locked.usage_tool_calls += usage.tool_calls
 
 
+_FAST_RESULTS = (Result.SUCCEEDED, Result.SKIPPED, Result.PROGRESS, Result.RETRY)
+
+
+def _view_after(
+    view: RunView, index: int, attempt: int, row: RunStep, outcome: StepOutcome
+) -> None:
+    if outcome.result in (Result.SUCCEEDED, Result.SKIPPED):
+        view.outputs[row.step_id] = row.output
+        view.open_steps.pop(index, None)
+        view.step_attempts[index] = attempt
+        view.record_lineage(row, [w.path for w in outcome.written])
+    elif outcome.result in (Result.PROGRESS, Result.PAUSED):
+        view.open_steps[index] = row
+    elif outcome.result == Result.RETRY:
+        view.open_steps.pop(index, None)
+        view.step_attempts[index] = attempt
+
+
+def _checkpoint_fast(
+    *, view: RunView, index: int, attempt: int, outcome: StepOutcome, owner: str
+) -> bool:
+    """The common checkpoint in one guarded UPDATE instead of SELECT FOR UPDATE + save.
+
+    While a run is `running` and leased, only its lease holder appends events (cancels change
+    the status; decisions and wake-ups act on paused runs only), so `event_seq` as last seen
+    is the guard: if the UPDATE matches no row, someone else moved the run and the caller
+    falls back to the locked path, which sees why."""
+    run, now, events = view.run, timezone.now(), []
+    row = _step_row(view, index, attempt, outcome, now, events)
+    events += outcome.events
+    events += _step_events(row, outcome)
+    usage = outcome.usage
+    fields: dict = {
+        "current_step": row.step_id,
+        "lease_expires_at": lease_expiry(),
+        "event_seq": run.event_seq + len(events),
+        "model_calls": run.model_calls,
+        "usage_usd": F("usage_usd") + usage.usd,
+        "usage_input_tokens": F("usage_input_tokens") + usage.input_tokens,
+        "usage_output_tokens": F("usage_output_tokens") + usage.output_tokens,
+        "usage_tool_calls": F("usage_tool_calls") + usage.tool_calls,
+    }
+    if outcome.result in (Result.SUCCEEDED, Result.SKIPPED):
+        fields["cursor"] = index + 1
+    if outcome.result == Result.RETRY:
+        fields["not_before"] = outcome.retry_at
+    with transaction.atomic():
+        guard = Run.objects.filter(
+            pk=run.pk, status=RunStatus.RUNNING, lease_owner=owner, event_seq=run.event_seq
+        )
+        if guard.update(**fields) != 1:
+            return False
+        row.save()
+        for invocation in outcome.invocations:
+            invocation.save()
+        _save_artifacts(run, row.step_id, outcome)
+        rows = run_events_build(run=run, first_seq=run.event_seq + 1, events=events)
+        RunEvent.objects.bulk_create(rows)
+        run_events_publish_on_commit(rows)
+    run.event_seq += len(events)
+    run.current_step = row.step_id
+    run.cursor = fields.get("cursor", run.cursor)
+    run.not_before = fields.get("not_before", run.not_before)
+    _apply_usage(run, outcome)
+    _view_after(view, index, attempt, row, outcome)
+    return True
+
+
 def checkpoint_step(
     *, view: RunView, index: int, attempt: int, outcome: StepOutcome, owner: str
 ) -> bool:
     """Commits the outcome; False when the run stopped being ours (cancelled, lease lost)."""
+    if outcome.result in _FAST_RESULTS and _checkpoint_fast(
+        view=view, index=index, attempt=attempt, outcome=outcome, owner=owner
+    ):
+        return True
     from playbooks.engine.finishing import run_fail_locked
     from playbooks.engine.pausing import pause_apply
 
@@ -115,6 +192,7 @@ def checkpoint_step(
             return False
         events: list[EventSpec] = []
         row = _step_row(view, index, attempt, outcome, now, events)
+        row.save()
         events += outcome.events
         events += _step_events(row, outcome)
         for invocation in outcome.invocations:

@@ -197,3 +197,22 @@ def test_step_rows_record_when_execution_began(active_playbook, author):
     run, _ = _run(active_playbook, author, spec)
     row = RunStep.objects.get(run=run)
     assert (row.finished_at - row.started_at).total_seconds() >= 0.03
+
+
+@pytest.mark.django_db(transaction=True)  # the tool runs on the broker's thread: committed rows
+def test_a_cancel_during_a_step_wins_over_its_checkpoint(active_playbook, author):
+    spec = _spec(
+        [
+            {"id": "a", "tool": "tools.test.count", "args": {}},
+            {"id": "b", "tool": "tools.test.cancel_self", "args": {}},
+            {"id": "c", "tool": "tools.test.count", "args": {}},
+        ]
+    )
+    run, result = _run(active_playbook, author, spec)
+    run = Run.objects.get(pk=run.pk)
+    assert (run.status, run.error) == ("cancelled", "")
+    assert result == Advance.IDLE
+    assert list(RunStep.objects.filter(run=run).values_list("step_id", flat=True)) == ["a"]
+    types = list(run.events.values_list("type", flat=True))
+    assert types[-1] == "run.cancelled"
+    assert list(run.events.values_list("seq", flat=True)) == list(range(1, len(types) + 1))

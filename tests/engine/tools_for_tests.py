@@ -42,3 +42,15 @@ def _flaky(ctx: ToolContext, args: dict) -> dict:
 tool_plugin_register(_definition("tools.test.count", idempotent=True), _count)
 tool_plugin_register(_definition("tools.test.send", idempotent=False, risk="write"), _count)
 tool_plugin_register(_definition("tools.test.flaky", idempotent=True), _flaky)
+
+
+def _cancel_own_run(ctx: ToolContext, args: dict) -> dict:
+    """Cancels its run while the step executes: the checkpoint must then refuse."""
+    from playbooks.models import Run
+    from playbooks.run_services import run_cancel
+
+    run_cancel(run=Run.objects.get(pk=ctx.run_id), actor=None, reason="raced")
+    return {"value": None}
+
+
+tool_plugin_register(_definition("tools.test.cancel_self", idempotent=True), _cancel_own_run)
