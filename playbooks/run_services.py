@@ -19,14 +19,17 @@ BUDGET_LIMITS = ("max_usd", "max_tokens", "max_wall_seconds", "max_tool_calls")
 
 
 def run_enqueue(*, run_id: object, countdown: float | None = None) -> None:
-    """Rings the doorbell after commit; the database, not the message, says what to do."""
+    """Rings the doorbell after commit; the database, not the message, says what to do.
+    The doorbell time is written in the caller's transaction, so nothing sits between the
+    commit and the message."""
     from playbooks.tasks import advance_run
 
+    Run.objects.filter(pk=run_id).update(doorbell_at=timezone.now())
+
     def send() -> None:
-        Run.objects.filter(pk=run_id).update(doorbell_at=timezone.now())
         advance_run.apply_async(args=[str(run_id)], countdown=countdown or None)
 
-    transaction.on_commit(send, robust=True)  # broker down: logged; the beat task rings again
+    transaction.on_commit(send, robust=True)
 
 
 def run_inputs_errors(*, spec: dict[str, Any], inputs: Any) -> list[dict[str, str]]:

@@ -46,10 +46,15 @@ tool_plugin_register(_definition("tools.test.flaky", idempotent=True), _flaky)
 
 def _cancel_own_run(ctx: ToolContext, args: dict) -> dict:
     """Cancels its run while the step executes: the checkpoint must then refuse."""
+    from django.db import connection
+
     from playbooks.models import Run
     from playbooks.run_services import run_cancel
 
-    run_cancel(run=Run.objects.get(pk=ctx.run_id), actor=None, reason="raced")
+    try:
+        run_cancel(run=Run.objects.get(pk=ctx.run_id), actor=None, reason="raced")
+    finally:
+        connection.close()  # this runs on a broker thread: leave no session open
     return {"value": None}
 
 
