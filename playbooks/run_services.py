@@ -32,6 +32,18 @@ def run_enqueue(*, run_id: object, countdown: float | None = None) -> None:
     transaction.on_commit(send, robust=True)
 
 
+def run_assert_can_start(*, actor: Any, playbook: Playbook) -> None:
+    """Start, cancel, retry: the role table's "start runs" row. `None` is the system."""
+    from agentstudio.accounts.roles import can_start_runs
+
+    if actor is None or actor.is_superuser:
+        return
+    if not can_start_runs(actor, playbook):
+        raise AppError(
+            ErrorCode.PERMISSION_DENIED, "You may not start, cancel or retry runs of this playbook."
+        )
+
+
 def run_inputs_errors(*, spec: dict[str, Any], inputs: Any) -> list[dict[str, str]]:
     schema = spec.get("inputs") or {"type": "object"}
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -97,6 +109,8 @@ def run_create(
 ) -> Run:
     """Starts a run of the playbook's active version. `run_id` lets a caller place uploaded
     input files in the run's workspace before the row exists."""
+    if parent is None:  # a sub-run is started by its parent's step, not by a person
+        run_assert_can_start(actor=actor, playbook=playbook)
     playbook = Playbook.objects.select_for_update().get(pk=playbook.pk)
     if playbook.status != PlaybookStatus.ACTIVE:
         raise AppError(
@@ -180,6 +194,11 @@ def run_wake_parent(*, parent_id: object, child_id: object) -> None:
 
 @transaction.atomic
 def run_cancel(*, run: Run, actor: Any, reason: str = "cancelled") -> Run:
+    run_assert_can_start(actor=actor, playbook=run.playbook)
+    return _run_cancel(run=run, actor=actor, reason=reason)
+
+
+def _run_cancel(*, run: Run, actor: Any, reason: str) -> Run:
     from approvals.models import ApprovalStatus
     from approvals.services import approval_cancel
     from playbooks.engine.finishing import _after_finish
@@ -195,7 +214,7 @@ def run_cancel(*, run: Run, actor: Any, reason: str = "cancelled") -> Run:
     for child in locked.child_runs.exclude(
         status__in=[RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED]
     ):
-        run_cancel(run=child, actor=actor, reason="parent run cancelled")
+        _run_cancel(run=child, actor=actor, reason="parent run cancelled")
     by = actor.get_username() if actor is not None else "system"
     run_events_append_locked(
         run=locked, events=[("run.cancelled", {"by": by, "reason": reason})], persist_seq=False
@@ -208,6 +227,7 @@ def run_cancel(*, run: Run, actor: Any, reason: str = "cancelled") -> Run:
 @transaction.atomic
 def run_retry(*, run: Run, actor: Any) -> Run:
     """A failed run continues from its failed step as a new attempt."""
+    run_assert_can_start(actor=actor, playbook=run.playbook)
     locked = _locked(run.pk)
     if locked.status != RunStatus.FAILED:
         raise AppError(

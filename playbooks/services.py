@@ -74,7 +74,7 @@ def _assert_allowed(
         raise AppError(ErrorCode.PERMISSION_DENIED, message)
 
 
-def _assert_can_edit(actor: AbstractUser | None, playbook: Playbook) -> None:
+def playbook_assert_can_edit(actor: AbstractUser | None, playbook: Playbook) -> None:
     _assert_allowed(
         actor,
         playbook,
@@ -151,7 +151,7 @@ def playbook_update(
     allowed_users: list[AbstractUser] | None = None,
 ) -> Playbook:
     """Edits a playbook; the spec only while draft. A spec edit cancels a pending promotion."""
-    _assert_can_edit(actor, playbook)
+    playbook_assert_can_edit(actor, playbook)
     playbook = _locked(playbook)
     if checked is not None:
         if playbook.status != PlaybookStatus.DRAFT:
@@ -231,7 +231,7 @@ def playbook_promote(
     *, playbook: Playbook, actor: AbstractUser
 ) -> tuple[Playbook, Approval | None]:
     """Activates at once when policy allows, else opens (or returns) a promotion approval."""
-    _assert_can_edit(actor, playbook)
+    playbook_assert_can_edit(actor, playbook)
     playbook = _locked(playbook)
     if playbook.status != PlaybookStatus.DRAFT:
         raise _invalid_state(f"Only a draft can be promoted; this playbook is {playbook.status}.")
@@ -340,7 +340,7 @@ def playbook_version_restore(
     *, playbook: Playbook, version: PlaybookVersion, actor: AbstractUser
 ) -> Playbook:
     """Copies an activated spec back into the draft (a spec edit like any other)."""
-    _assert_can_edit(actor, playbook)
+    playbook_assert_can_edit(actor, playbook)
     playbook = _locked(playbook)
     if playbook.status != PlaybookStatus.DRAFT:
         raise _invalid_state("Versions can only be restored into a draft; demote it first.")

@@ -1,6 +1,7 @@
 """Writes for accounts: organizations, users with their membership, API keys."""
 
 import secrets
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from agentstudio.accounts.authentication import API_KEY_PREFIX, api_key_hash
 from agentstudio.accounts.models import ApiKey, Membership, Organization, Role
-from agentstudio.accounts.roles import is_staff_role
+from agentstudio.accounts.roles import can_manage_org_resources, is_staff_role
 from agentstudio.audit import events
 from agentstudio.errors import AppError, ErrorCode
 
@@ -24,6 +25,11 @@ def organization_create(*, name: str) -> Organization:
     organization = Organization.objects.create(name=name)
     events.organization_created(organization=organization)
     return organization
+
+
+def _assert_can_manage_members(actor: Any) -> None:
+    if actor is not None and not can_manage_org_resources(actor):
+        raise AppError(ErrorCode.PERMISSION_DENIED, "Only admins manage members.")
 
 
 def _role_checked(role: str) -> str:
@@ -47,6 +53,7 @@ def user_create(
     actor: AbstractUser | None = None,
 ) -> AbstractUser:
     """Creates a user inside one organization; admins and approvers may use the Django admin."""
+    _assert_can_manage_members(actor)
     _role_checked(role)
     user_model = get_user_model()
     if user_model.objects.filter(username=username).exists():
@@ -68,6 +75,7 @@ def user_create(
 
 @transaction.atomic
 def membership_change_role(*, membership: Membership, role: str, actor: AbstractUser) -> Membership:
+    _assert_can_manage_members(actor)
     _role_checked(role)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     old_role = membership.role
@@ -86,6 +94,7 @@ def membership_change_role(*, membership: Membership, role: str, actor: Abstract
 @transaction.atomic
 def membership_remove(*, membership: Membership, actor: AbstractUser) -> None:
     """Removes a user from the organization: the user is deactivated and their keys revoked."""
+    _assert_can_manage_members(actor)
     if membership.user_id == actor.pk:
         raise AppError(ErrorCode.INVALID_STATE, "You cannot remove yourself.")
     user = membership.user

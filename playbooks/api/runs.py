@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agentstudio.accounts.roles import can_see_runs, can_start_runs
+from agentstudio.accounts.roles import can_see_runs
 from agentstudio.errors import AppError, ErrorCode
 from playbooks import run_selectors, selectors
 from playbooks.api.runs_serializers import (
@@ -53,7 +53,7 @@ from playbooks.idempotency import (
     idempotency_request_hash,
 )
 from playbooks.models import Playbook, Run, RunStatus
-from playbooks.run_services import run_cancel, run_retry
+from playbooks.run_services import run_assert_can_start, run_cancel, run_retry
 
 
 def _not_found() -> AppError:
@@ -165,8 +165,7 @@ class PlaybookRunStartView(APIView):
         playbook = selectors.playbook_list_visible(user=self.request.user).filter(pk=pk).first()
         if playbook is None:
             raise _not_found()
-        if not can_start_runs(self.request.user, playbook):
-            raise _denied("You may not start runs of this playbook.")
+        run_assert_can_start(actor=self.request.user, playbook=playbook)  # before any upload
         return playbook
 
     @extend_schema(
@@ -288,10 +287,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return run
 
     def _actionable(self) -> Run:
-        run = self.get_object()
-        if not can_start_runs(self.request.user, run.playbook):
-            raise _denied("You may not cancel or retry runs of this playbook.")
-        return run
+        return self.get_object()  # the services check who may cancel and retry
 
     @extend_schema(request=None, responses=RunSerializer)
     @action(detail=True, methods=["post"])

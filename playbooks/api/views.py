@@ -14,7 +14,6 @@ from rest_framework.response import Response
 
 from agentstudio.accounts.roles import (
     can_author,
-    can_edit_playbook,
     user_organization,
 )
 from agentstudio.errors import AppError, ErrorCode
@@ -58,10 +57,9 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return selectors.playbook_list_visible(user=self.request.user)
 
     def _editable(self) -> Playbook:
-        """Validation writes nothing, so it checks here what the services check for writes."""
+        """Validation writes nothing, but only those who may edit may validate."""
         playbook = self.get_object()
-        if not can_edit_playbook(self.request.user, playbook):
-            raise _denied("Only admins and authors edit, validate and promote playbooks.")
+        services.playbook_assert_can_edit(self.request.user, playbook)
         return playbook
 
     def _render(self, playbook: Playbook, code: int = status.HTTP_200_OK) -> Response:

@@ -204,21 +204,13 @@ def checkpoint_step(
         locked.lease_expires_at = lease_expiry()
         if outcome.result in (Result.SUCCEEDED, Result.SKIPPED):
             locked.cursor = index + 1
-            view.outputs[row.step_id] = row.output
-            view.open_steps.pop(index, None)
-            view.step_attempts[index] = attempt
-            view.record_lineage(row, [w.path for w in outcome.written])
-        elif outcome.result == Result.PROGRESS:
-            view.open_steps[index] = row
         elif outcome.result == Result.RETRY:
             locked.not_before = outcome.retry_at
-            view.open_steps.pop(index, None)
-            view.step_attempts[index] = attempt
         elif outcome.result == Result.PAUSED:
-            view.open_steps[index] = row
             events += pause_apply(locked=locked, view=view, row=row, pause=outcome.pause)
-        else:
+        elif outcome.result == Result.FAILED:
             events += run_fail_locked(locked, f"step {row.step_id} failed: {outcome.error}")
+        _view_after(view, index, attempt, row, outcome)
         run_events_append_locked(run=locked, events=events, persist_seq=False)
         locked.save()
     view.run = locked

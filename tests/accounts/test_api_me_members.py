@@ -74,3 +74,18 @@ def test_member_of_other_org_is_404(admin_user, make_user, other_org, client_for
         f"/api/v1/members/{membership.pk}/", {"role": "viewer"}, format="json"
     )
     assert response.status_code == 404
+
+
+def test_member_services_refuse_a_non_admin_actor(author, runner):
+    import pytest
+
+    from agentstudio.accounts.models import Membership
+    from agentstudio.accounts.services import membership_change_role
+    from agentstudio.errors import AppError
+
+    with pytest.raises(AppError) as refused:
+        membership_change_role(
+            membership=Membership.objects.get(user=runner), role="admin", actor=author
+        )
+    assert refused.value.code == "permission_denied"
+    assert Membership.objects.get(user=runner).role == "runner"

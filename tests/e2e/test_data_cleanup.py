@@ -42,6 +42,7 @@ def test_data_cleanup_applies_the_rules_as_edited_by_the_approver(
         blueprint=Blueprint.objects.get(slug="data-cleanup"), organization=org, actor=author
     )
     playbook = playbook_activate_as_system(playbook=draft)
+    playbook.allowed_users.add(runner)  # runners start only the playbooks that list them
     run_id = uuid.uuid4()
     uploaded = run_workspace(run_id) / DATASET  # where the API puts an uploaded file input
     uploaded.parent.mkdir(parents=True)
