@@ -115,15 +115,19 @@ class Meter:
 
 
 def _segments(statements: list[str]) -> tuple[list[str], list[list[str]]]:
-    """Splits at each step's first statement (the broker's idempotency lookup)."""
+    """Splits after each step's checkpoint (the statement that inserts the step row), so a
+    step's segment is every statement from the end of the previous checkpoint to its own."""
     marks = [
         i
         for i, s in enumerate(statements)
-        if s.startswith("SELECT") and 'FROM "playbooks_toolinvocation"' in s
+        if s.startswith("WITH guard") or s.startswith('INSERT INTO "playbooks_runstep"')
     ]
-    prefix = statements[: marks[0]] if marks else statements
-    segments = [statements[a:b] for a, b in zip(marks, [*marks[1:], len(statements)], strict=True)]
-    return prefix, segments
+    if not marks:
+        return statements, []
+    ends = [mark + 1 for mark in marks]
+    starts = [0, *ends[:-1]]
+    segments = [statements[a:b] for a, b in zip(starts, ends, strict=True)]
+    return [], [*segments, statements[ends[-1] :]]  # the last one: after the last step
 
 
 def profile_engine(
@@ -154,10 +158,12 @@ def profile_engine(
         with meter.active():
             result = run_advance(run_id=run.pk)
         shapes = [sql_shape(sql) for sql, _ in meter.statements]
-        prefix, segments = _segments(shapes)
-        per_step = segments[1] if len(segments) > 2 else []
-        steady = all(seg == per_step for seg in segments[1:-1])
-        tail = segments[-1][len(per_step) :] if segments else []
+        _, segments = _segments(shapes)
+        step_segments, tail = segments[:-1], segments[-1] if segments else []
+        per_step = step_segments[1] if len(step_segments) > 1 else []
+        steady = all(seg == per_step for seg in step_segments[1:])
+        # the first step's segment also holds what came before it (claim, load, start)
+        prefix = step_segments[0][: len(step_segments[0]) - len(per_step)] if per_step else []
         out["one_run_advance"] = {
             "result": str(result),
             "statements_total": len(shapes),

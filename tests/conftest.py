@@ -107,3 +107,13 @@ def runner(make_user):
 @pytest.fixture
 def viewer(make_user):
     return make_user(Role.VIEWER, username="vic-viewer")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_checkpoint_writer(django_db_setup):
+    """The engine's checkpoint writer keeps its own connection to the test database; it
+    must be gone before pytest-django drops that database (this finalizer runs first)."""
+    yield
+    from playbooks.engine.writer import checkpoint_writer
+
+    checkpoint_writer.close()

@@ -10,7 +10,10 @@ there is never a second path.
 from __future__ import annotations
 
 import concurrent.futures
+import signal
+import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +71,8 @@ def _schema_errors(schema: dict[str, Any] | None, value: Any) -> list[str]:
     if not schema:
         return []
     validator = _validator(schema)
+    if validator.is_valid(value):
+        return []
     return [
         f"{'/' + '/'.join(str(p) for p in error.absolute_path) if error.absolute_path else '/'}: "
         f"{error.message}"
@@ -109,14 +114,22 @@ def tool_call(
     arguments: Any,
     context: ToolContext,
     timeout_seconds: float,
+    prior_keys: Collection[str] | None = None,
 ) -> ToolCallResult:
     """Makes (or replays) one tool call. Raises ToolOutcomeUnknown for the caller to block
-    the run; every other failure is a result with `is_error`."""
+    the run; every other failure is a result with `is_error`.
+
+    `prior_keys` are the invocation keys the run already has, passed by a caller that holds
+    the run's lease (only the holder's guarded checkpoint adds invocations): a key outside
+    it needs no lookup. Non-idempotent calls are always looked up, because their "started"
+    row is written before the side effect, outside any checkpoint."""
     from playbooks.models import InvocationStatus, ToolInvocation
 
     definition = tool_registry.get(name)
-    # order_by(): the model's default ordering would add a join and a sort to a unique lookup
-    existing = ToolInvocation.objects.filter(key=key).order_by().first()
+    needs_lookup = (
+        prior_keys is None or key in prior_keys or definition is None or not definition.idempotent
+    )
+    existing = ToolInvocation.objects.filter(key=key).order_by().first() if needs_lookup else None
     if existing is not None and existing.status in (
         InvocationStatus.SUCCEEDED,
         InvocationStatus.FAILED,
@@ -175,11 +188,9 @@ def _execute(
             invocation,
         )
     started = time.monotonic()
-    future = _EXECUTOR.submit(implementation, context, arguments)
     try:
-        structured = future.result(timeout=timeout)
-    except concurrent.futures.TimeoutError:
-        future.cancel()
+        structured = _run_with_timeout(implementation, context, arguments, timeout)
+    except ToolTimeout:
         if not definition.idempotent:
             # The thread may still complete the call: retrying could send twice.
             raise ToolOutcomeUnknown(invocation) from None
@@ -216,6 +227,40 @@ def _execute(
             )
     result.duration_ms = (time.monotonic() - started) * 1000
     return result
+
+
+class ToolTimeout(BaseException):
+    """Raised into a tool that ran past its timeout. A BaseException, so a tool's own
+    `except Exception` cannot swallow it."""
+
+
+def _run_with_timeout(implementation: Any, context: ToolContext, arguments: Any, timeout: float):
+    """Runs the tool on this thread under a SIGALRM timer when this is the main thread and
+    the timer is free (a Celery pool process): no hand-off, no thread wake-up on a busy
+    machine. Elsewhere (a server thread) it runs on the tool pool and is waited for."""
+    if threading.current_thread() is threading.main_thread() and signal.getitimer(
+        signal.ITIMER_REAL
+    ) == (0.0, 0.0):
+        return _run_inline(implementation, context, arguments, timeout)
+    future = _EXECUTOR.submit(implementation, context, arguments)
+    try:
+        return future.result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        raise ToolTimeout from None
+
+
+def _run_inline(implementation: Any, context: ToolContext, arguments: Any, timeout: float):
+    def expire(signum: int, frame: Any) -> None:
+        raise ToolTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return implementation(context, arguments)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _finish(invocation: Any, result: ToolCallResult) -> ToolCallResult:

@@ -4,8 +4,11 @@ racing with the worker is seen, and event seqs stay gap-free."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -14,12 +17,22 @@ from playbooks.engine.events import (
     EventSpec,
     run_events_append_locked,
     run_events_build,
+    run_events_publish_committed,
     run_events_publish_on_commit,
 )
-from playbooks.engine.lease import lease_expiry
+from playbooks.engine.lease import lease_expiry, lease_renewal
 from playbooks.engine.outcome import Result, StepOutcome
+from playbooks.engine.pg_checkpoint import (
+    pg_checkpoint_commit,
+    pg_checkpoint_params,
+    pg_checkpoint_statement,
+    pg_checkpoint_supported,
+)
 from playbooks.engine.view import RunView, step_kind
+from playbooks.engine.writer import checkpoint_writer, writer_available
 from playbooks.models import Artifact, Run, RunEvent, RunStatus, RunStep, StepStatus
+
+_log = structlog.get_logger("agentstudio.engine")
 
 _ROW_STATUS = {
     Result.SUCCEEDED: StepStatus.SUCCEEDED,
@@ -106,12 +119,14 @@ def _apply_usage(locked: Run, outcome: StepOutcome) -> None:
     locked.usage_tool_calls += usage.tool_calls
 
 
+_USAGE_FIELDS = ("usage_usd", "usage_input_tokens", "usage_output_tokens", "usage_tool_calls")
 _FAST_RESULTS = (Result.SUCCEEDED, Result.SKIPPED, Result.PROGRESS, Result.RETRY)
 
 
 def _view_after(
     view: RunView, index: int, attempt: int, row: RunStep, outcome: StepOutcome
 ) -> None:
+    view.invocation_keys.update(invocation.key for invocation in outcome.invocations)
     if outcome.result in (Result.SUCCEEDED, Result.SKIPPED):
         view.outputs[row.step_id] = row.output
         view.open_steps.pop(index, None)
@@ -125,7 +140,7 @@ def _view_after(
 
 
 def _checkpoint_fast(
-    *, view: RunView, index: int, attempt: int, outcome: StepOutcome, owner: str
+    *, view: RunView, index: int, attempt: int, outcome: StepOutcome, owner: str, overlap: bool
 ) -> bool:
     """The common checkpoint in one guarded UPDATE instead of SELECT FOR UPDATE + save.
 
@@ -140,33 +155,41 @@ def _checkpoint_fast(
     usage = outcome.usage
     fields: dict = {
         "current_step": row.step_id,
-        "lease_expires_at": lease_expiry(),
+        "lease_expires_at": lease_renewal(run.lease_expires_at),
         "event_seq": run.event_seq + len(events),
         "model_calls": run.model_calls,
-        "usage_usd": F("usage_usd") + usage.usd,
-        "usage_input_tokens": F("usage_input_tokens") + usage.input_tokens,
-        "usage_output_tokens": F("usage_output_tokens") + usage.output_tokens,
-        "usage_tool_calls": F("usage_tool_calls") + usage.tool_calls,
+        # increments: the ORM path turns them into F() expressions
+        "usage_usd": usage.usd,
+        "usage_input_tokens": usage.input_tokens,
+        "usage_output_tokens": usage.output_tokens,
+        "usage_tool_calls": usage.tool_calls,
     }
     if outcome.result in (Result.SUCCEEDED, Result.SKIPPED):
         fields["cursor"] = index + 1
     if outcome.result == Result.RETRY:
         fields["not_before"] = outcome.retry_at
-    with transaction.atomic():
-        guard = Run.objects.filter(
-            pk=run.pk, status=RunStatus.RUNNING, lease_owner=owner, event_seq=run.event_seq
+    rows = run_events_build(run=run, first_seq=run.event_seq + 1, events=events)
+    if not outcome.written and pg_checkpoint_supported(row, outcome.invocations):
+        params = pg_checkpoint_params(
+            run=run,
+            owner=owner,
+            fields=fields,
+            row=row,
+            invocations=outcome.invocations,
+            events=rows,
         )
-        if guard.update(**fields) != 1:
+        if overlap and writer_available():
+            checkpoint_writer.send(pg_checkpoint_statement(), params)
+            view.pending = PendingCheckpoint(row, rows, index, attempt, outcome)
+        elif pg_checkpoint_commit(row=row, params=params):
+            run_events_publish_on_commit(rows)
+        else:
             return False
-        row.save()
-        for invocation in outcome.invocations:
-            invocation.save()
-        _save_artifacts(run, row.step_id, outcome)
-        rows = run_events_build(run=run, first_seq=run.event_seq + 1, events=events)
-        RunEvent.objects.bulk_create(rows)
-        run_events_publish_on_commit(rows)
+    elif not _checkpoint_fast_orm(run, owner, fields, row, outcome, rows):
+        return False
     run.event_seq += len(events)
     run.current_step = row.step_id
+    run.lease_expires_at = fields.get("lease_expires_at") or run.lease_expires_at
     run.cursor = fields.get("cursor", run.cursor)
     run.not_before = fields.get("not_before", run.not_before)
     _apply_usage(run, outcome)
@@ -174,14 +197,88 @@ def _checkpoint_fast(
     return True
 
 
-def checkpoint_step(
-    *, view: RunView, index: int, attempt: int, outcome: StepOutcome, owner: str
+@dataclass
+class PendingCheckpoint:
+    """A checkpoint sent to the writer and not yet answered; the view already reflects it."""
+
+    row: RunStep
+    events: list[RunEvent]
+    index: int
+    attempt: int
+    outcome: StepOutcome
+
+
+def checkpoint_settle(view: RunView, owner: str) -> bool:
+    """Waits for the view's checkpoint in flight, if any. True when it committed; when its
+    guard did not match, the step is committed (or refused) under the row lock instead,
+    exactly as a synchronous checkpoint would have been: False means the run is not ours."""
+    pending, view.pending = view.pending, None
+    if pending is None:
+        return True
+    written = checkpoint_writer.receive()
+    if written is not None:
+        pending.row.pk = int(written[0])
+        pending.row._state.adding = False
+        run_events_publish_committed(pending.events)
+        return True
+    _log.info("checkpoint guard missed; taking the row lock", run=str(view.run.pk))
+    return _checkpoint_locked(
+        view, pending.index, pending.attempt, pending.outcome, owner, update_view=False
+    )
+
+
+def _checkpoint_fast_orm(
+    run: Run, owner: str, fields: dict, row: RunStep, outcome: StepOutcome, rows: list[RunEvent]
 ) -> bool:
-    """Commits the outcome; False when the run stopped being ours (cancelled, lease lost)."""
+    if fields["lease_expires_at"] is None:
+        fields = {name: value for name, value in fields.items() if name != "lease_expires_at"}
+    with transaction.atomic():
+        guard = Run.objects.filter(
+            pk=run.pk, status=RunStatus.RUNNING, lease_owner=owner, event_seq=run.event_seq
+        )
+        increments = {name: F(name) + fields[name] for name in _USAGE_FIELDS}
+        if guard.update(**{**fields, **increments}) != 1:
+            return False
+        row.save()
+        for invocation in outcome.invocations:
+            invocation.save()
+        _save_artifacts(run, row.step_id, outcome)
+        RunEvent.objects.bulk_create(rows)
+        run_events_publish_on_commit(rows)
+    return True
+
+
+def checkpoint_step(
+    *,
+    view: RunView,
+    index: int,
+    attempt: int,
+    outcome: StepOutcome,
+    owner: str,
+    overlap: bool = False,
+) -> bool:
+    """Commits the outcome; False when the run stopped being ours (cancelled, lease lost).
+    With `overlap` (the caller will run a pure step next) a plain success may be left to
+    commit on the writer while the caller goes on; `checkpoint_settle` collects it."""
+    if not checkpoint_settle(view, owner):
+        return False
+    overlap = overlap and outcome.result in (Result.SUCCEEDED, Result.SKIPPED)
     if outcome.result in _FAST_RESULTS and _checkpoint_fast(
-        view=view, index=index, attempt=attempt, outcome=outcome, owner=owner
+        view=view, index=index, attempt=attempt, outcome=outcome, owner=owner, overlap=overlap
     ):
         return True
+    return _checkpoint_locked(view, index, attempt, outcome, owner)
+
+
+def _checkpoint_locked(
+    view: RunView,
+    index: int,
+    attempt: int,
+    outcome: StepOutcome,
+    owner: str,
+    *,
+    update_view: bool = True,
+) -> bool:
     from playbooks.engine.finishing import run_fail_locked
     from playbooks.engine.pausing import pause_apply
 
@@ -210,10 +307,39 @@ def checkpoint_step(
             events += pause_apply(locked=locked, view=view, row=row, pause=outcome.pause)
         elif outcome.result == Result.FAILED:
             events += run_fail_locked(locked, f"step {row.step_id} failed: {outcome.error}")
-        _view_after(view, index, attempt, row, outcome)
+        if update_view:
+            _view_after(view, index, attempt, row, outcome)
         run_events_append_locked(run=locked, events=events, persist_seq=False)
         locked.save()
     view.run = locked
+    return True
+
+
+def run_save_guarded(
+    *,
+    run: Run,
+    owner: str,
+    expected_status: str,
+    fields: tuple[str, ...],
+    transition: Callable[[], list[EventSpec]],
+) -> bool:
+    """Runs `transition` (a lifecycle method and what goes with it, returning its events) and
+    writes `fields` of `run` with those events in one transaction, if the row is still as
+    the lease holder last saw it (status, holder, event seq); otherwise nothing is written,
+    on-commit hooks included, and the answer is False."""
+    with transaction.atomic():
+        events = transition()
+        rows = run_events_build(run=run, first_seq=run.event_seq + 1, events=events)
+        guard = Run.objects.filter(
+            pk=run.pk, status=expected_status, lease_owner=owner, event_seq=run.event_seq
+        )
+        values = {name: getattr(run, name) for name in fields}
+        if guard.update(event_seq=run.event_seq + len(rows), **values) != 1:
+            transaction.set_rollback(True)
+            return False
+        RunEvent.objects.bulk_create(rows)
+        run_events_publish_on_commit(rows)
+    run.event_seq += len(rows)
     return True
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import queue
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -44,10 +48,22 @@ def run_events_append_locked(
 
 
 def run_events_publish_on_commit(rows: list[RunEvent]) -> None:
-    """Live subscribers hear of new events once they are durable; without Redis they poll."""
-    if not rows or not settings.REDIS_URL:
-        return
-    payloads = [
+    """Live subscribers hear of new events once they are durable; without Redis they poll.
+    The notice is handed to this process's publisher thread, so the engine does not wait
+    for Redis between steps; `run_events_flush` waits until everything handed over is sent."""
+    if rows and settings.REDIS_URL:
+        payloads = _payloads(rows)
+        transaction.on_commit(lambda: _PUBLISHER.submit(payloads))
+
+
+def run_events_publish_committed(rows: list[RunEvent]) -> None:
+    """The same, for rows a caller knows to be committed already (the checkpoint writer)."""
+    if rows and settings.REDIS_URL:
+        _PUBLISHER.submit(_payloads(rows))
+
+
+def _payloads(rows: list[RunEvent]) -> list[tuple[str, str]]:
+    return [
         (
             run_events_channel(row.run_id),
             json.dumps(
@@ -62,7 +78,61 @@ def run_events_publish_on_commit(rows: list[RunEvent]) -> None:
         )
         for row in rows
     ]
-    transaction.on_commit(lambda: _publish(payloads))
+
+
+def run_events_flush(timeout: float = 5.0) -> bool:
+    """Blocks until every notice handed over so far is published (or failed); False on
+    timeout. The engine calls it before a task returns, so a run's notices never outlive
+    the slice that wrote them."""
+    return _PUBLISHER.flush(timeout)
+
+
+class _Publisher:
+    """One daemon thread per process sends notices in order, in one pipeline per batch of
+    whatever has queued up meanwhile. Made lazily and again after a fork (a prefork pool
+    child does not inherit its parent's thread)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def _ensure_thread(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid != os.getpid():
+                self._queue = queue.SimpleQueue()
+                threading.Thread(target=self._loop, name="event-publisher", daemon=True).start()
+                self._pid = os.getpid()
+
+    def submit(self, payloads: list[tuple[str, str]]) -> None:
+        self._ensure_thread()
+        self._queue.put(payloads)
+
+    def flush(self, timeout: float) -> bool:
+        if self._pid != os.getpid():
+            return True  # nothing was ever submitted in this process
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def _loop(self) -> None:
+        work = self._queue
+        while True:
+            items = [work.get()]
+            while not work.empty() and len(items) < 500:
+                items.append(work.get_nowait())
+            payloads = [p for item in items if isinstance(item, list) for p in item]
+            if payloads:
+                _publish(payloads)
+            for item in items:
+                if isinstance(item, threading.Event):
+                    item.set()
+
+
+_PUBLISHER = _Publisher()
+atexit.register(run_events_flush, 2.0)
 
 
 def _publish(payloads: list[tuple[str, str]]) -> None:

@@ -1,5 +1,6 @@
 """Run leases: one conditional UPDATE claims a run, so two workers never advance it at once."""
 
+import functools
 import os
 import socket
 import uuid
@@ -9,7 +10,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from playbooks.models import Run, RunStatus
+from playbooks.models import PlaybookVersion, Run, RunStatus
 
 _WORKER_IDS: dict[int, str] = {}
 
@@ -26,8 +27,18 @@ def lease_expiry() -> object:
     return timezone.now() + timedelta(seconds=settings.AGENTSTUDIO_RUN_LEASE_SECONDS)
 
 
-def run_claim_lease(*, run_id: object, owner: str | None = None) -> bool:
-    """True when `owner` now holds the lease (it was free, expired, or already ours)."""
+def lease_renewal(current: object) -> object | None:
+    """The new expiry when less than half the lease is left, else None (keep it). Renewing
+    at every checkpoint would change an indexed column and make each run-row UPDATE a
+    non-HOT one that rewrites every index of the table."""
+    half = timedelta(seconds=settings.AGENTSTUDIO_RUN_LEASE_SECONDS / 2)
+    if current is None or current - timezone.now() < half:
+        return lease_expiry()
+    return None
+
+
+def run_claim_lease(*, run_id: object, owner: str | None = None) -> Run | None:
+    """The run, when `owner` now holds its lease (it was free, expired, or already ours)."""
     owner = owner or worker_id()
     now = timezone.now()
     claimed = (
@@ -37,7 +48,17 @@ def run_claim_lease(*, run_id: object, owner: str | None = None) -> bool:
         )
         .update(lease_owner=owner, lease_expires_at=lease_expiry())
     )
-    return claimed == 1
+    if claimed != 1:
+        return None
+    run = Run.objects.get(pk=run_id)
+    run.version = playbook_version(run.version_id)
+    return run
+
+
+@functools.lru_cache(maxsize=256)
+def playbook_version(version_id: object) -> PlaybookVersion:
+    """Versions never change once written, so a worker keeps the ones it has used."""
+    return PlaybookVersion.objects.get(pk=version_id)
 
 
 def run_release_lease(*, run_id: object, owner: str | None = None) -> None:

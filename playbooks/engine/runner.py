@@ -15,14 +15,22 @@ import structlog
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from jinja2 import TemplateError
 
-from playbooks.engine.checkpoint import checkpoint_step, retry_delay_seconds, run_lock
-from playbooks.engine.events import run_events_append_locked
-from playbooks.engine.finishing import run_complete_locked
+from playbooks.engine.checkpoint import (
+    checkpoint_settle,
+    checkpoint_step,
+    retry_delay_seconds,
+    run_lock,
+    run_save_guarded,
+)
+from playbooks.engine.events import EventSpec, run_events_append_locked, run_events_flush
+from playbooks.engine.finishing import run_complete_locked, run_outputs, run_succeed_locked
 from playbooks.engine.lease import run_claim_lease, run_release_lease, worker_id
 from playbooks.engine.outcome import Result
 from playbooks.engine.steps import step_execute
 from playbooks.engine.view import RunView
+from playbooks.engine.writer import step_is_pure
 from playbooks.models import Run, RunStatus
 
 _log = structlog.get_logger("agentstudio.engine")
@@ -36,33 +44,62 @@ class Advance(enum.StrEnum):
     REQUEUED = "requeued"  # time slice used, or waiting for a retry backoff
 
 
-def _start(run: Run, owner: str) -> Run | None:
-    with transaction.atomic():
-        locked = Run.objects.select_for_update().select_related("version").get(pk=run.pk)
-        if locked.status != RunStatus.QUEUED or locked.lease_owner != owner:
-            return locked if locked.status == RunStatus.RUNNING else None
-        locked.start()
-        if locked.started_at is None:
-            locked.started_at = timezone.now()
-        run_events_append_locked(
-            run=locked,
-            events=[
-                (
-                    "run.started",
-                    {
-                        "attempt": locked.attempt,
-                        "version": locked.version.number,
-                        "cursor": locked.cursor,
-                    },
-                )
-            ],
-            persist_seq=False,
-        )
-        locked.save()
-        return locked
+def _start(run: Run, owner: str) -> bool:
+    """queued → running, guarded like a checkpoint: no row lock, one UPDATE and one INSERT."""
+
+    def transition() -> list[EventSpec]:
+        run.start()
+        run.started_at = run.started_at or timezone.now()
+        data = {"attempt": run.attempt, "version": run.version.number, "cursor": run.cursor}
+        return [("run.started", data)]
+
+    return run_save_guarded(
+        run=run,
+        owner=owner,
+        expected_status=RunStatus.QUEUED,
+        fields=("status", "started_at"),
+        transition=transition,
+    )
+
+
+def _succeed(view: RunView, owner: str) -> bool | None:
+    """The common ending (outputs render, no review) as one guarded write that also lets go
+    of the lease; None when the run needs the locked path (a review, or outputs that fail)."""
+    run = view.run
+    if view.spec.get("review"):
+        return None
+    try:
+        outputs = run_outputs(view)
+    except TemplateError:
+        return None
+
+    def transition() -> list[EventSpec]:
+        run.outputs = outputs
+        run.lease_owner, run.lease_expires_at = "", None
+        return run_succeed_locked(run)
+
+    return run_save_guarded(
+        run=run,
+        owner=owner,
+        expected_status=RunStatus.RUNNING,
+        fields=(
+            "status",
+            "outputs",
+            "finished_at",
+            "usage_wall_seconds",
+            "paused_reason",
+            "lease_owner",
+            "lease_expires_at",
+        ),
+        transition=transition,
+    )
 
 
 def _complete(view: RunView, owner: str) -> bool:
+    """Every step is done: succeed, or (review, failure) decide under the row lock."""
+    succeeded = _succeed(view, owner)
+    if succeeded is not None:
+        return succeeded
     with transaction.atomic():
         locked = run_lock(view.run, owner=owner)
         if locked is None:
@@ -77,42 +114,67 @@ def _complete(view: RunView, owner: str) -> bool:
 
 def run_advance(*, run_id: object, owner: str | None = None) -> Advance:
     owner = owner or worker_id()
-    if not run_claim_lease(run_id=run_id, owner=owner):
+    run = run_claim_lease(run_id=run_id, owner=owner)
+    if run is None:
         return Advance.BUSY
     try:
-        return _advance_claimed(run_id, owner)
+        return _advance_claimed(run, owner)
     finally:
-        run_release_lease(run_id=run_id, owner=owner)
+        if run.lease_owner == owner:  # a finished run let go in its last write
+            run_release_lease(run_id=run_id, owner=owner)
+        run_events_flush()
 
 
-def _advance_claimed(run_id: object, owner: str) -> Advance:
+def _advance_claimed(run: Run, owner: str) -> Advance:
     from playbooks.run_services import run_enqueue
 
-    run = Run.objects.select_related("version").get(pk=run_id)
-    run = _start(run, owner) if run.status == RunStatus.QUEUED else run
-    if run is None or run.status != RunStatus.RUNNING:
+    fresh = run.status == RunStatus.QUEUED and run.attempt == 1 and run.cursor == 0
+    if run.status == RunStatus.QUEUED and not _start(run, owner):
+        return Advance.IDLE
+    if run.status != RunStatus.RUNNING:
         return Advance.IDLE
     if retry_delay_seconds(run) > 0:
         run_enqueue(run_id=run.pk, countdown=retry_delay_seconds(run))
         return Advance.REQUEUED
-    view = RunView.load(run)
+    # A run that has only just left `queued` for the first time has no step rows yet.
+    view = RunView(run=run, spec=run.version.spec) if fresh else RunView.load(run)
+    try:
+        return _run_slice(view, owner)
+    finally:
+        checkpoint_settle(view, owner)  # nothing stays in flight once the slice is over
+
+
+def _run_slice(view: RunView, owner: str) -> Advance:
+    from playbooks.run_services import run_enqueue
+
+    run_id = view.run.pk
     deadline = time.monotonic() + settings.AGENTSTUDIO_RUN_SLICE_SECONDS
     while True:
         if view.run.cursor >= len(view.steps):
+            if not checkpoint_settle(view, owner):
+                return Advance.IDLE
             return Advance.FINISHED if _complete(view, owner) else Advance.IDLE
         index = view.run.cursor
         outcome = step_execute(view, index)
+        following = index + 1
         if not checkpoint_step(
-            view=view, index=index, attempt=view.attempt_for(index), outcome=outcome, owner=owner
+            view=view,
+            index=index,
+            attempt=view.attempt_for(index),
+            outcome=outcome,
+            owner=owner,
+            overlap=following < len(view.steps) and step_is_pure(view.steps[following]),
         ):
-            _log.info("run stopped by someone else", run=str(run.pk))
+            _log.info("run stopped by someone else", run=str(run_id))
             return Advance.IDLE
         if outcome.result == Result.RETRY:
-            run_enqueue(run_id=run.pk, countdown=retry_delay_seconds(view.run))
+            run_enqueue(run_id=run_id, countdown=retry_delay_seconds(view.run))
             return Advance.REQUEUED
         if view.run.status != RunStatus.RUNNING:
             return Advance.FINISHED if view.run.is_final else Advance.PAUSED
         if time.monotonic() > deadline and view.run.cursor < len(view.steps):
             # Every slice makes progress first; then others get a turn (fairness).
-            run_enqueue(run_id=run.pk)
-            return Advance.REQUEUED
+            if checkpoint_settle(view, owner):
+                run_enqueue(run_id=run_id)
+                return Advance.REQUEUED
+            return Advance.IDLE

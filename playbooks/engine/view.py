@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from playbooks.models import Run, RunStep, StepStatus
+from playbooks.engine.workspace import run_workspace
+from playbooks.models import Run, RunStep, StepStatus, ToolInvocation
 
 STEP_KINDS = ("tool", "llm", "agent", "approval", "ask", "playbook", "remote_agent")
 
@@ -22,6 +24,9 @@ class RunView:
     lineage: list[dict[str, Any]] = field(default_factory=list)
     step_attempts: dict[int, int] = field(default_factory=dict)  # index → latest attempt
     open_steps: dict[int, RunStep] = field(default_factory=dict)  # index → unfinished row
+    invocation_keys: set[str] = field(default_factory=set)  # tool calls recorded so far
+    pending: Any = None  # a checkpoint in flight on the writer (engine.checkpoint)
+    _workspace: Path | None = None
 
     @classmethod
     def load(cls, run: Run) -> RunView:
@@ -29,8 +34,11 @@ class RunView:
         each, and the unfinished row (an agent mid-conversation, a waiting gate)."""
         view = cls(run=run, spec=run.version.spec)
         artifacts: dict[str, list[str]] = {}
-        for path, step_id in run.artifacts.values_list("path", "step_id"):
+        for path, step_id in run.artifacts.order_by().values_list("path", "step_id"):
             artifacts.setdefault(step_id, []).append(path)
+        view.invocation_keys.update(
+            ToolInvocation.objects.filter(run=run).order_by().values_list("key", flat=True)
+        )
         for row in RunStep.objects.filter(run=run).order_by("index", "attempt"):
             view.step_attempts[row.index] = row.attempt
             view.open_steps.pop(row.index, None)
@@ -40,6 +48,12 @@ class RunView:
             elif row.status in (StepStatus.RUNNING, StepStatus.WAITING):
                 view.open_steps[row.index] = row
         return view
+
+    def workspace(self) -> Path:
+        """The run's working directory, created once per slice rather than once per call."""
+        if self._workspace is None:
+            self._workspace = run_workspace(self.run.pk)
+        return self._workspace
 
     @property
     def steps(self) -> list[dict[str, Any]]:

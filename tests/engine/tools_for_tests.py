@@ -1,5 +1,7 @@
 """Tools registered by engine tests: a counter (to see re-executions) and a flaky tool."""
 
+import threading
+
 from tools.context import ToolContext, ToolExecutionError
 from tools.plugins import tool_plugin_register
 from tools.registry import ToolDefinition
@@ -54,8 +56,24 @@ def _cancel_own_run(ctx: ToolContext, args: dict) -> dict:
     try:
         run_cancel(run=Run.objects.get(pk=ctx.run_id), actor=None, reason="raced")
     finally:
-        connection.close()  # this runs on a broker thread: leave no session open
+        if threading.current_thread() is not threading.main_thread():
+            connection.close()  # on the broker's pool thread: leave no session open
     return {"value": None}
 
 
+def _bump_event_seq(ctx: ToolContext, args: dict) -> dict:
+    """Appends an event to its own running run from outside the engine, the way a service
+    might: the engine's guarded checkpoint must notice and fall back to the row lock."""
+    from django.db import transaction
+
+    from playbooks.engine.events import run_events_append_locked
+    from playbooks.models import Run
+
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=ctx.run_id)
+        run_events_append_locked(run=run, events=[("test.poked", {"by": ctx.call_key})])
+    return {"value": args.get("value")}
+
+
 tool_plugin_register(_definition("tools.test.cancel_self", idempotent=True), _cancel_own_run)
+tool_plugin_register(_definition("tools.test.poke", idempotent=True), _bump_event_seq)

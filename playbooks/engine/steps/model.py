@@ -152,6 +152,7 @@ def _agent_tool_results(
                 arguments=call.arguments,
                 context=tool_context(view, step["id"], key),
                 timeout_seconds=step_timeout(step),
+                prior_keys=view.invocation_keys,
             )
             outcome.events += tool_events(result)
             outcome.written += result.written

@@ -8,7 +8,6 @@ from django.conf import settings
 
 from playbooks.engine.outcome import Pause, Result, StepOutcome, Usage
 from playbooks.engine.view import RunView
-from playbooks.engine.workspace import run_workspace
 from playbooks.spec.templates import template_render_value
 from tools.broker import ToolCallResult, ToolOutcomeUnknown, tool_call
 from tools.context import ToolContext
@@ -23,7 +22,7 @@ def tool_context(view: RunView, step_id: str, key: str) -> ToolContext:
         run_id=str(view.run.pk),
         step_id=step_id,
         call_key=key,
-        workspace=run_workspace(view.run.pk),
+        workspace=view.workspace(),
         lineage=list(view.lineage),
         max_file_bytes=settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES,
     )
@@ -97,6 +96,7 @@ def execute_tool_step(view: RunView, index: int, step: dict[str, Any], attempt: 
             arguments=arguments,
             context=tool_context(view, step["id"], key),
             timeout_seconds=step_timeout(step),
+            prior_keys=view.invocation_keys,
         )
     except ToolOutcomeUnknown as exc:
         paused = outcome_unknown_pause(exc, step["id"])
