@@ -342,8 +342,12 @@ def bench_gate(
             message = pubsub.get_message(timeout=1.0)
             if message is None:
                 continue
-            event = json.loads(message["data"])
-            if event["type"] == "step.started" and event["data"].get("index") == 1:
+            decoded = json.loads(message["data"])
+            events = decoded if isinstance(decoded, list) else [decoded]
+            if any(
+                event["type"] == "step.started" and event["data"].get("index") == 1
+                for event in events
+            ):
                 seen = time.time()
                 break
         pubsub.close()

@@ -210,11 +210,14 @@ class RedisFeed(DatabaseFeed):
         message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
         if message is None:
             return await sync_to_async(_rows_after)(self.run_id, last)  # lost publishes
-        event = json.loads(message["data"])
-        if event["seq"] <= last:
+        decoded = json.loads(message["data"])
+        # One message per checkpoint: a list of consecutive events (a single event object
+        # is read the same way).
+        events = [row for row in _as_list(decoded) if row["seq"] > last]
+        if not events:
             return [], False  # already sent (replayed before it was published)
-        if event["seq"] == last + 1:
-            return [event], False
+        if [row["seq"] for row in events] == list(range(last + 1, last + 1 + len(events))):
+            return events, False
         return await sync_to_async(_rows_after)(self.run_id, last)  # a gap: read it
 
     async def close(self) -> None:
@@ -222,6 +225,10 @@ class RedisFeed(DatabaseFeed):
             await self.pubsub.aclose()
         if self.client is not None:
             await self.client.aclose()
+
+
+def _as_list(decoded: Any) -> list[dict[str, Any]]:
+    return decoded if isinstance(decoded, list) else [decoded]
 
 
 async def _feed_for(run_id: Any) -> DatabaseFeed:

@@ -15,10 +15,11 @@ from django.utils import timezone
 
 from playbooks.engine.events import (
     EventSpec,
+    run_event_payloads,
     run_events_append_locked,
     run_events_build,
-    run_events_publish_committed,
     run_events_publish_on_commit,
+    run_events_publish_payloads,
 )
 from playbooks.engine.lease import lease_expiry, lease_renewal
 from playbooks.engine.outcome import Result, StepOutcome
@@ -27,6 +28,8 @@ from playbooks.engine.pg_checkpoint import (
     pg_checkpoint_params,
     pg_checkpoint_statement,
     pg_checkpoint_supported,
+    pg_run_update_params,
+    pg_run_update_statement,
 )
 from playbooks.engine.view import RunView, step_kind
 from playbooks.engine.writer import checkpoint_writer, writer_available
@@ -139,15 +142,17 @@ def _view_after(
         view.step_attempts[index] = attempt
 
 
-def _checkpoint_fast(
-    *, view: RunView, index: int, attempt: int, outcome: StepOutcome, owner: str, overlap: bool
-) -> bool:
-    """The common checkpoint in one guarded UPDATE instead of SELECT FOR UPDATE + save.
+@dataclass
+class _FastWrite:
+    """One step's checkpoint, worked out and ready to send."""
 
-    While a run is `running` and leased, only its lease holder appends events (cancels change
-    the status; decisions and wake-ups act on paused runs only), so `event_seq` as last seen
-    is the guard: if the UPDATE matches no row, someone else moved the run and the caller
-    falls back to the locked path, which sees why."""
+    row: RunStep
+    events: list[EventSpec]
+    fields: dict[str, Any]
+    now: Any
+
+
+def _fast_write(view: RunView, index: int, attempt: int, outcome: StepOutcome) -> _FastWrite:
     run, now, events = view.run, timezone.now(), []
     row = _step_row(view, index, attempt, outcome, now, events)
     events += outcome.events
@@ -168,25 +173,53 @@ def _checkpoint_fast(
         fields["cursor"] = index + 1
     if outcome.result == Result.RETRY:
         fields["not_before"] = outcome.retry_at
-    rows = run_events_build(run=run, first_seq=run.event_seq + 1, events=events)
-    if not outcome.written and pg_checkpoint_supported(row, outcome.invocations):
+    return _FastWrite(row=row, events=events, fields=fields, now=now)
+
+
+def _checkpoint_fast(
+    *, view: RunView, index: int, attempt: int, outcome: StepOutcome, owner: str, overlap: bool
+) -> bool:
+    """The common checkpoint as one guarded write instead of SELECT FOR UPDATE + save.
+
+    While a run is `running` and leased, only its lease holder appends events (cancels change
+    the status; decisions and wake-ups act on paused runs only), so `event_seq` as last seen
+    is the guard: if it matches no row, someone else moved the run and the caller falls back
+    to the locked path, which sees why. The write is worked out before the previous one in
+    flight is collected, so that work overlaps the previous commit too."""
+    loaded = view.run
+    write = _fast_write(view, index, attempt, outcome)
+    if not checkpoint_settle(view, owner):
+        return False
+    if view.run is not loaded:  # the previous step went through the row lock: run reloaded
+        write = _fast_write(view, index, attempt, outcome)
+    run, row, events, fields = view.run, write.row, write.events, write.fields
+    if (
+        view.on_postgresql
+        and not outcome.written
+        and pg_checkpoint_supported(row, outcome.invocations)
+    ):
+        payloads = run_event_payloads(
+            first_seq=run.event_seq + 1, events=events, created_at=write.now
+        )
         params = pg_checkpoint_params(
             run=run,
             owner=owner,
             fields=fields,
             row=row,
             invocations=outcome.invocations,
-            events=rows,
+            event_payloads=payloads,
         )
-        if overlap and writer_available():
+        if overlap and view.may_overlap:
             checkpoint_writer.send(pg_checkpoint_statement(), params)
-            view.pending = PendingCheckpoint(row, rows, index, attempt, outcome)
+            view.pending = PendingCheckpoint(row, payloads, index, attempt, outcome)
         elif pg_checkpoint_commit(row=row, params=params):
-            run_events_publish_on_commit(rows)
+            transaction.on_commit(lambda: run_events_publish_payloads(run.pk, payloads))
         else:
             return False
-    elif not _checkpoint_fast_orm(run, owner, fields, row, outcome, rows):
-        return False
+    else:
+        rows = run_events_build(run=run, first_seq=run.event_seq + 1, events=events)
+        if not _checkpoint_fast_orm(run, owner, fields, row, outcome, rows):
+            return False
     run.event_seq += len(events)
     run.current_step = row.step_id
     run.lease_expires_at = fields.get("lease_expires_at") or run.lease_expires_at
@@ -202,7 +235,7 @@ class PendingCheckpoint:
     """A checkpoint sent to the writer and not yet answered; the view already reflects it."""
 
     row: RunStep
-    events: list[RunEvent]
+    event_payloads: list[str]
     index: int
     attempt: int
     outcome: StepOutcome
@@ -219,7 +252,7 @@ def checkpoint_settle(view: RunView, owner: str) -> bool:
     if written is not None:
         pending.row.pk = int(written[0])
         pending.row._state.adding = False
-        run_events_publish_committed(pending.events)
+        run_events_publish_payloads(view.run.pk, pending.event_payloads)
         return True
     _log.info("checkpoint guard missed; taking the row lock", run=str(view.run.pk))
     return _checkpoint_locked(
@@ -260,13 +293,13 @@ def checkpoint_step(
     """Commits the outcome; False when the run stopped being ours (cancelled, lease lost).
     With `overlap` (the caller will run a pure step next) a plain success may be left to
     commit on the writer while the caller goes on; `checkpoint_settle` collects it."""
-    if not checkpoint_settle(view, owner):
-        return False
     overlap = overlap and outcome.result in (Result.SUCCEEDED, Result.SKIPPED)
     if outcome.result in _FAST_RESULTS and _checkpoint_fast(
         view=view, index=index, attempt=attempt, outcome=outcome, owner=owner, overlap=overlap
     ):
         return True
+    if not checkpoint_settle(view, owner):
+        return False
     return _checkpoint_locked(view, index, attempt, outcome, owner)
 
 
@@ -327,6 +360,8 @@ def run_save_guarded(
     writes `fields` of `run` with those events in one transaction, if the row is still as
     the lease holder last saw it (status, holder, event seq); otherwise nothing is written,
     on-commit hooks included, and the answer is False."""
+    if writer_available():
+        return _run_save_guarded_pg(run, owner, expected_status, fields, transition)
     with transaction.atomic():
         events = transition()
         rows = run_events_build(run=run, first_seq=run.event_seq + 1, events=events)
@@ -340,6 +375,37 @@ def run_save_guarded(
         RunEvent.objects.bulk_create(rows)
         run_events_publish_on_commit(rows)
     run.event_seq += len(rows)
+    return True
+
+
+def _run_save_guarded_pg(
+    run: Run,
+    owner: str,
+    expected_status: str,
+    fields: tuple[str, ...],
+    transition: Callable[[], list[EventSpec]],
+) -> bool:
+    """The same as one prepared statement on the writer's connection (autocommit). The
+    atomic block on the engine's own connection sends nothing to the database: it only
+    holds the transition's on-commit hooks until the write is known to have committed, and
+    drops them when the guard did not match."""
+    with transaction.atomic():
+        events = transition()
+        payloads = run_event_payloads(
+            first_seq=run.event_seq + 1, events=events, created_at=timezone.now()
+        )
+        params = pg_run_update_params(
+            run=run,
+            fields=fields,
+            expected_status=expected_status,
+            owner=owner,
+            event_payloads=payloads,
+        )
+        if checkpoint_writer.execute(pg_run_update_statement(fields), params) is None:
+            transaction.set_rollback(True)
+            return False
+        transaction.on_commit(lambda: run_events_publish_payloads(run.pk, payloads))
+    run.event_seq += len(events)
     return True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import datetime
 import json
 import os
 import queue
@@ -56,16 +57,11 @@ def run_events_publish_on_commit(rows: list[RunEvent]) -> None:
         transaction.on_commit(lambda: _PUBLISHER.submit(payloads))
 
 
-def run_events_publish_committed(rows: list[RunEvent]) -> None:
-    """The same, for rows a caller knows to be committed already (the checkpoint writer)."""
-    if rows and settings.REDIS_URL:
-        _PUBLISHER.submit(_payloads(rows))
-
-
 def _payloads(rows: list[RunEvent]) -> list[tuple[str, str]]:
-    return [
-        (
-            run_events_channel(row.run_id),
+    """One message per run: the JSON list of its rows' events."""
+    by_run: dict[object, list[str]] = {}
+    for row in rows:
+        by_run.setdefault(row.run_id, []).append(
             json.dumps(
                 {
                     "seq": row.seq,
@@ -74,10 +70,35 @@ def _payloads(rows: list[RunEvent]) -> list[tuple[str, str]]:
                     "created_at": row.created_at.isoformat(),
                 },
                 default=str,
-            ),
+                ensure_ascii=False,
+            )
         )
-        for row in rows
+    return [
+        (run_events_channel(run_id), "[" + ",".join(payloads) + "]")
+        for run_id, payloads in by_run.items()
     ]
+
+
+def run_event_payloads(
+    *, first_seq: int, events: list[EventSpec], created_at: datetime.datetime
+) -> list[str]:
+    """Events as the JSON their live subscribers get, numbered from `first_seq`."""
+    stamp = created_at.isoformat()
+    return [
+        json.dumps(
+            {"seq": first_seq + offset, "type": kind, "data": data, "created_at": stamp},
+            default=str,
+            ensure_ascii=False,
+        )
+        for offset, (kind, data) in enumerate(events)
+    ]
+
+
+def run_events_publish_payloads(run_id: object, payloads: list[str]) -> None:
+    """Publishes already committed events given as `run_event_payloads` made them, as one
+    message: a JSON list of consecutive events, oldest first."""
+    if payloads and settings.REDIS_URL:
+        _PUBLISHER.submit([(run_events_channel(run_id), "[" + ",".join(payloads) + "]")])
 
 
 def run_events_flush(timeout: float = 5.0) -> bool:

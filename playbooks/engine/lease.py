@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db import connection
 from django.utils import timezone
 
 from playbooks.models import PlaybookVersion, Run, RunStatus
@@ -38,20 +38,29 @@ def lease_renewal(current: object) -> object | None:
 
 
 def run_claim_lease(*, run_id: object, owner: str | None = None) -> Run | None:
-    """The run, when `owner` now holds its lease (it was free, expired, or already ours)."""
+    """The run, when `owner` now holds its lease (it was free, expired, or already ours):
+    one conditional UPDATE that returns the row it claimed."""
     owner = owner or worker_id()
-    now = timezone.now()
-    claimed = (
-        Run.objects.filter(pk=run_id, status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
-        .filter(
-            Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now) | Q(lease_owner=owner)
-        )
-        .update(lease_owner=owner, lease_expires_at=lease_expiry())
+    ops, pk = connection.ops, Run._meta.pk
+    table = connection.ops.quote_name(Run._meta.db_table)
+    sql = (
+        f"UPDATE {table} SET lease_owner = %s, lease_expires_at = %s "  # noqa: S608
+        "WHERE id = %s AND status IN (%s, %s) "
+        "AND (lease_expires_at IS NULL OR lease_expires_at < %s OR lease_owner = %s) "
+        "RETURNING *"
     )
-    if claimed != 1:
-        return None
-    run = Run.objects.get(pk=run_id)
-    run.version = playbook_version(run.version_id)
+    params = [
+        owner,
+        ops.adapt_datetimefield_value(lease_expiry()),
+        pk.get_db_prep_value(run_id, connection),
+        RunStatus.QUEUED,
+        RunStatus.RUNNING,
+        ops.adapt_datetimefield_value(timezone.now()),
+        owner,
+    ]
+    run = next(iter(Run.objects.raw(sql, params)), None)
+    if run is not None:
+        run.version = playbook_version(run.version_id)
     return run
 
 

@@ -28,10 +28,15 @@ def _columns(model: type) -> tuple[str, ...]:
     return tuple(field.column for field in model._meta.concrete_fields if not field.primary_key)
 
 
-def _insert(alias: str, model: type, source: str, *, returning: str = "") -> str:
+def _insert(
+    alias: str, model: type, source: str, *, returning: str = "", taken: dict | None = None
+) -> str:
+    """`INSERT ... SELECT` of the rows in a JSON parameter; `taken` names columns whose value
+    comes from elsewhere in the statement instead (the run id from the guard)."""
     table = model._meta.db_table
+    taken = taken or {}
     columns = ", ".join(f'"{column}"' for column in _columns(model))
-    picked = ", ".join(f'r."{column}"' for column in _columns(model))
+    picked = ", ".join(taken.get(column, f'r."{column}"') for column in _columns(model))
     return (
         f'{alias} AS (INSERT INTO "{table}" ({columns}) SELECT {picked} '  # noqa: S608
         f'FROM guard, {source}(NULL::"{table}", %s::jsonb) AS r{returning})'
@@ -57,7 +62,7 @@ def pg_checkpoint_statement() -> str:
             '    AND "lease_owner" = %s::varchar AND "event_seq" = %s::bigint RETURNING "id"),',
             _insert("step", RunStep, "jsonb_populate_record", returning=' RETURNING "id"') + ",",
             _insert("invocations", ToolInvocation, "jsonb_populate_recordset") + ",",
-            _insert("events", RunEvent, "jsonb_populate_recordset"),
+            _insert("events", RunEvent, "jsonb_populate_recordset", taken={"run_id": 'guard."id"'}),
             'SELECT "id" FROM step',
         ]
     )
@@ -75,21 +80,32 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default, ensure_ascii=False, allow_nan=False)
 
 
-def _row(instance: Any) -> dict[str, Any]:
-    return {
-        field.column: getattr(instance, field.attname)
-        for field in instance._meta.concrete_fields
+@functools.cache
+def _row_fields(model: type) -> tuple[tuple[str, str, bool], ...]:
+    """(column, attribute, is a date-time) of each written column, worked out once."""
+    return tuple(
+        (field.column, field.attname, field.get_internal_type() == "DateTimeField")
+        for field in model._meta.concrete_fields
         if not field.primary_key
-    }
+    )
+
+
+def _row(instance: Any) -> dict[str, Any]:
+    row = {}
+    for column, attribute, is_datetime in _row_fields(type(instance)):
+        value = getattr(instance, attribute)
+        if is_datetime and value is not None:
+            value = value.isoformat()
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        row[column] = value
+    return row
 
 
 def pg_checkpoint_supported(row: RunStep, invocations: list[Any]) -> bool:
-    """Only inserts travel this path; a row that already exists goes through the ORM."""
-    return (
-        connection.vendor == "postgresql"
-        and row.pk is None
-        and all(invocation.pk is None for invocation in invocations)
-    )
+    """Only inserts travel this path (on PostgreSQL, which the caller checks once per slice);
+    a row that already exists goes through the ORM."""
+    return row.pk is None and all(invocation.pk is None for invocation in invocations)
 
 
 def pg_checkpoint_params(
@@ -99,8 +115,10 @@ def pg_checkpoint_params(
     fields: dict[str, Any],
     row: RunStep,
     invocations: list[Any],
-    events: list[RunEvent],
+    event_payloads: list[str],
 ) -> tuple:
+    """`event_payloads`: each event as the JSON its live subscribers get (seq, type, data,
+    created_at), so an event is serialised once for both."""
     return (
         fields["current_step"],
         fields["lease_expires_at"],
@@ -113,12 +131,12 @@ def pg_checkpoint_params(
         fields.get("cursor"),
         "not_before" in fields,
         fields.get("not_before"),
-        run.pk,
+        str(run.pk),
         owner,
         run.event_seq,
         _dumps(_row(row)),
         _dumps([_row(invocation) for invocation in invocations]),
-        _dumps([_row(event) for event in events]),
+        "[" + ",".join(event_payloads) + "]",
     )
 
 
@@ -147,3 +165,53 @@ def _execute_with_wrappers(cursor: psycopg.Cursor, sql: str, params: tuple) -> N
     for wrapper in reversed(connection.execute_wrappers):
         executor = functools.partial(wrapper, executor)
     executor(sql, params, False, {"connection": connection, "cursor": cursor})
+
+
+@functools.cache
+def pg_run_update_statement(fields: tuple[str, ...]) -> str:
+    """A guarded write of some of a run's columns (taken from a JSON document of the run
+    row) and its new events, for the lifecycle moves the lease holder makes alone (start,
+    success). Answers the run id, or nothing when the guard did not match."""
+    run_table = Run._meta.db_table
+    columns = {field.name: field.column for field in Run._meta.concrete_fields}
+    targets = ", ".join(f'"{columns[name]}"' for name in fields)
+    values = ", ".join(f'r."{columns[name]}"' for name in fields)
+    return "\n".join(
+        [
+            f'WITH guard AS (UPDATE "{run_table}" SET ({targets}, "event_seq") =',  # noqa: S608
+            f"  (SELECT {values}, %s::bigint"  # noqa: S608 (column names from the model)
+            f' FROM jsonb_populate_record(NULL::"{run_table}",',
+            "  %s::jsonb) AS r)",
+            '  WHERE "id" = %s::uuid AND "status" = %s::varchar',
+            '    AND "lease_owner" = %s::varchar AND "event_seq" = %s::bigint RETURNING "id"),',
+            _insert("events", RunEvent, "jsonb_populate_recordset", taken={"run_id": 'guard."id"'}),
+            'SELECT "id" FROM guard',
+        ]
+    )
+
+
+def pg_run_update_params(
+    *,
+    run: Run,
+    fields: tuple[str, ...],
+    expected_status: str,
+    owner: str,
+    event_payloads: list[str],
+) -> tuple:
+    """`run.event_seq` is the value the guard expects; the events follow it."""
+    document = {}
+    for name in fields:
+        field = Run._meta.get_field(name)
+        value = getattr(run, field.attname)
+        if isinstance(value, datetime.datetime):
+            value = value.isoformat()
+        document[field.column] = value
+    return (
+        run.event_seq + len(event_payloads),
+        _dumps(document),
+        str(run.pk),
+        expected_status,
+        owner,
+        run.event_seq,
+        "[" + ",".join(event_payloads) + "]",
+    )

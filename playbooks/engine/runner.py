@@ -13,7 +13,7 @@ import time
 
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from jinja2 import TemplateError
 
@@ -30,7 +30,7 @@ from playbooks.engine.lease import run_claim_lease, run_release_lease, worker_id
 from playbooks.engine.outcome import Result
 from playbooks.engine.steps import step_execute
 from playbooks.engine.view import RunView
-from playbooks.engine.writer import step_is_pure
+from playbooks.engine.writer import step_is_pure, writer_available
 from playbooks.models import Run, RunStatus
 
 _log = structlog.get_logger("agentstudio.engine")
@@ -148,6 +148,8 @@ def _run_slice(view: RunView, owner: str) -> Advance:
     from playbooks.run_services import run_enqueue
 
     run_id = view.run.pk
+    view.on_postgresql = connection.vendor == "postgresql"
+    view.may_overlap = writer_available()
     deadline = time.monotonic() + settings.AGENTSTUDIO_RUN_SLICE_SECONDS
     while True:
         if view.run.cursor >= len(view.steps):

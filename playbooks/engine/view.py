@@ -26,6 +26,9 @@ class RunView:
     open_steps: dict[int, RunStep] = field(default_factory=dict)  # index → unfinished row
     invocation_keys: set[str] = field(default_factory=set)  # tool calls recorded so far
     pending: Any = None  # a checkpoint in flight on the writer (engine.checkpoint)
+    # What the checkpoint may use, worked out once per slice (engine.runner)
+    on_postgresql: bool = False
+    may_overlap: bool = False
     _workspace: Path | None = None
 
     @classmethod

@@ -26,8 +26,6 @@ from psycopg import errors, pq
 
 from tools.registry import risk_rank, tool_registry
 
-_STATEMENT_NAME = b"agentstudio_checkpoint"
-
 
 def step_is_pure(step: dict[str, Any]) -> bool:
     """Whether running `step` before the previous checkpoint is known to be committed is
@@ -66,7 +64,7 @@ class CheckpointWriter:
     def __init__(self) -> None:
         self._database: psycopg.Connection | None = None
         self._pid: int | None = None
-        self._prepared: str | None = None
+        self._prepared: dict[str, bytes] = {}  # statement → its prepared name
         self._in_flight = False
 
     def _connection(self) -> psycopg.Connection:
@@ -75,7 +73,7 @@ class CheckpointWriter:
             params.pop("cursor_factory", None)
             params.pop("context", None)
             self._database = psycopg.connect(**params, autocommit=True)
-            self._pid, self._prepared, self._in_flight = os.getpid(), None, False
+            self._pid, self._prepared, self._in_flight = os.getpid(), {}, False
         return self._database
 
     def send(self, sql: str, params: tuple) -> None:
@@ -84,16 +82,23 @@ class CheckpointWriter:
             raise RuntimeError("a checkpoint is already in flight; receive() it first")
         try:
             pgconn = self._connection().pgconn
-            if self._prepared != sql:
+            name = self._prepared.get(sql)
+            if name is None:
+                name = f"agentstudio_{len(self._prepared)}".encode()
                 numbered = iter(range(1, len(params) + 1))
                 native = re.sub(r"%s", lambda _: f"${next(numbered)}", sql)
-                self._check(pgconn.prepare(_STATEMENT_NAME, native.encode()))
-                self._prepared = sql
-            pgconn.send_query_prepared(_STATEMENT_NAME, [_text(value) for value in params])
+                self._check(pgconn.prepare(name, native.encode()))
+                self._prepared[sql] = name
+            pgconn.send_query_prepared(name, [_text(value) for value in params])
         except Exception:
             self._discard()
             raise
         self._in_flight = True
+
+    def execute(self, sql: str, params: tuple) -> tuple | None:
+        """Sends and waits: the statement's first row, or None."""
+        self.send(sql, params)
+        return self.receive()
 
     def receive(self) -> tuple | None:
         """Waits for the answer of the statement in flight: its first row, or None."""

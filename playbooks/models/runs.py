@@ -155,7 +155,8 @@ class RunStep(models.Model):
     after every model turn so a resumed run continues from the last completed turn."""
 
     id = models.BigAutoField(primary_key=True)
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    # db_index=False: the (run, index, attempt) unique index serves lookups by run
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False)
     index = models.PositiveIntegerField()
     step_id = models.CharField(max_length=64)
     kind = models.CharField(max_length=16)
@@ -193,7 +194,7 @@ class ToolInvocation(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tool_invocations")
-    key = models.CharField(max_length=200, unique=True)
+    key = models.CharField(max_length=200)  # unique: see Meta (no LIKE index needed)
     step_id = models.CharField(max_length=64)
     tool = models.CharField(max_length=200)
     arguments = models.JSONField()
@@ -207,6 +208,9 @@ class ToolInvocation(models.Model):
 
     class Meta:
         ordering = ["run", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["key"], name="tool_invocation_key_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.key} {self.tool} ({self.status})"
@@ -216,7 +220,8 @@ class RunEvent(models.Model):
     """What happened, in order: `seq` starts at 1 per run and has no gaps."""
 
     id = models.BigAutoField(primary_key=True)
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    # db_index=False: the (run, seq) unique index serves lookups by run
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events", db_index=False)
     seq = models.PositiveBigIntegerField()
     type = models.CharField(max_length=40)
     data = models.JSONField(default=dict)

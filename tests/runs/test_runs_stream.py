@@ -255,8 +255,9 @@ def test_in_process_client_gets_the_same_stream(active_playbook, author, client_
 
 
 def test_redis_feed_dedupes_by_seq_and_fills_gaps(active_playbook, author):
-    """What arrives on the channel: the next seq is relayed as is, a seen seq is dropped,
-    a seq past a gap makes the feed read the missing events from the database."""
+    """What arrives on the channel: the next seq is relayed as is, a seen seq is dropped, a
+    checkpoint's list of events is relayed from the first unseen one, and a seq past a gap
+    makes the feed read the missing events from the database."""
     from agentstudio.redis_client import redis_client
     from playbooks.api import stream
     from playbooks.engine.events import run_events_channel
@@ -277,15 +278,22 @@ def test_redis_feed_dedupes_by_seq_and_fills_gaps(active_playbook, author):
             seen = await feed.next_rows(2, 5)
             publish(3, "from.redis")
             relayed = await feed.next_rows(2, 5)
+            batch = [
+                {"seq": seq, "type": f"batch.{seq}", "data": {}, "created_at": "now"}
+                for seq in (3, 4, 5)
+            ]
+            redis_client().publish(run_events_channel(run.pk), json.dumps(batch))
+            batched = await feed.next_rows(3, 5)  # 3 was sent already: 4 and 5 are new
             publish(total, "past.a.gap")
             filled = await feed.next_rows(1, 5)
         finally:
             await feed.close()
             await sync_to_async(stream._close_database)()
-        return seen, relayed, filled
+        return seen, relayed, batched, filled
 
-    seen, relayed, filled = asyncio.run(scenario())
+    seen, relayed, batched, filled = asyncio.run(scenario())
     assert seen == ([], False)
     assert [row["type"] for row in relayed[0]] == ["from.redis"]
+    assert [row["type"] for row in batched[0]] == ["batch.4", "batch.5"]
     assert [row["seq"] for row in filled[0]] == list(range(2, total + 1))
     assert filled[0][-1]["type"] == "run.succeeded"
