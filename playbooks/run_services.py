@@ -309,8 +309,30 @@ def run_apply_decision(*, approval: Any, actor: Any) -> None:
                 )
             )
         run_resume_locked(locked, events)
+        if approval.kind in ("gate", "question"):
+            events += _complete_waiting_step(locked, approval)
     run_events_append_locked(run=locked, events=events, persist_seq=False)
     locked.save()
+
+
+def _complete_waiting_step(run: Run, approval: Any) -> list:
+    """An approved gate or an answered question completes its step in the decision's own
+    transaction: the worker that the doorbell wakes goes straight on to the next step, and
+    the decision and its effect on the run are durable together."""
+    row = (
+        RunStep.objects.filter(run=run, step_id=approval.step, status=StepStatus.WAITING)
+        .order_by("-attempt")
+        .first()
+    )
+    if row is None or row.index != run.cursor:
+        return []  # not the step the run waits on: the engine reads the decision itself
+    row.status = StepStatus.SUCCEEDED
+    row.output = approval.response if approval.kind == "question" else approval.payload
+    row.finished_at = timezone.now()
+    row.save(update_fields=["status", "output", "finished_at"])
+    run.cursor = row.index + 1
+    run.current_step = row.step_id
+    return [("step.succeeded", {"step": row.step_id, "index": row.index, "attempt": row.attempt})]
 
 
 def _retire_unknown_step(run: Run, approval: Any) -> None:

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
+from agentstudio.json_encoding import json_dumps
 from tools.context import ToolContext, ToolExecutionError, WrittenFile
 from tools.registry import ToolDefinition, tool_registry
 
@@ -99,9 +100,7 @@ def _error_result(name: str, key: str, message: str, invocation: Any) -> ToolCal
 
 
 def _text_of(structured: Any) -> str:
-    import json
-
-    text = json.dumps(structured, ensure_ascii=False, default=str)
+    text = json_dumps(structured)
     return text if len(text) <= 16_384 else text[:16_384] + " …[truncated]"
 
 

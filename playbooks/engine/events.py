@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import datetime
-import json
 import os
 import queue
 import threading
@@ -15,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from agentstudio.json_encoding import json_dumps
 from playbooks.models import Run, RunEvent
 
 EventSpec = tuple[str, dict[str, Any]]
@@ -62,15 +62,13 @@ def _payloads(rows: list[RunEvent]) -> list[tuple[str, str]]:
     by_run: dict[object, list[str]] = {}
     for row in rows:
         by_run.setdefault(row.run_id, []).append(
-            json.dumps(
+            json_dumps(
                 {
                     "seq": row.seq,
                     "type": row.type,
                     "data": row.data,
-                    "created_at": row.created_at.isoformat(),
-                },
-                default=str,
-                ensure_ascii=False,
+                    "created_at": row.created_at,
+                }
             )
         )
     return [
@@ -85,11 +83,7 @@ def run_event_payloads(
     """Events as the JSON their live subscribers get, numbered from `first_seq`."""
     stamp = created_at.isoformat()
     return [
-        json.dumps(
-            {"seq": first_seq + offset, "type": kind, "data": data, "created_at": stamp},
-            default=str,
-            ensure_ascii=False,
-        )
+        json_dumps({"seq": first_seq + offset, "type": kind, "data": data, "created_at": stamp})
         for offset, (kind, data) in enumerate(events)
     ]
 

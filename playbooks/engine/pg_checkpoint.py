@@ -11,16 +11,13 @@ psycopg prepares it once per connection. Everything the ORM path writes is writt
 
 from __future__ import annotations
 
-import datetime
-import decimal
 import functools
-import json
-import uuid
 from typing import Any
 
 import psycopg
 from django.db import connection
 
+from agentstudio.json_encoding import json_dumps
 from playbooks.models import Run, RunEvent, RunStep, ToolInvocation
 
 
@@ -68,38 +65,20 @@ def pg_checkpoint_statement() -> str:
     )
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime.datetime | datetime.date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID | decimal.Decimal):
-        return str(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_json_default, ensure_ascii=False, allow_nan=False)
-
-
 @functools.cache
-def _row_fields(model: type) -> tuple[tuple[str, str, bool], ...]:
-    """(column, attribute, is a date-time) of each written column, worked out once."""
+def _row_fields(model: type) -> tuple[tuple[str, str], ...]:
+    """(column, attribute) of each column written, worked out once per model."""
     return tuple(
-        (field.column, field.attname, field.get_internal_type() == "DateTimeField")
+        (field.column, field.attname)
         for field in model._meta.concrete_fields
         if not field.primary_key
     )
 
 
 def _row(instance: Any) -> dict[str, Any]:
-    row = {}
-    for column, attribute, is_datetime in _row_fields(type(instance)):
-        value = getattr(instance, attribute)
-        if is_datetime and value is not None:
-            value = value.isoformat()
-        elif isinstance(value, uuid.UUID):
-            value = str(value)
-        row[column] = value
-    return row
+    return {
+        column: getattr(instance, attribute) for column, attribute in _row_fields(type(instance))
+    }
 
 
 def pg_checkpoint_supported(row: RunStep, invocations: list[Any]) -> bool:
@@ -134,8 +113,8 @@ def pg_checkpoint_params(
         str(run.pk),
         owner,
         run.event_seq,
-        _dumps(_row(row)),
-        _dumps([_row(invocation) for invocation in invocations]),
+        json_dumps(_row(row)),
+        json_dumps([_row(invocation) for invocation in invocations]),
         "[" + ",".join(event_payloads) + "]",
     )
 
@@ -202,13 +181,10 @@ def pg_run_update_params(
     document = {}
     for name in fields:
         field = Run._meta.get_field(name)
-        value = getattr(run, field.attname)
-        if isinstance(value, datetime.datetime):
-            value = value.isoformat()
-        document[field.column] = value
+        document[field.column] = getattr(run, field.attname)
     return (
         run.event_seq + len(event_payloads),
-        _dumps(document),
+        json_dumps(document),
         str(run.pk),
         expected_status,
         owner,

@@ -84,3 +84,29 @@ def test_gate_and_question_pause_and_resume(active_playbook, author, approver):
     seqs = list(run.events.values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
     assert run.usage_input_tokens >= 100
+
+
+def test_a_decision_completes_its_step_before_any_worker_runs(active_playbook, author, approver):
+    """The approved (edited) payload and the answer are step outputs as soon as the
+    decision commits; the worker the doorbell wakes starts at the following step."""
+    from playbooks.models import RunStep
+
+    run = run_create(playbook=active_playbook(SPEC), actor=author, inputs={"topic": "tea"})
+    run_advance(run_id=run.pk)
+    gate = Approval.objects.get(run=run, kind="gate")
+    edited = {"points": ["z"]}
+    approval_approve(approval=gate, actor=approver, body_hash=gate.body_hash, payload=edited)
+    run.refresh_from_db()
+    check = RunStep.objects.get(run=run, step_id="check")
+    assert (run.status, run.cursor, run.current_step) == ("running", 2, "check")
+    assert (check.status, check.output) == ("succeeded", edited)
+    types = list(run.events.order_by("seq").values_list("type", flat=True))
+    assert types[-3:] == ["approval.decided", "run.resumed", "step.succeeded"]
+
+    run_advance(run_id=run.pk)  # on to the question
+    approval_answer(
+        approval=Approval.objects.get(run=run, kind="question"), actor=author, answer="dry"
+    )
+    tone = RunStep.objects.get(run=run, step_id="tone")
+    assert (tone.status, tone.output) == ("succeeded", "dry")
+    assert RunStep.objects.filter(run=run, step_id="check").count() == 1  # never re-run
