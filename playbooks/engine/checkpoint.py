@@ -122,6 +122,9 @@ def _apply_usage(locked: Run, outcome: StepOutcome) -> None:
     locked.usage_tool_calls += usage.tool_calls
 
 
+# Checkpoints a slice may have in flight at once (pipelined on the writer's connection)
+OVERLAP_DEPTH = 2
+
 _USAGE_FIELDS = ("usage_usd", "usage_input_tokens", "usage_output_tokens", "usage_tool_calls")
 _FAST_RESULTS = (Result.SUCCEEDED, Result.SKIPPED, Result.PROGRESS, Result.RETRY)
 
@@ -188,7 +191,8 @@ def _checkpoint_fast(
     flight is collected, so that work overlaps the previous commit too."""
     loaded = view.run
     write = _fast_write(view, index, attempt, outcome)
-    if not checkpoint_settle(view, owner):
+    overlap = overlap and view.may_overlap
+    if not checkpoint_settle(view, owner, keep=OVERLAP_DEPTH - 1 if overlap else 0):
         return False
     if view.run is not loaded:  # the previous step went through the row lock: run reloaded
         write = _fast_write(view, index, attempt, outcome)
@@ -209,9 +213,9 @@ def _checkpoint_fast(
             invocations=outcome.invocations,
             event_payloads=payloads,
         )
-        if overlap and view.may_overlap:
+        if overlap:
             checkpoint_writer.send(pg_checkpoint_statement(), params)
-            view.pending = PendingCheckpoint(row, payloads, index, attempt, outcome)
+            view.pending.append(PendingCheckpoint(row, payloads, index, attempt, outcome))
         elif pg_checkpoint_commit(row=row, params=params):
             transaction.on_commit(lambda: run_events_publish_payloads(run.pk, payloads))
         else:
@@ -241,23 +245,32 @@ class PendingCheckpoint:
     outcome: StepOutcome
 
 
-def checkpoint_settle(view: RunView, owner: str) -> bool:
-    """Waits for the view's checkpoint in flight, if any. True when it committed; when its
-    guard did not match, the step is committed (or refused) under the row lock instead,
-    exactly as a synchronous checkpoint would have been: False means the run is not ours."""
-    pending, view.pending = view.pending, None
-    if pending is None:
-        return True
-    written = checkpoint_writer.receive()
-    if written is not None:
-        pending.row.pk = int(written[0])
-        pending.row._state.adding = False
-        run_events_publish_payloads(view.run.pk, pending.event_payloads)
-        return True
-    _log.info("checkpoint guard missed; taking the row lock", run=str(view.run.pk))
-    return _checkpoint_locked(
-        view, pending.index, pending.attempt, pending.outcome, owner, update_view=False
-    )
+def checkpoint_settle(view: RunView, owner: str, keep: int = 0) -> bool:
+    """Collects the answers of the view's checkpoints in flight, oldest first, until at most
+    `keep` remain. True when they committed. When a guard did not match, every later one in
+    flight missed too (each also guards on the cursor the earlier one moves): those steps
+    are committed (or refused) under the row lock, in order, exactly as synchronous
+    checkpoints would have been. False means the run is not ours any more."""
+    while len(view.pending) > keep:
+        pending = view.pending.popleft()
+        written = checkpoint_writer.receive()
+        if written is not None:
+            pending.row.pk = int(written[0])
+            pending.row._state.adding = False
+            run_events_publish_payloads(view.run.pk, pending.event_payloads)
+            continue
+        missed = [pending, *view.pending]
+        view.pending.clear()
+        for _later in missed[1:]:
+            if checkpoint_writer.receive() is not None:
+                raise RuntimeError("a checkpoint committed after an earlier one missed")
+        _log.info("checkpoint guard missed; taking the row lock", run=str(view.run.pk))
+        for step in missed:
+            if not _checkpoint_locked(
+                view, step.index, step.attempt, step.outcome, owner, update_view=False
+            ):
+                return False
+    return True
 
 
 def _checkpoint_fast_orm(
@@ -267,7 +280,11 @@ def _checkpoint_fast_orm(
         fields = {name: value for name, value in fields.items() if name != "lease_expires_at"}
     with transaction.atomic():
         guard = Run.objects.filter(
-            pk=run.pk, status=RunStatus.RUNNING, lease_owner=owner, event_seq=run.event_seq
+            pk=run.pk,
+            status=RunStatus.RUNNING,
+            lease_owner=owner,
+            event_seq=run.event_seq,
+            cursor=run.cursor,
         )
         increments = {name: F(name) + fields[name] for name in _USAGE_FIELDS}
         if guard.update(**{**fields, **increments}) != 1:

@@ -56,7 +56,8 @@ def pg_checkpoint_statement() -> str:
             '  "cursor" = COALESCE(%s::integer, "cursor"),',
             '  "not_before" = CASE WHEN %s::boolean THEN %s::timestamptz ELSE "not_before" END',
             '  WHERE "id" = %s::uuid AND "status" = \'running\'',
-            '    AND "lease_owner" = %s::varchar AND "event_seq" = %s::bigint RETURNING "id"),',
+            '    AND "lease_owner" = %s::varchar AND "event_seq" = %s::bigint',
+            '    AND "cursor" = %s::integer RETURNING "id"),',
             _insert("step", RunStep, "jsonb_populate_record", returning=' RETURNING "id"') + ",",
             _insert("invocations", ToolInvocation, "jsonb_populate_recordset") + ",",
             _insert("events", RunEvent, "jsonb_populate_recordset", taken={"run_id": 'guard."id"'}),
@@ -113,6 +114,7 @@ def pg_checkpoint_params(
         str(run.pk),
         owner,
         run.event_seq,
+        run.cursor,  # the step's own index: a step is only written after the one before it
         json_dumps(_row(row)),
         json_dumps([_row(invocation) for invocation in invocations]),
         "[" + ",".join(event_payloads) + "]",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ class RunView:
     step_attempts: dict[int, int] = field(default_factory=dict)  # index → latest attempt
     open_steps: dict[int, RunStep] = field(default_factory=dict)  # index → unfinished row
     invocation_keys: set[str] = field(default_factory=set)  # tool calls recorded so far
-    pending: Any = None  # a checkpoint in flight on the writer (engine.checkpoint)
+    # checkpoints in flight on the writer, oldest first (engine.checkpoint)
+    pending: collections.deque = field(default_factory=collections.deque)
     # What the checkpoint may use, worked out once per slice (engine.runner)
     on_postgresql: bool = False
     may_overlap: bool = False

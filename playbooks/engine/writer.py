@@ -14,6 +14,7 @@ pending commit first, so at most one checkpoint is in flight and they commit in 
 
 from __future__ import annotations
 
+import collections
 import datetime
 import os
 import re
@@ -59,68 +60,96 @@ def _text(value: Any) -> bytes | None:
 
 
 class CheckpointWriter:
-    """One per process: the connection, made lazily and again after a fork or a failure."""
+    """One per process: a connection in libpq pipeline mode, made lazily and again after a
+    fork or a failure. Each statement is sent with its own sync point, so it commits as its
+    own transaction, in the order sent; answers are collected oldest first."""
 
     def __init__(self) -> None:
         self._database: psycopg.Connection | None = None
         self._pid: int | None = None
         self._prepared: dict[str, bytes] = {}  # statement → its prepared name
-        self._in_flight = False
+        self._units: collections.deque[bool] = collections.deque()  # True: a statement
 
-    def _connection(self) -> psycopg.Connection:
+    @property
+    def in_flight(self) -> int:
+        """Statements sent and not yet answered."""
+        return sum(self._units)
+
+    def _pgconn(self) -> pq.PGconn:
         if self._database is None or self._database.closed or self._pid != os.getpid():
             params = connection.get_connection_params()
             params.pop("cursor_factory", None)
             params.pop("context", None)
             self._database = psycopg.connect(**params, autocommit=True)
-            self._pid, self._prepared, self._in_flight = os.getpid(), {}, False
-        return self._database
+            self._database.pgconn.enter_pipeline_mode()
+            self._pid, self._prepared = os.getpid(), {}
+            self._units.clear()
+        return self._database.pgconn
 
     def send(self, sql: str, params: tuple) -> None:
-        """Sends the statement; its answer is collected by `receive`."""
-        if self._in_flight:
-            raise RuntimeError("a checkpoint is already in flight; receive() it first")
+        """Sends the statement (preparing it first, once per connection); `receive` collects
+        its answer after those of the statements sent before it."""
         try:
-            pgconn = self._connection().pgconn
+            pgconn = self._pgconn()
             name = self._prepared.get(sql)
             if name is None:
                 name = f"agentstudio_{len(self._prepared)}".encode()
                 numbered = iter(range(1, len(params) + 1))
                 native = re.sub(r"%s", lambda _: f"${next(numbered)}", sql)
-                self._check(pgconn.prepare(name, native.encode()))
+                pgconn.send_prepare(name, native.encode())
+                pgconn.pipeline_sync()
+                self._units.append(False)
                 self._prepared[sql] = name
             pgconn.send_query_prepared(name, [_text(value) for value in params])
+            pgconn.pipeline_sync()
+            self._units.append(True)
+            pgconn.flush()
         except Exception:
             self._discard()
             raise
-        self._in_flight = True
 
     def execute(self, sql: str, params: tuple) -> tuple | None:
-        """Sends and waits: the statement's first row, or None."""
+        """Sends and waits, when nothing else is in flight: the first row, or None."""
+        if self.in_flight:
+            raise RuntimeError("statements are in flight: receive() them first")
         self.send(sql, params)
         return self.receive()
 
     def receive(self) -> tuple | None:
-        """Waits for the answer of the statement in flight: its first row, or None."""
-        self._in_flight = False
+        """Waits for the answer of the oldest statement in flight: its first row, or None."""
         try:
-            pgconn = self._connection().pgconn
-            pgconn.consume_input()
-            while pgconn.is_busy():
-                select.select([pgconn.socket], [], [])
-                pgconn.consume_input()
-            results = []
-            while (result := pgconn.get_result()) is not None:
-                results.append(result)
-            for result in results:
-                self._check(result)
+            while self._units:
+                is_statement = self._units.popleft()
+                answer = self._unit_result()
+                if is_statement:
+                    if answer.ntuples == 0:
+                        return None
+                    return tuple(answer.get_value(0, column) for column in range(answer.nfields))
+            raise RuntimeError("nothing is in flight")
         except Exception:
             self._discard()
             raise
-        answer = results[-1]
-        if answer.ntuples == 0:
-            return None
-        return tuple(answer.get_value(0, column) for column in range(answer.nfields))
+
+    def _unit_result(self) -> pq.PGresult:
+        """One statement's result, the end of its results, and its sync point."""
+        answer = self._next_result()
+        if answer is None or answer.status == pq.ExecStatus.PIPELINE_SYNC:
+            raise psycopg.OperationalError("the pipeline answered out of order")
+        self._check(answer)
+        if self._next_result() is not None:
+            raise psycopg.OperationalError("a statement answered more than once")
+        sync = self._next_result()
+        if sync is None or sync.status != pq.ExecStatus.PIPELINE_SYNC:
+            raise psycopg.OperationalError("the pipeline lost a sync point")
+        return answer
+
+    def _next_result(self) -> pq.PGresult | None:
+        pgconn = self._pgconn()
+        pgconn.consume_input()
+        while pgconn.is_busy():
+            select.select([pgconn.socket], [], [])
+            pgconn.consume_input()
+        return pgconn.get_result()
 
     def _check(self, result: pq.PGresult) -> None:
         if result.status in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
@@ -135,7 +164,8 @@ class CheckpointWriter:
 
     def _discard(self) -> None:
         """After a failure the connection's state is unknown: the next call makes a new one."""
-        database, self._database, self._in_flight = self._database, None, False
+        database, self._database = self._database, None
+        self._units.clear()
         if database is not None:
             database.close()
 
