@@ -10,6 +10,7 @@ there is never a second path.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import signal
 import threading
 import time
@@ -249,17 +250,34 @@ def _run_with_timeout(implementation: Any, context: ToolContext, arguments: Any,
         raise ToolTimeout from None
 
 
-def _run_inline(implementation: Any, context: ToolContext, arguments: Any, timeout: float):
-    def expire(signum: int, frame: Any) -> None:
-        raise ToolTimeout
+class _Alarm:
+    """The SIGALRM handler is installed once per process and each call only arms the timer.
+    An alarm that arrives while no tool runs goes to whatever handler was there before."""
 
-    previous = signal.signal(signal.SIGALRM, expire)
+    installed_in: int | None = None
+    armed = False
+    previous: Any = signal.SIG_DFL
+
+    @classmethod
+    def expire(cls, signum: int, frame: Any) -> None:
+        if cls.armed:
+            cls.armed = False
+            raise ToolTimeout
+        if callable(cls.previous):
+            cls.previous(signum, frame)
+
+
+def _run_inline(implementation: Any, context: ToolContext, arguments: Any, timeout: float):
+    if _Alarm.installed_in != os.getpid():
+        _Alarm.previous = signal.signal(signal.SIGALRM, _Alarm.expire)
+        _Alarm.installed_in = os.getpid()
+    _Alarm.armed = True
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         return implementation(context, arguments)
     finally:
+        _Alarm.armed = False
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _finish(invocation: Any, result: ToolCallResult) -> ToolCallResult:

@@ -21,10 +21,12 @@ class ApprovalFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ApprovalStatus.choices)
     kind = django_filters.ChoiceFilter(choices=ApprovalKind.choices)
     risk = django_filters.CharFilter()
+    # by id, so an unknown run and another organization's run look the same: no rows
+    run = django_filters.UUIDFilter(field_name="run_id")
 
     class Meta:
         model = Approval
-        fields = ["status", "kind", "playbook", "risk"]
+        fields = ["status", "kind", "playbook", "risk", "run"]
 
 
 class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

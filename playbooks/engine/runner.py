@@ -30,7 +30,7 @@ from playbooks.engine.lease import run_claim_lease, run_release_lease, worker_id
 from playbooks.engine.outcome import Result
 from playbooks.engine.steps import step_execute
 from playbooks.engine.view import RunView
-from playbooks.engine.writer import step_is_pure, writer_available
+from playbooks.engine.writer import writer_available
 from playbooks.models import Run, RunStatus
 
 _log = structlog.get_logger("agentstudio.engine")
@@ -165,7 +165,7 @@ def _run_slice(view: RunView, owner: str) -> Advance:
             attempt=view.attempt_for(index),
             outcome=outcome,
             owner=owner,
-            overlap=following < len(view.steps) and step_is_pure(view.steps[following]),
+            overlap=following < len(view.steps) and view.step_is_pure(following),
         ):
             _log.info("run stopped by someone else", run=str(run_id))
             return Advance.IDLE

@@ -32,6 +32,7 @@ class RunView:
     on_postgresql: bool = False
     may_overlap: bool = False
     _workspace: Path | None = None
+    _pure: dict[int, bool] = field(default_factory=dict)
 
     @classmethod
     def load(cls, run: Run) -> RunView:
@@ -59,6 +60,15 @@ class RunView:
         if self._workspace is None:
             self._workspace = run_workspace(self.run.pk)
         return self._workspace
+
+    def step_is_pure(self, index: int) -> bool:
+        """engine.writer.step_is_pure of step `index`, looked up once per slice."""
+        pure = self._pure.get(index)
+        if pure is None:
+            from playbooks.engine.writer import step_is_pure
+
+            pure = self._pure[index] = step_is_pure(self.steps[index])
+        return pure
 
     @property
     def steps(self) -> list[dict[str, Any]]:

@@ -104,3 +104,36 @@ def test_the_lease_is_renewed_only_when_half_of_it_is_gone(settings):
     renewed = lease_renewal(now + timedelta(seconds=100))
     assert renewed is not None and renewed > now + timedelta(seconds=290)
     assert lease_renewal(None) is not None
+
+
+def _timed(tool: str) -> dict:
+    return {
+        "name": "Timeouts",
+        "tools": [tool],
+        "steps": [{"id": "slow", "tool": tool, "args": {"value": 5}, "timeout_seconds": 0.2}],
+    }
+
+
+def test_a_tool_past_its_timeout_fails_its_step(active_playbook, author):
+    import time
+
+    run = run_create(playbook=active_playbook(_timed("tools.test.slow")), actor=author, inputs={})
+    started = time.monotonic()
+    assert run_advance(run_id=run.pk) == Advance.FINISHED
+    assert time.monotonic() - started < 3  # interrupted, not waited out
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert "timed out after 0.2 s" in run.error
+    assert tools_for_tests.CALLS == {}  # the tool never got past its sleep
+
+
+def test_a_non_idempotent_tool_past_its_timeout_blocks_for_a_person(active_playbook, author):
+    from approvals.models import Approval
+
+    spec = _timed("tools.test.slow_send")
+    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    assert run_advance(run_id=run.pk) == Advance.PAUSED
+    run.refresh_from_db()
+    assert (run.status, run.paused_reason) == ("blocked", "outcome_unknown")
+    assert Approval.objects.get(run=run).kind == "outcome_unknown"
+    assert ToolInvocation.objects.get(run=run).status == "unknown"

@@ -77,3 +77,19 @@ def _bump_event_seq(ctx: ToolContext, args: dict) -> dict:
 
 tool_plugin_register(_definition("tools.test.cancel_self", idempotent=True), _cancel_own_run)
 tool_plugin_register(_definition("tools.test.poke", idempotent=True), _bump_event_seq)
+
+
+def _slow(ctx: ToolContext, args: dict) -> dict:
+    """Sleeps `value` seconds; a bare `except Exception` around it must not hide a timeout."""
+    import time
+
+    try:
+        time.sleep(float(args.get("value", 0)))
+    except Exception:
+        return {"value": "swallowed"}
+    CALLS[ctx.call_key] = CALLS.get(ctx.call_key, 0) + 1
+    return {"value": "finished"}
+
+
+tool_plugin_register(_definition("tools.test.slow", idempotent=True), _slow)
+tool_plugin_register(_definition("tools.test.slow_send", idempotent=False, risk="write"), _slow)

@@ -153,3 +153,18 @@ def test_answer_by_an_outsider_is_404(question, make_user, other_org, client_for
         f"/api/v1/approvals/{question.pk}/answer/", {"answer": "dry"}, format="json"
     )
     assert response.status_code == 404
+
+
+def test_the_approval_queue_filters_by_run(active_playbook, author, approver, client_for):
+    first = _paused_at_gate(active_playbook, author)
+    second = _paused_at_gate(active_playbook, author)
+    client = client_for(approver)
+    listed = client.get(f"/api/v1/approvals/?run={first.pk}").json()["results"]
+    assert [item["run"] for item in listed] == [str(first.pk)]
+    assert len(client.get("/api/v1/approvals/?status=pending").json()["results"]) == 2
+    unknown = client.get("/api/v1/approvals/?run=00000000-0000-0000-0000-000000000000")
+    assert (unknown.status_code, unknown.json()["results"]) == (200, [])
+    malformed = client.get("/api/v1/approvals/?run=nope")
+    assert malformed.status_code == 400
+    assert malformed.json()["error"]["code"] == "validation_error"
+    assert second.pk != first.pk
