@@ -170,8 +170,9 @@ AGENTSTUDIO_WORKSPACE_ROOT = Path(
 )
 # A worker advances a run for at most one slice, then re-enqueues it (fairness).
 AGENTSTUDIO_RUN_SLICE_SECONDS = env.float("AGENTSTUDIO_RUN_SLICE_SECONDS", default=10.0)
-# A lease outlives any single step (tool timeouts are capped below it), so a live worker
-# never loses its run to another; a dead worker's lease expires and the run moves on.
+# A lease outlives any single step (before a step starts, the lease is extended to cover
+# its timeout), so a live worker never loses its run to another; a dead worker's lease
+# expires and the run moves on.
 AGENTSTUDIO_RUN_LEASE_SECONDS = env.int("AGENTSTUDIO_RUN_LEASE_SECONDS", default=300)
 AGENTSTUDIO_STEP_TIMEOUT_SECONDS = env.float("AGENTSTUDIO_STEP_TIMEOUT_SECONDS", default=120.0)
 AGENTSTUDIO_STALLED_RUN_SECONDS = env.int("AGENTSTUDIO_STALLED_RUN_SECONDS", default=30)

@@ -37,6 +37,21 @@ def lease_renewal(current: object) -> object | None:
     return None
 
 
+def run_lease_cover(*, run: Run, owner: str, seconds: float) -> bool:
+    """Makes sure the lease lasts `seconds` more before a step that may take that long
+    starts, so no other worker takes the run over mid-step. False when it is not ours."""
+    now = timezone.now()
+    if run.lease_expires_at is not None and run.lease_expires_at - now >= timedelta(
+        seconds=seconds
+    ):
+        return True
+    expiry = now + timedelta(seconds=max(settings.AGENTSTUDIO_RUN_LEASE_SECONDS, seconds))
+    if Run.objects.filter(pk=run.pk, lease_owner=owner).update(lease_expires_at=expiry) != 1:
+        return False
+    run.lease_expires_at = expiry
+    return True
+
+
 def run_claim_lease(*, run_id: object, owner: str | None = None) -> Run | None:
     """The run, when `owner` now holds its lease (it was free, expired, or already ours):
     one conditional UPDATE that returns the row it claimed."""

@@ -26,14 +26,24 @@ from playbooks.engine.checkpoint import (
 )
 from playbooks.engine.events import EventSpec, run_events_append_locked, run_events_flush
 from playbooks.engine.finishing import run_complete_locked, run_outputs, run_succeed_locked
-from playbooks.engine.lease import run_claim_lease, run_release_lease, worker_id
+from playbooks.engine.lease import (
+    run_claim_lease,
+    run_lease_cover,
+    run_release_lease,
+    worker_id,
+)
 from playbooks.engine.outcome import Result
 from playbooks.engine.steps import step_execute
+from playbooks.engine.steps.tool import step_timeout
 from playbooks.engine.view import RunView
 from playbooks.engine.writer import writer_available
 from playbooks.models import Run, RunStatus
 
 _log = structlog.get_logger("agentstudio.engine")
+
+
+# Seconds of lease a step must have left, beyond its own timeout, before it starts
+LEASE_MARGIN = 30.0
 
 
 class Advance(enum.StrEnum):
@@ -157,6 +167,10 @@ def _run_slice(view: RunView, owner: str) -> Advance:
                 return Advance.IDLE
             return Advance.FINISHED if _complete(view, owner) else Advance.IDLE
         index = view.run.cursor
+        if not run_lease_cover(
+            run=view.run, owner=owner, seconds=step_timeout(view.steps[index]) + LEASE_MARGIN
+        ):
+            return Advance.IDLE
         outcome = step_execute(view, index)
         following = index + 1
         if not checkpoint_step(

@@ -137,3 +137,22 @@ def test_a_non_idempotent_tool_past_its_timeout_blocks_for_a_person(active_playb
     assert (run.status, run.paused_reason) == ("blocked", "outcome_unknown")
     assert Approval.objects.get(run=run).kind == "outcome_unknown"
     assert ToolInvocation.objects.get(run=run).status == "unknown"
+
+
+def test_a_step_starts_only_with_a_lease_that_outlasts_its_timeout(
+    active_playbook, author, settings
+):
+    settings.AGENTSTUDIO_RUN_LEASE_SECONDS = 100
+    spec = {
+        "name": "Long step",
+        "tools": ["tools.test.lease_left"],
+        "steps": [
+            {"id": "short", "tool": "tools.test.lease_left", "args": {}, "timeout_seconds": 1},
+            {"id": "long", "tool": "tools.test.lease_left", "args": {}, "timeout_seconds": 600},
+        ],
+    }
+    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    assert run_advance(run_id=run.pk) == Advance.FINISHED
+    run.refresh_from_db()
+    assert run.outputs["short"]["value"] <= 100  # the claimed lease was enough
+    assert run.outputs["long"]["value"] >= 600  # extended before the step began

@@ -93,3 +93,16 @@ def _slow(ctx: ToolContext, args: dict) -> dict:
 
 tool_plugin_register(_definition("tools.test.slow", idempotent=True), _slow)
 tool_plugin_register(_definition("tools.test.slow_send", idempotent=False, risk="write"), _slow)
+
+
+def _lease_left(ctx: ToolContext, args: dict) -> dict:
+    """How many seconds of lease its run has while the step runs."""
+    from django.utils import timezone
+
+    from playbooks.models import Run
+
+    expires = Run.objects.values_list("lease_expires_at", flat=True).get(pk=ctx.run_id)
+    return {"value": (expires - timezone.now()).total_seconds()}
+
+
+tool_plugin_register(_definition("tools.test.lease_left", idempotent=True), _lease_left)
