@@ -91,17 +91,21 @@ def wait_status(ids: list[Any], statuses: tuple[str, ...], timeout: float) -> tu
     return done, time.monotonic() - started
 
 
+PGSTAT_IDLE_FLUSH_SECONDS = 10.5  # PostgreSQL's PGSTAT_IDLE_INTERVAL is 10 s
+
+
 def pg_counters() -> dict[str, int]:
     """This database's cumulative counters (pg_stat_database). The driver's own connection
-    is closed first (a backend flushes its statistics when it exits; an idle one may hold
-    them back for seconds), then read through a fresh connection."""
+    is closed first (a backend flushes its statistics when it exits), then read through a
+    fresh connection after PostgreSQL's idle flush interval: the workers' connections stay
+    open, and an idle backend holds its statistics back for up to 10 s."""
     import psycopg
     from django.db import connection
 
     from bench.infra import database_dsn
 
     connection.close()
-    time.sleep(1.2)  # busy backends flush at most once a second
+    time.sleep(PGSTAT_IDLE_FLUSH_SECONDS)
     dsn = database_dsn(os.environ["DATABASE_URL"])
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute(

@@ -37,15 +37,17 @@ def lease_renewal(current: object) -> object | None:
     return None
 
 
-def run_lease_cover(*, run: Run, owner: str, seconds: float) -> bool:
-    """Makes sure the lease lasts `seconds` more before a step that may take that long
-    starts, so no other worker takes the run over mid-step. False when it is not ours."""
+def run_lease_cover(*, run: Run, owner: str, step_seconds: float) -> bool:
+    """Before a step that may take `step_seconds`: the lease must last that long plus a
+    margin (a tenth of the lease, 1 to 30 s), so no other worker takes the run over mid-step.
+    A step that fits in a lease only renews it (a dead worker's run is still picked up one
+    lease later); a longer one extends it past the usual length. False when not ours."""
+    lease = settings.AGENTSTUDIO_RUN_LEASE_SECONDS
+    needed = timedelta(seconds=step_seconds + min(30.0, max(1.0, lease / 10)))
     now = timezone.now()
-    if run.lease_expires_at is not None and run.lease_expires_at - now >= timedelta(
-        seconds=seconds
-    ):
+    if run.lease_expires_at is not None and run.lease_expires_at - now >= needed:
         return True
-    expiry = now + timedelta(seconds=max(settings.AGENTSTUDIO_RUN_LEASE_SECONDS, seconds))
+    expiry = now + max(timedelta(seconds=lease), needed)
     if Run.objects.filter(pk=run.pk, lease_owner=owner).update(lease_expires_at=expiry) != 1:
         return False
     run.lease_expires_at = expiry

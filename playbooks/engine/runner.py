@@ -42,10 +42,6 @@ from playbooks.models import Run, RunStatus
 _log = structlog.get_logger("agentstudio.engine")
 
 
-# Seconds of lease a step must have left, beyond its own timeout, before it starts
-LEASE_MARGIN = 30.0
-
-
 class Advance(enum.StrEnum):
     BUSY = "busy"  # another worker holds the lease
     IDLE = "idle"  # nothing to do (finished, paused, cancelled)
@@ -149,9 +145,18 @@ def _advance_claimed(run: Run, owner: str) -> Advance:
     # A run that has only just left `queued` for the first time has no step rows yet.
     view = RunView(run=run, spec=run.version.spec) if fresh else RunView.load(run)
     try:
-        return _run_slice(view, owner)
-    finally:
-        checkpoint_settle(view, owner)  # nothing stays in flight once the slice is over
+        result = _run_slice(view, owner)
+    except BaseException:
+        # Collect what is still in flight, but never hide the error that ended the slice:
+        # whatever did not commit is done again when the run is next advanced.
+        try:
+            checkpoint_settle(view, owner)
+        except Exception:
+            _log.warning("checkpoints in flight lost with the slice", run=str(run.pk))
+            view.pending.clear()
+        raise
+    checkpoint_settle(view, owner)  # every return path has settled already; a safety net
+    return result
 
 
 def _run_slice(view: RunView, owner: str) -> Advance:
@@ -168,7 +173,7 @@ def _run_slice(view: RunView, owner: str) -> Advance:
             return Advance.FINISHED if _complete(view, owner) else Advance.IDLE
         index = view.run.cursor
         if not run_lease_cover(
-            run=view.run, owner=owner, seconds=step_timeout(view.steps[index]) + LEASE_MARGIN
+            run=view.run, owner=owner, step_seconds=step_timeout(view.steps[index])
         ):
             return Advance.IDLE
         outcome = step_execute(view, index)

@@ -313,6 +313,8 @@ class ProcessStack:
                 "AGENTSTUDIO_TOOL_MODULES": "tests.support.tools",
                 "AGENTSTUDIO_HTTP_ALLOW": LOOPBACK,
                 "AGENTSTUDIO_RUN_LEASE_SECONDS": str(self.lease_seconds),
+                # steps must fit in the short lease, or each would extend it past the test
+                "AGENTSTUDIO_STEP_TIMEOUT_SECONDS": str(max(1, self.lease_seconds - 2)),
                 "AGENTSTUDIO_STALLED_RUN_SECONDS": str(self.stalled_seconds),
                 "AGENTSTUDIO_REQUEUE_INTERVAL_SECONDS": str(self.requeue_interval_seconds),
                 "PYTHONPATH": os.pathsep.join(
