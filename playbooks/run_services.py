@@ -201,13 +201,14 @@ def run_cancel(*, run: Run, actor: Any, reason: str = "cancelled") -> Run:
 def _run_cancel(*, run: Run, actor: Any, reason: str) -> Run:
     from approvals.models import ApprovalStatus
     from approvals.services import approval_cancel
-    from playbooks.engine.finishing import _after_finish
+    from playbooks.engine.finishing import _after_finish, run_wall_seconds
 
     locked = _locked(run.pk)
     if locked.is_final:
         raise AppError(ErrorCode.INVALID_STATE, f"The run already {locked.status}.")
     locked.cancel()
     locked.finished_at = timezone.now()
+    locked.usage_wall_seconds = run_wall_seconds(locked)
     locked.paused_reason = ""
     for approval in locked.approvals.filter(status=ApprovalStatus.PENDING):
         approval_cancel(approval=approval, actor=actor, reason="run cancelled")

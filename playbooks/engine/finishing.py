@@ -15,7 +15,8 @@ from playbooks.models import Run
 from playbooks.spec.templates import template_render_value
 
 
-def _wall_seconds(run: Run) -> float:
+def run_wall_seconds(run: Run) -> float:
+    """Seconds from the run's start until now (0 for a run that never started)."""
     if run.started_at is None:
         return 0.0
     return (timezone.now() - run.started_at).total_seconds()
@@ -41,7 +42,7 @@ def run_fail_locked(locked: Run, error: str) -> list[EventSpec]:
     locked.fail()
     locked.error = error[:5000]
     locked.finished_at = timezone.now()
-    locked.usage_wall_seconds = _wall_seconds(locked)
+    locked.usage_wall_seconds = run_wall_seconds(locked)
     locked.paused_reason = ""
     _after_finish(locked)
     return [("run.failed", {"error": locked.error})]
@@ -50,7 +51,7 @@ def run_fail_locked(locked: Run, error: str) -> list[EventSpec]:
 def run_succeed_locked(locked: Run) -> list[EventSpec]:
     locked.succeed()
     locked.finished_at = timezone.now()
-    locked.usage_wall_seconds = _wall_seconds(locked)
+    locked.usage_wall_seconds = run_wall_seconds(locked)
     locked.paused_reason = ""
     _after_finish(locked)
     return [("run.succeeded", {"outputs": locked.outputs})]

@@ -23,6 +23,7 @@ def test_cancel_cancels_the_run_and_its_pending_approvals(active_playbook, autho
     body = response.json()
     assert (body["status"], body["pending_approvals"]) == ("cancelled", [])
     assert body["finished_at"] is not None
+    assert body["usage"]["wall_seconds"] > 0  # from its start to the cancel
     assert Approval.objects.get(run=run).status == "cancelled"
     assert run.events.order_by("-seq").first().type == "run.cancelled"
 
