@@ -170,6 +170,15 @@ def _apply_effect(approval: Approval, actor: AbstractUser | None) -> None:
 
             playbook_activate_from_approval(approval=approval, actor=actor)
         return
+    if approval.kind == ApprovalKind.TOOL_CALL and approval.step == "api":
+        # A call an agent made through the API: its run never paused for it. Approved, the
+        # broker makes it after the decision commits; otherwise it is simply not made.
+        if approval.status == ApprovalStatus.APPROVED:
+            from tools.tasks import tool_call_execute_approved_task
+
+            approval_id = str(approval.pk)
+            transaction.on_commit(lambda: tool_call_execute_approved_task.delay(approval_id))
+        return
     from playbooks.run_services import run_apply_decision
 
     run_apply_decision(approval=approval, actor=actor)

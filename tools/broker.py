@@ -24,7 +24,9 @@ from jsonschema import Draft202012Validator
 
 from agentstudio.json_encoding import json_dumps
 from tools.context import ToolContext, ToolExecutionError, WrittenFile
+from tools.policy import ApprovalGate, ToolRefused, approval_gate, policy_rule
 from tools.registry import ToolDefinition, tool_registry
+from tools.scope import ToolScope
 
 _EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="tool")
 
@@ -48,6 +50,8 @@ class ToolCallResult:
     written: list[WrittenFile] = field(default_factory=list)
     duration_ms: float = 0.0
     replayed: bool = False  # True when an earlier succeeded invocation was returned
+    approval_request: dict[str, Any] | None = None  # an approval to create; not made
+    approval_pending: Any = None  # the pending approval it waits for; not made
 
     def as_mcp(self) -> dict[str, Any]:
         return {
@@ -107,6 +111,7 @@ def _text_of(structured: Any) -> str:
 
 def tool_call(
     *,
+    scope: ToolScope,
     run: Any,
     step_id: str,
     key: str,
@@ -116,8 +121,14 @@ def tool_call(
     timeout_seconds: float,
     prior_keys: Collection[str] | None = None,
 ) -> ToolCallResult:
-    """Makes (or replays) one tool call. Raises ToolOutcomeUnknown for the caller to block
-    the run; every other failure is a result with `is_error`.
+    """Makes (or replays) one tool call through the gates, in DESIGN.md's order: the tool
+    exists → it is in the scope → its risk is within the scope → the arguments are valid →
+    the approval policy → execute with a timeout → record.
+
+    Raises ToolRefused for a call that may not be made at all (unknown tool, outside the
+    scope, denied by policy) and ToolOutcomeUnknown for the caller to block the run; every
+    other failure is a result with `is_error`. A call that needs a person comes back with
+    `approval_request` (an approval to create) or `approval_pending`.
 
     `prior_keys` are the invocation keys the run already has, passed by a caller that holds
     the run's lease (only the holder's guarded checkpoint adds invocations): a key outside
@@ -126,9 +137,16 @@ def tool_call(
     from playbooks.models import InvocationStatus, ToolInvocation
 
     definition = tool_registry.get(name)
-    needs_lookup = (
-        prior_keys is None or key in prior_keys or definition is None or not definition.idempotent
-    )
+    if definition is None:
+        raise ToolRefused("not_found", f"There is no tool {name!r}.")
+    if not scope.allows_tool(name):
+        raise ToolRefused("permission_denied", f"{name} is not in this run's scope.")
+    if not scope.allows_risk(definition.risk):
+        raise ToolRefused(
+            "permission_denied",
+            f"{name} is {definition.risk}, above this run's limit {scope.allowed_risk_max}.",
+        )
+    needs_lookup = prior_keys is None or key in prior_keys or not definition.idempotent
     existing = ToolInvocation.objects.filter(key=key).order_by().first() if needs_lookup else None
     if existing is not None and existing.status in (
         InvocationStatus.SUCCEEDED,
@@ -152,23 +170,79 @@ def tool_call(
         tool=name,
         arguments=arguments,
         status=InvocationStatus.STARTED,
-        idempotent=bool(definition and definition.idempotent),
+        idempotent=definition.idempotent,
         started_at=timezone.now(),
     )
-    if definition is None:
-        return _finish(invocation, _error_result(name, key, f"Unknown tool {name!r}.", invocation))
     problems = _schema_errors(definition.input_schema, arguments)
     if problems:
         message = "Arguments do not match the tool's inputSchema: " + "; ".join(problems)
         return _finish(invocation, _error_result(name, key, message, invocation))
+    rule = policy_rule(scope, definition)
+    approval = None
+    if rule.get("mode") == "deny":
+        raise ToolRefused(
+            "permission_denied", f"{name} ({definition.risk}) is denied by the approval policy."
+        )
+    if rule.get("mode") in ("approve", "dry_run_then_approve"):
+        gate = approval_gate(
+            key=key, step_id=step_id, definition=definition, arguments=arguments, rule=rule
+        )
+        if gate.request is not None or gate.pending is not None:
+            return _awaiting_approval(name, key, invocation, gate)
+        if gate.refusal:
+            return _finish(invocation, _error_result(name, key, gate.refusal, invocation))
+        if gate.arguments != arguments:  # edited by the approver: the same checks again
+            problems = _schema_errors(definition.input_schema, gate.arguments)
+            if problems:
+                message = "The approved arguments do not match the tool's inputSchema: "
+                return _finish(
+                    invocation, _error_result(name, key, message + "; ".join(problems), invocation)
+                )
+            arguments = invocation.arguments = gate.arguments
+        approval = gate.approval
     if not definition.idempotent and invocation.pk is None:
         # Durable before the side effect: a crash after this line leaves "started", which a
         # resumed run reads as "outcome unknown" instead of sending twice.
         with transaction.atomic():
             invocation.save()
-    return _finish(
+    result = _finish(
         invocation, _execute(definition, arguments, context, timeout_seconds, invocation)
     )
+    if approval is not None:
+        _approval_executed(approval, result)
+    return result
+
+
+def _awaiting_approval(name: str, key: str, invocation: Any, gate: ApprovalGate) -> ToolCallResult:
+    """Not made: a person decides first. The caller creates the approval (in its own
+    transaction: the engine's checkpoint, or the API's request)."""
+    pending = gate.pending
+    structured = (
+        {"approval_id": str(pending.pk), "status": "pending"}
+        if pending is not None
+        else {"status": "approval_required"}
+    )
+    return ToolCallResult(
+        name=name,
+        key=key,
+        structured=structured,
+        is_error=True,
+        text=f"{name} waits for a person's approval.",
+        invocation=invocation,
+        approval_request=gate.request,
+        approval_pending=pending,
+    )
+
+
+def _approval_executed(approval: Any, result: ToolCallResult) -> None:
+    from approvals.models import Approval, ApprovalStatus
+
+    with transaction.atomic():
+        locked = Approval.objects.select_for_update().get(pk=approval.pk)
+        if locked.status == ApprovalStatus.APPROVED:
+            locked.mark_executed()
+            locked.result = result.as_mcp()
+            locked.save(update_fields=["status", "result"])
 
 
 def _execute(

@@ -10,6 +10,7 @@ from approvals.api.views import ApprovalViewSet
 from playbooks.api.runs import PlaybookRunStartView, RunArtifactDownloadView, RunViewSet
 from playbooks.api.stream import RunStreamView
 from playbooks.api.views import BlueprintViewSet, PlaybookViewSet
+from tools.api.views import RunScopeTokenView, ToolCallView, ToolListView
 
 router = DefaultRouter()
 router.include_root_view = False
@@ -28,6 +29,9 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("playbooks/<uuid:pk>/runs/", PlaybookRunStartView.as_view(), name="playbook-runs"),
     path("runs/<uuid:pk>/stream/", RunStreamView.as_view(), name="run-stream"),
+    path("runs/<uuid:pk>/scope-token/", RunScopeTokenView.as_view(), name="run-scope-token"),
+    path("tools/", ToolListView.as_view(), name="tools"),
+    path("tools/call/", ToolCallView.as_view(), name="tools-call"),
     path(
         "runs/<uuid:pk>/artifacts/<path:path>",
         RunArtifactDownloadView.as_view(),

@@ -33,6 +33,7 @@ class RunView:
     may_overlap: bool = False
     _workspace: Path | None = None
     _pure: dict[int, bool] = field(default_factory=dict)
+    _scope: Any = None
 
     @classmethod
     def load(cls, run: Run) -> RunView:
@@ -60,6 +61,14 @@ class RunView:
         if self._workspace is None:
             self._workspace = run_workspace(self.run.pk)
         return self._workspace
+
+    def scope(self) -> Any:
+        """The tool scope the run's pinned spec grants (tools.scope), built once per slice."""
+        if self._scope is None:
+            from tools.scope import scope_for_run
+
+            self._scope = scope_for_run(self.run)
+        return self._scope
 
     def step_is_pure(self, index: int) -> bool:
         """engine.writer.step_is_pure of step `index`, looked up once per slice."""

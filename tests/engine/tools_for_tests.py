@@ -106,3 +106,7 @@ def _lease_left(ctx: ToolContext, args: dict) -> dict:
 
 
 tool_plugin_register(_definition("tools.test.lease_left", idempotent=True), _lease_left)
+tool_plugin_register(
+    _definition("tools.test.notify", idempotent=False, risk="external_send"), _count
+)
+tool_plugin_register(_definition("tools.test.peek_secret", idempotent=True, risk="secret"), _count)

@@ -23,6 +23,7 @@ from playbooks.engine.steps.tool import (
 from playbooks.engine.view import RunView
 from playbooks.spec.templates import template_render_value
 from tools.broker import ToolOutcomeUnknown, tool_call
+from tools.policy import ToolRefused
 from tools.registry import tool_registry
 
 UNTRUSTED_LIMIT = 16_384
@@ -144,27 +145,36 @@ def _agent_tool_results(
         if call.name not in allowed:
             text = f"Tool {call.name!r} is not allowed in this step; allowed: {sorted(allowed)}."
         else:
-            result = tool_call(
-                run=view.run,
-                step_id=step["id"],
-                key=key,
-                name=call.name,
-                arguments=call.arguments,
-                context=tool_context(view, step["id"], key),
-                timeout_seconds=step_timeout(step),
-                prior_keys=view.invocation_keys,
-            )
-            outcome.events += tool_events(result)
-            outcome.written += result.written
-            if not result.replayed:
-                outcome.invocations.append(result.invocation)
-                outcome.usage.tool_calls += 1
-            definition = tool_registry.get(call.name)
-            text = result.text
-            if definition is not None and definition.untrusted_output:
-                text = _wrap_untrusted(call.name, key, text)
-            if result.is_error:
-                text = f"ERROR: {text}"
+            try:
+                result = tool_call(
+                    scope=view.scope(),
+                    run=view.run,
+                    step_id=step["id"],
+                    key=key,
+                    name=call.name,
+                    arguments=call.arguments,
+                    context=tool_context(view, step["id"], key),
+                    timeout_seconds=step_timeout(step),
+                    prior_keys=view.invocation_keys,
+                )
+            except ToolRefused as exc:
+                result, text = None, exc.message
+            if result is not None and (result.approval_request or result.approval_pending):
+                # Per-call approvals inside an agent turn come with the approvals work
+                # (issue 5); until then the model is told the call was not made.
+                result, text = None, f"{call.name} needs a person's approval; it was not made."
+            if result is not None:
+                outcome.events += tool_events(result)
+                outcome.written += result.written
+                if not result.replayed:
+                    outcome.invocations.append(result.invocation)
+                    outcome.usage.tool_calls += 1
+                definition = tool_registry.get(call.name)
+                text = result.text
+                if definition is not None and definition.untrusted_output:
+                    text = _wrap_untrusted(call.name, key, text)
+                if result.is_error:
+                    text = f"ERROR: {text}"
         messages.append(
             {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": text}
         )

@@ -11,6 +11,7 @@ from playbooks.engine.view import RunView
 from playbooks.spec.templates import template_render_value
 from tools.broker import ToolCallResult, ToolOutcomeUnknown, tool_call
 from tools.context import ToolContext
+from tools.policy import ToolRefused
 
 
 def step_timeout(step: dict[str, Any]) -> float:
@@ -84,11 +85,24 @@ def outcome_unknown_pause(exc: ToolOutcomeUnknown, step_id: str) -> StepOutcome:
     )
 
 
+def approval_pause(result: ToolCallResult, step_id: str, arguments: Any) -> StepOutcome:
+    """The approval policy wants a person to see this exact call first: the run waits; when
+    the step runs again, the broker makes the call as approved."""
+    approval = result.approval_request or {"call_key": result.key}
+    return StepOutcome(
+        result=Result.PAUSED,
+        input=arguments,
+        events=[("tool.approval_required", {"tool": result.name, "key": result.key})],
+        pause=Pause(status="waiting_for_approval", reason="tool_call", approval=approval),
+    )
+
+
 def execute_tool_step(view: RunView, index: int, step: dict[str, Any], attempt: int) -> StepOutcome:
     arguments = template_render_value(step.get("args", {}), view.template_context())
     key = call_key(view, step["id"], attempt, "0")
     try:
         result = tool_call(
+            scope=view.scope(),
             run=view.run,
             step_id=step["id"],
             key=key,
@@ -102,6 +116,10 @@ def execute_tool_step(view: RunView, index: int, step: dict[str, Any], attempt: 
         paused = outcome_unknown_pause(exc, step["id"])
         paused.input = arguments
         return paused
+    except ToolRefused as exc:
+        return StepOutcome(result=Result.FAILED, input=arguments, error=exc.message)
+    if result.approval_request is not None or result.approval_pending is not None:
+        return approval_pause(result, step["id"], arguments)
     outcome = StepOutcome(
         result=Result.FAILED if result.is_error else Result.SUCCEEDED,
         input=arguments,

@@ -1,0 +1,102 @@
+"""The same gates on the engine's path: a tool step whose risk class needs approval waits
+for a person and is made as approved; rejected or tampered, it is not made."""
+
+from approvals.models import Approval
+from approvals.services import approval_approve, approval_reject
+from playbooks.engine.runner import Advance, run_advance
+from playbooks.models import Run, ToolInvocation
+from playbooks.run_services import run_create
+from tests.engine import tools_for_tests
+
+NOTIFY = "tools.test.notify"
+SPEC = {
+    "name": "Notify",
+    "tools": [NOTIFY],
+    "max_risk": "external_send",
+    "steps": [{"id": "tell", "tool": NOTIFY, "args": {"value": "ship it"}}],
+    "outputs": {"told": "{{ steps.tell.output.value }}"},
+}
+
+
+def _waiting(active_playbook, author):
+    tools_for_tests.CALLS.clear()
+    run = run_create(playbook=active_playbook(SPEC), actor=author, inputs={})
+    assert run_advance(run_id=run.pk) == Advance.PAUSED
+    run.refresh_from_db()
+    return run, Approval.objects.get(run=run)
+
+
+def test_an_external_send_waits_for_approval_and_is_not_made_meanwhile(active_playbook, author):
+    run, approval = _waiting(active_playbook, author)
+    assert (run.status, run.paused_reason) == ("waiting_for_approval", "tool_call")
+    assert (approval.kind, approval.status, approval.step, approval.risk) == (
+        "tool_call",
+        "pending",
+        "tell",
+        "external_send",
+    )
+    assert approval.payload == {"tool": NOTIFY, "arguments": {"value": "ship it"}}
+    assert not ToolInvocation.objects.filter(run=run).exists()
+    assert tools_for_tests.CALLS == {}
+    types = list(run.events.values_list("type", flat=True))
+    assert types[-3:] == ["tool.approval_required", "approval.requested", "run.paused"]
+
+
+def test_the_call_is_made_once_with_the_arguments_the_approver_approved(
+    active_playbook, author, approver
+):
+    run, approval = _waiting(active_playbook, author)
+    edited = {"tool": NOTIFY, "arguments": {"value": "ship it on Monday"}}
+    approval_approve(
+        approval=approval, actor=approver, body_hash=approval.body_hash, payload=edited
+    )
+    assert run_advance(run_id=run.pk) == Advance.FINISHED
+    run = Run.objects.get(pk=run.pk)
+    assert (run.status, run.outputs) == ("succeeded", {"told": "ship it on Monday"})
+    invocation = ToolInvocation.objects.get(run=run)
+    assert invocation.arguments == {"value": "ship it on Monday"}
+    assert sum(tools_for_tests.CALLS.values()) == 1
+    approval.refresh_from_db()
+    assert approval.status == "executed"
+    assert approval.result["structuredContent"]["value"] == "ship it on Monday"
+
+
+def test_a_rejected_call_is_not_made_and_the_run_fails_with_the_reason(
+    active_playbook, author, approver
+):
+    run, approval = _waiting(active_playbook, author)
+    approval_reject(approval=approval, actor=approver, reason="not before the release")
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert "not before the release" in run.error
+    assert tools_for_tests.CALLS == {}
+
+
+def test_an_approved_payload_changed_behind_its_hash_is_not_sent(active_playbook, author, approver):
+    run, approval = _waiting(active_playbook, author)
+    approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
+    # Someone rewrites the approved payload without a decision (approve X, send Y):
+    Approval.objects.filter(pk=approval.pk).update(
+        payload={"tool": NOTIFY, "arguments": {"value": "something else"}}
+    )
+    run_advance(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert "no longer matches its hash" in run.error
+    assert tools_for_tests.CALLS == {}
+
+
+def test_a_denied_risk_class_fails_the_step_without_calling(active_playbook, author):
+    spec = {
+        "name": "Peek",
+        "tools": ["tools.test.peek_secret"],
+        "max_risk": "secret",
+        "steps": [{"id": "peek", "tool": "tools.test.peek_secret", "args": {}}],
+    }
+    tools_for_tests.CALLS.clear()
+    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run_advance(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert "denied by the approval policy" in run.error
+    assert tools_for_tests.CALLS == {}

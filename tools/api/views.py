@@ -1,0 +1,117 @@
+"""`GET /tools/`, `POST /tools/call/` (with a run scope token) and
+`POST /runs/{id}/scope-token/`: the broker's REST surface (API.md, Tools)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.generics import get_object_or_404
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agentstudio.errors import AppError, ErrorCode
+from playbooks import run_selectors
+from playbooks.models import RunStatus
+from playbooks.run_services import run_assert_can_start
+from tools.policy import ToolRefused
+from tools.registry import tool_registry
+from tools.scope import ScopeTokenInvalid, scope_token_issue, scope_token_verify
+from tools.services import tool_call_external
+
+
+class ToolCallSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    arguments = serializers.JSONField(required=False, default=dict)
+
+
+class ToolListView(APIView):
+    """Every tool the broker knows, as MCP listing entries plus their risk class."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        tools = sorted(tool_registry.all(), key=lambda definition: definition.name)
+        return Response({"tools": [definition.to_mcp() for definition in tools]})
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AppError(
+            ErrorCode.NOT_AUTHENTICATED,
+            "Send the run's scope token: Authorization: Bearer <token>.",
+        )
+    return token.strip()
+
+
+class ToolCallView(APIView):
+    """One call through the broker's gates, authorised by a run scope token (not an API
+    key): unknown tool 404 (checked first), bad token 401, outside the scope 403; invalid
+    arguments and tool failures are 200 with `isError: true`."""
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+
+    @extend_schema(
+        request=ToolCallSerializer,
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="MCP tool result"),
+            401: OpenApiResponse(description="missing, tampered, expired or finished token"),
+            403: OpenApiResponse(description="outside the token's scope, or denied by policy"),
+            404: OpenApiResponse(description="unknown tool"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        body = ToolCallSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        name, arguments = body.validated_data["name"], body.validated_data["arguments"]
+        if tool_registry.get(name) is None:
+            raise AppError(ErrorCode.NOT_FOUND, f"There is no tool {name!r}.")
+        try:
+            scope, run = scope_token_verify(_bearer(request))
+        except ScopeTokenInvalid as exc:
+            raise AppError(ErrorCode.NOT_AUTHENTICATED, str(exc)) from exc
+        try:
+            result = tool_call_external(
+                scope=scope,
+                run=run,
+                name=name,
+                arguments=arguments,
+                idempotency_key=request.headers.get("Idempotency-Key"),
+            )
+        except ToolRefused as exc:
+            raise AppError(ErrorCode(exc.code), exc.message) from exc
+        answer = result.as_mcp()
+        answer["_meta"] = {
+            "trace_id": getattr(request._request, "request_id", ""),
+            "call": result.key,
+        }
+        return Response(answer)
+
+
+class RunScopeTokenView(APIView):
+    """A scope token for a running run, for the agent that works it (REST or MCP)."""
+
+    @extend_schema(
+        request=None,
+        responses={
+            201: inline_serializer(
+                "ScopeToken",
+                {"token": serializers.CharField(), "expires_at": serializers.DateTimeField()},
+            )
+        },
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        run = get_object_or_404(run_selectors.run_list_visible(user=request.user), pk=pk)
+        run_assert_can_start(actor=request.user, playbook=run.playbook)
+        if run.status != RunStatus.RUNNING:
+            raise AppError(
+                ErrorCode.INVALID_STATE,
+                f"The run is {run.status}: scope tokens are issued to running runs only.",
+            )
+        token, expires_at = scope_token_issue(run)
+        return Response({"token": token, "expires_at": expires_at}, status=201)

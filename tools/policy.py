@@ -1,0 +1,79 @@
+"""The approval-policy gate of the broker: what a call of a given risk needs before it is
+made, decided outside the model from the run's scope (defaults tightened by the playbook)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tools.registry import ToolDefinition
+
+
+class ToolRefused(Exception):
+    """The call may not be made at all: a protocol error, not a tool result.
+    `code` is the API error code (`not_found` 404, `permission_denied` 403)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class ApprovalGate:
+    """What the policy gate found for one call that needs a person.
+
+    `arguments` are the ones to call with once approved (an approver may have edited
+    them); `request` the fields of an approval still to create; `pending`/`refusal` say
+    the call waits or was turned down; `approval` is the decided row to mark executed."""
+
+    arguments: Any = None
+    approval: Any = None
+    request: dict[str, Any] | None = None
+    pending: Any = None
+    refusal: str = ""
+
+
+def policy_rule(scope: Any, definition: ToolDefinition) -> dict[str, Any]:
+    return scope.policy.get(definition.risk) or {"mode": "deny"}
+
+
+def approval_gate(
+    *, key: str, step_id: str, definition: ToolDefinition, arguments: Any, rule: dict
+) -> ApprovalGate:
+    """The latest approval for this call decides: approved (the call goes ahead with the
+    approved arguments, whose hash must still match), pending (wait), rejected, expired or
+    cancelled (refused, with the reason); none yet asks for one."""
+    from approvals.hashing import tool_call_body_hash
+    from approvals.models import Approval, ApprovalStatus
+
+    latest = Approval.objects.filter(call_key=key).order_by("-created_at").first()
+    if latest is None or latest.status == ApprovalStatus.UNDONE:
+        payload = {"tool": definition.name, "arguments": arguments}
+        return ApprovalGate(
+            request={
+                "kind": "tool_call",
+                "title": f"{definition.title} ({definition.risk})",
+                "payload": payload,
+                "tool": definition.name,
+                "risk": definition.risk,
+                "call_key": key,
+                "step": step_id,
+                "ttl_seconds": rule.get("ttl_seconds"),
+            }
+        )
+    if latest.status == ApprovalStatus.PENDING:
+        return ApprovalGate(pending=latest)
+    if latest.status == ApprovalStatus.APPROVED:
+        approved = (latest.payload or {}).get("arguments")
+        if (latest.payload or {}).get("tool") != definition.name or latest.body_hash != (
+            tool_call_body_hash(tool=definition.name, arguments=approved)
+        ):
+            return ApprovalGate(
+                refusal="The approved call no longer matches its hash; it was not made."
+            )
+        return ApprovalGate(arguments=approved, approval=latest)
+    if latest.status == ApprovalStatus.EXECUTED:
+        return ApprovalGate(arguments=(latest.payload or {}).get("arguments"), approval=None)
+    reason = f": {latest.reason}" if latest.reason else ""
+    return ApprovalGate(refusal=f"The call was {latest.status} by a person{reason}.")
