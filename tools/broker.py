@@ -187,6 +187,8 @@ def tool_call(
         gate = approval_gate(
             key=key, step_id=step_id, definition=definition, arguments=arguments, rule=rule
         )
+        if gate.request is not None and definition.has_dry_run:
+            gate.request["dry_run"] = _dry_run(definition, context, arguments)
         if gate.request is not None or gate.pending is not None:
             return _awaiting_approval(name, key, invocation, gate)
         if gate.refusal:
@@ -211,6 +213,19 @@ def tool_call(
     if approval is not None:
         _approval_executed(approval, result)
     return result
+
+
+def _dry_run(definition: ToolDefinition, context: ToolContext, arguments: Any) -> Any:
+    """The tool's dry run (no side effect) for the approver to see beside the payload."""
+    from tools.builtin import BUILTIN_DRY_RUNS
+
+    render = BUILTIN_DRY_RUNS.get(definition.name)
+    if render is None:
+        return None
+    try:
+        return render(context, arguments)
+    except Exception as exc:  # a dry run that fails is shown as such, never crashes the call
+        return {"dry_run": True, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _awaiting_approval(name: str, key: str, invocation: Any, gate: ApprovalGate) -> ToolCallResult:

@@ -100,3 +100,40 @@ def test_a_denied_risk_class_fails_the_step_without_calling(active_playbook, aut
     assert run.status == "failed"
     assert "denied by the approval policy" in run.error
     assert tools_for_tests.CALLS == {}
+
+
+def test_an_http_post_waits_with_its_dry_run_and_is_sent_once_when_approved(
+    active_playbook, author, approver, settings
+):
+    from tests.support.sink import HttpSink
+
+    settings.AGENTSTUDIO_HTTP_ALLOW = ["127.0.0.1"]
+    sink = HttpSink.start()
+    try:
+        spec = {
+            "name": "Post",
+            "tools": ["tools.studio.http.post"],
+            "max_risk": "external_send",
+            "steps": [
+                {
+                    "id": "send",
+                    "tool": "tools.studio.http.post",
+                    "args": {"url": f"{sink.url}/orders", "json": {"order": 7}},
+                }
+            ],
+        }
+        run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+        assert run_advance(run_id=run.pk) == Advance.PAUSED
+        approval = Approval.objects.get(run=run)
+        assert approval.dry_run["dry_run"] is True
+        assert approval.dry_run["request"]["url"] == f"{sink.url}/orders"
+        assert approval.dry_run["request"]["json"] == {"order": 7}
+        assert sink.requests == []  # nothing sent before the decision
+        approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
+        assert run_advance(run_id=run.pk) == Advance.FINISHED
+        [request] = sink.requests
+        assert request.json() == {"order": 7}
+        assert request.idempotency_key == approval.dry_run["idempotency_key"]
+        assert Run.objects.get(pk=run.pk).status == "succeeded"
+    finally:
+        sink.stop()

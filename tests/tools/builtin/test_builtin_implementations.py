@@ -9,13 +9,15 @@ def test_every_implementation_belongs_to_a_registered_tool():
     assert sorted(set(BUILTIN_IMPLEMENTATIONS) - registered) == []
 
 
-def test_the_workspace_tools_are_implemented():
+def test_the_workspace_and_http_tools_are_implemented():
     assert sorted(BUILTIN_IMPLEMENTATIONS) == [
         "tools.studio.data.profile",
         "tools.studio.data.resolve_entities",
         "tools.studio.files.list",
         "tools.studio.files.read",
         "tools.studio.files.write",
+        "tools.studio.http.fetch",
+        "tools.studio.http.post",
         "tools.studio.report.lineage",
         "tools.studio.util.echo",
         "tools.studio.xlsx.render",
