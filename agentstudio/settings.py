@@ -180,6 +180,8 @@ AGENTSTUDIO_TOOL_MODULES = env.list("AGENTSTUDIO_TOOL_MODULES", default=[])
 # Run scope tokens (JWT, HS256): signed with this key, else with SECRET_KEY.
 AGENTSTUDIO_SCOPE_TOKEN_KEY = env.str("AGENTSTUDIO_SCOPE_TOKEN_KEY", default="")
 AGENTSTUDIO_SCOPE_TOKEN_TTL_SECONDS = env.int("AGENTSTUDIO_SCOPE_TOKEN_TTL_SECONDS", default=3600)
+# Vault: Fernet keys, newest first (older ones still decrypt); empty: derived from SECRET_KEY.
+AGENTSTUDIO_VAULT_KEYS = env.list("AGENTSTUDIO_VAULT_KEYS", default=[])
 AGENTSTUDIO_DEFAULT_MODEL_PROVIDER = env.str("AGENTSTUDIO_DEFAULT_MODEL_PROVIDER", default="")
 # USD per 1,000 tokens; the scripted provider bills as if the named model had answered.
 AGENTSTUDIO_MODEL_PRICES = {

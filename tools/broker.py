@@ -27,6 +27,7 @@ from tools.context import ToolContext, ToolExecutionError, WrittenFile
 from tools.policy import ApprovalGate, ToolRefused, approval_gate, policy_rule
 from tools.registry import ToolDefinition, tool_registry
 from tools.scope import ToolScope
+from tools.vault import VaultError, vault_has_handles, vault_resolve_arguments, vault_scrub
 
 _EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="tool")
 
@@ -173,7 +174,11 @@ def tool_call(
         idempotent=definition.idempotent,
         started_at=timezone.now(),
     )
-    problems = _schema_errors(definition.input_schema, arguments)
+    try:
+        call_arguments, secrets = _with_secrets(arguments, scope)
+    except VaultError as exc:
+        return _finish(invocation, _error_result(name, key, f"Vault: {exc}.", invocation))
+    problems = _schema_errors(definition.input_schema, call_arguments)
     if problems:
         message = "Arguments do not match the tool's inputSchema: " + "; ".join(problems)
         return _finish(invocation, _error_result(name, key, message, invocation))
@@ -194,7 +199,11 @@ def tool_call(
         if gate.refusal:
             return _finish(invocation, _error_result(name, key, gate.refusal, invocation))
         if gate.arguments != arguments:  # edited by the approver: the same checks again
-            problems = _schema_errors(definition.input_schema, gate.arguments)
+            try:
+                call_arguments, secrets = _with_secrets(gate.arguments, scope)
+            except VaultError as exc:
+                return _finish(invocation, _error_result(name, key, f"Vault: {exc}.", invocation))
+            problems = _schema_errors(definition.input_schema, call_arguments)
             if problems:
                 message = "The approved arguments do not match the tool's inputSchema: "
                 return _finish(
@@ -207,12 +216,27 @@ def tool_call(
         # resumed run reads as "outcome unknown" instead of sending twice.
         with transaction.atomic():
             invocation.save()
-    result = _finish(
-        invocation, _execute(definition, arguments, context, timeout_seconds, invocation)
-    )
+    context.organization_id = scope.organization_id
+    result = _execute(definition, call_arguments, context, timeout_seconds, invocation)
+    _scrub(result, secrets + context.secrets_used)
+    result = _finish(invocation, result)
     if approval is not None:
         _approval_executed(approval, result)
     return result
+
+
+def _with_secrets(arguments: Any, scope: ToolScope) -> tuple[Any, list[str]]:
+    """The arguments to call with: vault handles resolved (only here, at call time)."""
+    if not vault_has_handles(arguments):
+        return arguments, []
+    return vault_resolve_arguments(arguments, organization_id=scope.organization_id)
+
+
+def _scrub(result: ToolCallResult, secrets: list[str]) -> None:
+    """No secret leaves a call: not in its result, its text, nor anything recorded of it."""
+    if secrets:
+        result.structured = vault_scrub(result.structured, secrets)
+        result.text = vault_scrub(result.text, secrets)
 
 
 def _dry_run(definition: ToolDefinition, context: ToolContext, arguments: Any) -> Any:

@@ -44,6 +44,17 @@ class ToolContext:
     lineage: list[dict[str, Any]] = field(default_factory=list)
     max_file_bytes: int = 50 * 1024 * 1024
     written: list[WrittenFile] = field(default_factory=list)
+    organization_id: Any = None  # set by the broker; whose vault `secret` reads
+    secrets_used: list[str] = field(default_factory=list)
+
+    def secret(self, name: str) -> str:
+        """A vault secret's value, for a tool that names its secret in an argument (the
+        broker scrubs it from the call's result)."""
+        from tools.vault import vault_resolve
+
+        value = vault_resolve(organization_id=self.organization_id, name=name)
+        self.secrets_used.append(value)
+        return value
 
     def resolve(self, relative: str) -> Path:
         """The absolute path of `relative` inside the workspace; refuses any escape."""

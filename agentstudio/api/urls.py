@@ -10,6 +10,7 @@ from approvals.api.views import ApprovalViewSet
 from playbooks.api.runs import PlaybookRunStartView, RunArtifactDownloadView, RunViewSet
 from playbooks.api.stream import RunStreamView
 from playbooks.api.views import BlueprintViewSet, PlaybookViewSet
+from tools.api.secrets import SecretViewSet
 from tools.api.views import RunScopeTokenView, ToolCallView, ToolListView
 
 router = DefaultRouter()
@@ -21,6 +22,7 @@ router.register("runs", RunViewSet, basename="run")
 router.register("keys", ApiKeyViewSet, basename="apikey")
 router.register("members", MemberViewSet, basename="member")
 router.register("credits/ledger", LedgerViewSet, basename="ledger")
+router.register("secrets", SecretViewSet, basename="secret")
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),

@@ -114,3 +114,14 @@ def approval_decided(*, approval: Any, actor: Any, decision: str, reason: str = 
             "reason": reason,
         },
     )
+
+
+def secret_written(*, organization: Any, actor: Any, name: str, created: bool) -> None:
+    """A vault entry was created or replaced (its value never enters the audit log)."""
+    _org_event(
+        organization, "secret.created" if created else "secret.replaced", actor, {"name": name}
+    )
+
+
+def secret_deleted(*, organization: Any, actor: Any, name: str) -> None:
+    _org_event(organization, "secret.deleted", actor, {"name": name})

@@ -63,6 +63,18 @@ class VaultHandle:
         return f"vault:{self.name}"
 
 
+def vault_handles_as_json(value: Any) -> Any:
+    """Rendered arguments as JSON: each whole-value VaultHandle becomes `{"$vault": name}`,
+    the form the broker resolves at call time (tools.vault)."""
+    if isinstance(value, VaultHandle):
+        return {"$vault": value.name}
+    if isinstance(value, dict):
+        return {key: vault_handles_as_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [vault_handles_as_json(item) for item in value]
+    return value
+
+
 @dataclass(frozen=True)
 class TemplateProblem:
     """Why a template is refused; `line` is the line inside the template (1-based) when known.

@@ -11,7 +11,13 @@ from typing import Any
 
 from tools.builtin.data import data_profile, data_resolve_entities
 from tools.builtin.files import files_list, files_read, files_write
-from tools.builtin.http import http_fetch, http_post, http_post_dry_run
+from tools.builtin.http import (
+    http_fetch,
+    http_post,
+    http_post_dry_run,
+    notify_slack,
+    notify_slack_dry_run,
+)
 from tools.builtin.lineage import report_lineage
 from tools.builtin.util import util_echo
 from tools.builtin.xlsx import xlsx_render
@@ -30,11 +36,13 @@ BUILTIN_IMPLEMENTATIONS: dict[str, ToolImplementation] = {
     "tools.studio.util.echo": util_echo,
     "tools.studio.http.fetch": http_fetch,
     "tools.studio.http.post": http_post,
+    "tools.studio.notify.slack": notify_slack,
 }
 
 # Dry runs: what the call would do, rendered without doing it (shown beside an approval).
 BUILTIN_DRY_RUNS: dict[str, ToolImplementation] = {
     "tools.studio.http.post": http_post_dry_run,
+    "tools.studio.notify.slack": notify_slack_dry_run,
 }
 
 __all__ = ["BUILTIN_DRY_RUNS", "BUILTIN_IMPLEMENTATIONS", "ToolImplementation"]

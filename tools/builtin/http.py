@@ -119,3 +119,39 @@ def http_post(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
         "body": body,
         "idempotency_key": ctx.call_key,
     }
+
+
+def _slack_body(arguments: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {"text": arguments["text"]}
+    if arguments.get("channel"):
+        body["channel"] = arguments["channel"]
+    return body
+
+
+def notify_slack_dry_run(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The message as it would be posted; the webhook stays a vault reference."""
+    secret = arguments.get("webhook_secret", "slack.webhook")
+    return {
+        "dry_run": True,
+        "request": {"method": "POST", "url": f"vault:{secret}", "json": _slack_body(arguments)},
+    }
+
+
+def notify_slack(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Posts through the Slack incoming webhook kept in the vault under `webhook_secret`."""
+    url = ctx.secret(arguments.get("webhook_secret", "slack.webhook"))
+    refusal = url_refusal(url)
+    if refusal:
+        raise ToolExecutionError(f"Refused the webhook in the vault: {refusal}.")
+    try:
+        with _client() as client:
+            response = client.post(
+                url,
+                content=json.dumps(_slack_body(arguments)).encode(),
+                headers={"Content-Type": "application/json", "Idempotency-Key": ctx.call_key},
+            )
+    except httpx.HTTPError as exc:
+        raise ToolExecutionError(f"Posting to Slack failed: {type(exc).__name__}") from exc
+    if response.status_code >= 400:
+        raise ToolExecutionError(f"Slack answered {response.status_code}.")
+    return {"dry_run": False, "status": response.status_code}

@@ -4,12 +4,14 @@ worked by a tool-calling loop, checkpointed after every model turn)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from agentstudio.json_encoding import json_dumps
 from playbooks.engine.outcome import Pause, Result, StepOutcome, Usage
-from playbooks.engine.prompts import system_prompt
+from playbooks.engine.prompts import UNTRUSTED_LIMIT, system_prompt, untrusted_wrap
 from playbooks.engine.providers import ModelReply, ModelRequest, provider_for
 from playbooks.engine.steps.gates import decided_approval, resolved_outcome
 from playbooks.engine.steps.subrun import child_marker, child_outcome
@@ -25,8 +27,6 @@ from playbooks.spec.templates import template_render_value
 from tools.broker import ToolOutcomeUnknown, tool_call
 from tools.policy import ToolRefused
 from tools.registry import tool_registry
-
-UNTRUSTED_LIMIT = 16_384
 
 
 def _model_spec(view: RunView, override: dict[str, Any] | None) -> dict[str, Any]:
@@ -106,11 +106,16 @@ def execute_llm_step(view: RunView, index: int, step: dict[str, Any], attempt: i
     )
 
 
-def _wrap_untrusted(tool: str, key: str, text: str) -> str:
-    escaped = text.replace("</untrusted", "&lt;/untrusted")
-    if len(escaped) > UNTRUSTED_LIMIT:
-        escaped = escaped[:UNTRUSTED_LIMIT] + "\n[… output cut at 16 KB …]"
-    return f'<untrusted source="{tool}:{key}">{escaped}</untrusted>'
+def _untrusted_text(call_name: str, key: str, result: Any, context: Any) -> tuple[str, list]:
+    """The model's view of an untrusted result: wrapped, and when longer than the limit,
+    cut, with the whole output written to the workspace as an artifact it can read."""
+    full = json_dumps(result.structured)
+    written = []
+    path = None
+    if len(full) > UNTRUSTED_LIMIT:
+        path = f"untrusted/{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.json"
+        written.append(context.write_file(path, full.encode(), "application/json"))
+    return untrusted_wrap(f"{call_name}:{key}", full, full_output_path=path), written
 
 
 def _agent_start(view: RunView, step: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +150,7 @@ def _agent_tool_results(
         if call.name not in allowed:
             text = f"Tool {call.name!r} is not allowed in this step; allowed: {sorted(allowed)}."
         else:
+            context = tool_context(view, step["id"], key)
             try:
                 result = tool_call(
                     scope=view.scope(),
@@ -153,7 +159,7 @@ def _agent_tool_results(
                     key=key,
                     name=call.name,
                     arguments=call.arguments,
-                    context=tool_context(view, step["id"], key),
+                    context=context,
                     timeout_seconds=step_timeout(step),
                     prior_keys=view.invocation_keys,
                 )
@@ -171,8 +177,9 @@ def _agent_tool_results(
                     outcome.usage.tool_calls += 1
                 definition = tool_registry.get(call.name)
                 text = result.text
-                if definition is not None and definition.untrusted_output:
-                    text = _wrap_untrusted(call.name, key, text)
+                if definition is not None and definition.untrusted_output and not result.is_error:
+                    text, cut_files = _untrusted_text(call.name, key, result, context)
+                    outcome.written += cut_files
                 if result.is_error:
                     text = f"ERROR: {text}"
         messages.append(

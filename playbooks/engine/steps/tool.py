@@ -8,7 +8,7 @@ from django.conf import settings
 
 from playbooks.engine.outcome import Pause, Result, StepOutcome, Usage
 from playbooks.engine.view import RunView
-from playbooks.spec.templates import template_render_value
+from playbooks.spec.templates import template_render_value, vault_handles_as_json
 from tools.broker import ToolCallResult, ToolOutcomeUnknown, tool_call
 from tools.context import ToolContext
 from tools.policy import ToolRefused
@@ -98,7 +98,9 @@ def approval_pause(result: ToolCallResult, step_id: str, arguments: Any) -> Step
 
 
 def execute_tool_step(view: RunView, index: int, step: dict[str, Any], attempt: int) -> StepOutcome:
-    arguments = template_render_value(step.get("args", {}), view.template_context())
+    arguments = vault_handles_as_json(
+        template_render_value(step.get("args", {}), view.template_context())
+    )
     key = call_key(view, step["id"], attempt, "0")
     try:
         result = tool_call(

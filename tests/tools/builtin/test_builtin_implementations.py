@@ -18,6 +18,7 @@ def test_the_workspace_and_http_tools_are_implemented():
         "tools.studio.files.write",
         "tools.studio.http.fetch",
         "tools.studio.http.post",
+        "tools.studio.notify.slack",
         "tools.studio.report.lineage",
         "tools.studio.util.echo",
         "tools.studio.xlsx.render",
