@@ -1,4 +1,5 @@
-"""The ASGI app `manage.py serve` runs: Django, plus the collected static files for the admin.
+"""The ASGI app `manage.py serve` runs: the MCP server at `/mcp`, and Django (plus the
+collected static files for the admin) for everything else.
 
 Django serves static files only under `runserver`; under uvicorn (DEBUG off) the admin would
 render unstyled. This wrapper serves `STATIC_URL` from `STATIC_ROOT` (what `collectstatic`
@@ -6,6 +7,8 @@ wrote, nothing else, with Django's own path-safe `static.serve`) and hands every
 request to `agentstudio.asgi:application`. A production deployment would put a CDN, a
 reverse proxy or WhiteNoise in front instead.
 """
+
+from typing import Any
 
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
@@ -32,4 +35,31 @@ class CollectedStaticFilesHandler(ASGIStaticFilesHandler):
         return response
 
 
-application = CollectedStaticFilesHandler(django_application)
+django_with_static = CollectedStaticFilesHandler(django_application)
+
+
+def _build() -> Any:
+    """A Starlette router in front of Django: `/mcp` goes to the MCP SDK, whose session
+    manager must run in the ASGI lifespan (Django's handler has none); all else to Django."""
+    import contextlib
+
+    from starlette.applications import Starlette
+    from starlette.routing import Mount, Route
+
+    from tools.mcp_server import McpEndpoint, mcp_lifespan
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        async with mcp_lifespan():
+            yield
+
+    return Starlette(
+        routes=[
+            Route("/mcp", endpoint=McpEndpoint(), methods=["GET", "POST", "DELETE"]),
+            Mount("/", app=django_with_static),
+        ],
+        lifespan=lifespan,
+    )
+
+
+application = _build()

@@ -48,7 +48,7 @@ class Command(BaseCommand):
         host, port, workers = options["host"], str(options["port"]), str(options["workers"])
         schedule = str(settings.CELERY_BEAT_SCHEDULE_FILENAME)
         python, celery = [sys.executable, "-m"], ["celery", "-A", "agentstudio"]
-        web = ["--host", host, "--port", port, "--lifespan", "off"]
+        web = ["--host", host, "--port", port, "--lifespan", "on"]
         commands = {
             "web": [*python, "uvicorn", ASGI_APP, *web],
             "worker": [*python, *celery, "worker", "-l", "INFO", "--concurrency", workers],

@@ -1,0 +1,145 @@
+"""The MCP server at /mcp over real HTTP (uvicorn running the studio's ASGI app, lifespan on),
+driven by the official SDK's own client: list and call tools with a run scope token, the
+same refusals as the REST call, and a call that waits for approval."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import httpx2
+import pytest
+from django.conf import settings
+from django.db import connection
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from approvals.models import Approval
+from playbooks.models import ToolInvocation
+from tests.support.processes import free_port
+from tests.tools.conftest import spec_with
+from tools.scope import scope_token_issue
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ECHO, NOTIFY = "tools.studio.util.echo", "tools.test.notify"
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="module")
+def base_url(django_db_setup, django_db_blocker, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("mcp") / "uvicorn.log"
+    with django_db_blocker.unblock():
+        env = dict(
+            os.environ,
+            DATABASE_URL=_database_url(),
+            DATABASE_CONN_MAX_AGE="0",
+            AGENTSTUDIO_VAR_DIR=str(settings.VAR_DIR),
+            AGENTSTUDIO_WORKSPACE_ROOT=str(settings.AGENTSTUDIO_WORKSPACE_ROOT),
+            AGENTSTUDIO_TOOL_MODULES="tests.engine.tools_for_tests",
+            DJANGO_SETTINGS_MODULE="agentstudio.settings",
+        )
+    command = [
+        sys.executable, "-m", "uvicorn", "agentstudio.ops.asgi:application",
+        "--host", "127.0.0.1", "--port", str(port), "--lifespan", "on",
+    ]  # fmt: skip
+    with log.open("wb") as stream:
+        process = subprocess.Popen(
+            command, cwd=settings.BASE_DIR, env=env, stdout=stream, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("uvicorn did not start:\n" + log.read_text())
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _with_client(base_url: str, token: str, work):
+    async def go():
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=20)
+        async with (
+            http,
+            Client(streamable_http_client(f"{base_url}/mcp", http_client=http)) as client,
+        ):
+            return await work(client)
+
+    return asyncio.run(go())
+
+
+def test_the_sdk_client_lists_and_calls_the_tools_in_scope(running_run, base_url):
+    run = running_run(spec_with([ECHO]))
+    token, _ = scope_token_issue(run)
+
+    async def work(client):
+        listed = await client.list_tools()
+        called = await client.call_tool(ECHO, {"value": {"from": "mcp"}})
+        invalid = await client.call_tool(ECHO, {"sleep_ms": "soon"})
+        return listed, called, invalid
+
+    listed, called, invalid = _with_client(base_url, token, work)
+    assert [tool.name for tool in listed.tools] == [ECHO]
+    assert listed.tools[0].annotations.read_only_hint is True
+    assert (called.is_error, called.structured_content) == (False, {"value": {"from": "mcp"}})
+    assert invalid.is_error is True and "sleep_ms" in invalid.content[0].text
+    invocations = ToolInvocation.objects.filter(run=run, step_id="api", status="succeeded")
+    assert invocations.count() == 1
+
+
+def test_unknown_and_out_of_scope_tools_are_protocol_errors(running_run, base_url):
+    run = running_run(spec_with([ECHO]))
+    token, _ = scope_token_issue(run)
+
+    async def work(client):
+        errors = []
+        for name in ("tools.nobody.here", "tools.studio.files.read"):
+            try:
+                await client.call_tool(name, {"path": "x"})
+            except MCPError as exc:
+                errors.append(exc.error.data["code"])
+        return errors
+
+    assert _with_client(base_url, token, work) == ["not_found", "permission_denied"]
+
+
+def test_a_bad_token_is_401_before_the_sdk(base_url):
+    response = httpx.post(
+        f"{base_url}/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={"Authorization": "Bearer forged.token.value"},
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_a_call_that_needs_approval_answers_pending(running_run, base_url):
+    run = running_run(spec_with([NOTIFY], max_risk="external_send"))
+    token, _ = scope_token_issue(run)
+
+    async def work(client):
+        return await client.call_tool(NOTIFY, {"value": "hello"})
+
+    result = _with_client(base_url, token, work)
+    assert result.is_error is True
+    assert result.structured_content["status"] == "pending"
+    approval = Approval.objects.get(pk=result.structured_content["approval_id"])
+    assert (approval.kind, approval.run_id, approval.tool) == ("tool_call", run.pk, NOTIFY)
