@@ -177,6 +177,11 @@ AGENTSTUDIO_RUN_LEASE_SECONDS = env.int("AGENTSTUDIO_RUN_LEASE_SECONDS", default
 AGENTSTUDIO_STEP_TIMEOUT_SECONDS = env.float("AGENTSTUDIO_STEP_TIMEOUT_SECONDS", default=120.0)
 AGENTSTUDIO_STALLED_RUN_SECONDS = env.int("AGENTSTUDIO_STALLED_RUN_SECONDS", default=30)
 AGENTSTUDIO_TOOL_MODULES = env.list("AGENTSTUDIO_TOOL_MODULES", default=[])
+# Folders of skills (Agent Skills format); the shipped ones live in skills/.
+AGENTSTUDIO_SKILL_DIRS = [
+    Path(folder)
+    for folder in env.list("AGENTSTUDIO_SKILL_DIRS", default=[str(BASE_DIR / "skills")])
+]
 # Run scope tokens (JWT, HS256): signed with this key, else with SECRET_KEY.
 AGENTSTUDIO_SCOPE_TOKEN_KEY = env.str("AGENTSTUDIO_SCOPE_TOKEN_KEY", default="")
 AGENTSTUDIO_SCOPE_TOKEN_TTL_SECONDS = env.int("AGENTSTUDIO_SCOPE_TOKEN_TTL_SECONDS", default=3600)

@@ -15,3 +15,6 @@ class ToolsConfig(AppConfig):
         # in AGENTSTUDIO_TOOL_MODULES registers its definitions and implementations on import.
         for module in settings.AGENTSTUDIO_TOOL_MODULES:
             importlib.import_module(module)
+        from tools.skills import skill_registry
+
+        skill_registry.load(settings.AGENTSTUDIO_SKILL_DIRS)

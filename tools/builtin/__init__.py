@@ -22,6 +22,7 @@ from tools.builtin.lineage import report_lineage
 from tools.builtin.util import util_echo
 from tools.builtin.xlsx import xlsx_render
 from tools.context import ToolContext
+from tools.skills import skill_load_reference
 
 ToolImplementation = Callable[[ToolContext, dict[str, Any]], dict[str, Any]]
 
@@ -37,6 +38,7 @@ BUILTIN_IMPLEMENTATIONS: dict[str, ToolImplementation] = {
     "tools.studio.http.fetch": http_fetch,
     "tools.studio.http.post": http_post,
     "tools.studio.notify.slack": notify_slack,
+    "tools.skill.load_reference": skill_load_reference,
 }
 
 # Dry runs: what the call would do, rendered without doing it (shown beside an approval).

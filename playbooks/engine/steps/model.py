@@ -27,6 +27,7 @@ from playbooks.spec.templates import template_render_value
 from tools.broker import ToolOutcomeUnknown, tool_call
 from tools.policy import ToolRefused
 from tools.registry import tool_registry
+from tools.skills import skills_prompt
 
 
 def _model_spec(view: RunView, override: dict[str, Any] | None) -> dict[str, Any]:
@@ -129,7 +130,13 @@ def _agent_start(view: RunView, step: dict[str, Any]) -> dict[str, Any]:
     return {
         "turn": 0,
         "messages": [
-            {"role": "system", "content": system_prompt(view.spec.get("system_prompt"))},
+            {
+                "role": "system",
+                "content": system_prompt(
+                    view.spec.get("system_prompt"),
+                    skills_prompt(view.spec.get("skills") or [], agent.get("skills") or []),
+                ),
+            },
             {"role": "user", "content": user},
         ],
     }
