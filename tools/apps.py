@@ -18,3 +18,7 @@ class ToolsConfig(AppConfig):
         from tools.skills import skill_registry
 
         skill_registry.load(settings.AGENTSTUDIO_SKILL_DIRS)
+        from tools.connections import connection_tool_definition
+        from tools.registry import tool_registry
+
+        tool_registry.add_resolver(connection_tool_definition)

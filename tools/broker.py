@@ -91,7 +91,12 @@ def _implementation(name: str) -> Any:
     from tools.builtin import BUILTIN_IMPLEMENTATIONS
     from tools.plugins import PLUGIN_IMPLEMENTATIONS
 
-    return PLUGIN_IMPLEMENTATIONS.get(name) or BUILTIN_IMPLEMENTATIONS.get(name)
+    found = PLUGIN_IMPLEMENTATIONS.get(name) or BUILTIN_IMPLEMENTATIONS.get(name)
+    if found is None:
+        from tools.connections import connection_tool_implementation
+
+        found = connection_tool_implementation(name)
+    return found
 
 
 def _error_result(name: str, key: str, message: str, invocation: Any) -> ToolCallResult:

@@ -35,3 +35,81 @@ class Secret(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+CONNECTION_NAME_VALIDATOR = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]{0,63}$",
+    "Use lowercase letters, digits, - or _ (its tools are named tools.<name>.<tool>).",
+)
+RISK_CHOICES = [
+    (risk, risk)
+    for risk in ("read", "compute", "write", "external_send", "destructive", "admin", "secret")
+]
+
+
+class Connection(models.Model):
+    """An external MCP server an admin registered; its tools join the registry as
+    `tools.<name>.<tool>`. Names are unique across organizations: they name tools."""
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="connections"
+    )
+    name = models.CharField(max_length=64, unique=True, validators=[CONNECTION_NAME_VALIDATOR])
+    url = models.URLField(max_length=2000, help_text="The server's Streamable HTTP endpoint.")
+    auth_secret = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        validators=[VAULT_NAME_VALIDATOR],
+        help_text="Vault entry sent as `Authorization: Bearer <value>` (optional).",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConnectionTool(models.Model):
+    """One tool a connection offers, as last imported. New tools are `external_send` and
+    untrusted until an admin classifies them; a refresh keeps the classification."""
+
+    id = models.BigAutoField(primary_key=True)
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="tools")
+    name = models.CharField(max_length=128, help_text="Local name: the remote one, made valid.")
+    remote_name = models.CharField(max_length=256, help_text="The name the server knows it by.")
+    title = models.CharField(max_length=300, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    input_schema = models.JSONField(default=dict)
+    output_schema = models.JSONField(null=True, blank=True)
+    risk = models.CharField(max_length=16, choices=RISK_CHOICES, default="external_send")
+    untrusted = models.BooleanField(default=True)
+    classified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    classified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["connection", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "name"], name="connection_tool_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.registry_name
+
+    @property
+    def registry_name(self) -> str:
+        return f"tools.{self.connection.name}.{self.name}"

@@ -84,6 +84,7 @@ class ToolRegistry:
 
     def __init__(self) -> None:
         self._definitions: dict[str, ToolDefinition] = {}
+        self._resolvers: list[Any] = []
         self._lock = threading.Lock()
 
     def register(self, definition: ToolDefinition) -> None:
@@ -104,8 +105,20 @@ class ToolRegistry:
             self._definitions.pop(name, None)
 
     def get(self, name: str) -> ToolDefinition | None:
-        """The tool with this name, or None."""
-        return self._definitions.get(name)
+        """The tool with this name, or None. Tools kept as data (connections) come from the
+        resolvers, asked only when no registered tool has the name."""
+        definition = self._definitions.get(name)
+        if definition is None:
+            for resolver in self._resolvers:
+                definition = resolver(name)
+                if definition is not None:
+                    break
+        return definition
+
+    def add_resolver(self, resolver: Any) -> None:
+        """`resolver(name)` answers a ToolDefinition or None for names not registered."""
+        if resolver not in self._resolvers:
+            self._resolvers.append(resolver)
 
     def all(self) -> list[ToolDefinition]:
         """Every registered tool, sorted by name."""

@@ -125,3 +125,8 @@ def secret_written(*, organization: Any, actor: Any, name: str, created: bool) -
 
 def secret_deleted(*, organization: Any, actor: Any, name: str) -> None:
     _org_event(organization, "secret.deleted", actor, {"name": name})
+
+
+def connection_changed(*, organization: Any, actor: Any, name: str, change: str) -> None:
+    """An MCP connection was registered, refreshed, or one of its tools classified."""
+    _org_event(organization, "connection.changed", actor, {"name": name, "change": change})
