@@ -21,7 +21,8 @@ class AuditEvent(models.Model):
     """One audited fact; `hash` covers the previous row's hash, so edits break the chain."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    stream = models.CharField(max_length=120, db_index=True)
+    # no index of its own: the (stream, seq) unique index serves lookups by stream
+    stream = models.CharField(max_length=120)
     seq = models.PositiveBigIntegerField()
     type = models.CharField(max_length=64)
     organization = models.ForeignKey(
