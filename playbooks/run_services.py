@@ -10,8 +10,6 @@ from django.db import transaction
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
-from agentstudio.audit.chain import run_audit_stream
-from agentstudio.audit.models import AuditStream
 from agentstudio.errors import AppError, ErrorCode
 from playbooks.engine.events import run_events_append_locked
 from playbooks.models import Playbook, PlaybookStatus, Run, RunStatus, RunStep, StepStatus
@@ -136,8 +134,6 @@ def run_create(
         parent_run=parent,
         parent_step=parent_step,
     )
-    # The head of the run's audit chain (its tool calls), for the engine to extend.
-    AuditStream.objects.create(key=run_audit_stream(run.pk))
     run_events_append_locked(
         run=run,
         events=[

@@ -106,7 +106,6 @@ def _approval_request(run: Any, fields: dict[str, Any]) -> Any:
 def _record(run: Any, result: ToolCallResult) -> None:
     """The invocation, its artifacts, usage and events, in one transaction on the run row
     (a worker advancing the same run sees the new events and takes its row-lock path)."""
-    from playbooks.engine.checkpoint import tool_calls_audit
     from playbooks.engine.events import run_events_append_locked
     from playbooks.engine.steps.tool import tool_events
     from playbooks.models import Artifact, Run
@@ -114,7 +113,6 @@ def _record(run: Any, result: ToolCallResult) -> None:
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         result.invocation.save()
-        tool_calls_audit(locked, [result.invocation])
         for written in result.written:
             Artifact.objects.update_or_create(
                 run=locked,

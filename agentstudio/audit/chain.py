@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -122,54 +121,3 @@ def audit_verify() -> Iterator[BrokenLink]:
                 yield BrokenLink(
                     stream=head.key, seq=expected_seq, reason="rows missing at the end"
                 )
-
-
-def run_audit_stream(run_id: Any) -> str:
-    """The chain of one run's tool calls."""
-    return f"run:{run_id}"
-
-
-def audit_rows_build(
-    *,
-    stream: str,
-    head_seq: int,
-    head_hash: str,
-    organization_id: Any,
-    actor_label: str,
-    items: list[tuple[str, Any]],
-    created_at: Any,
-) -> tuple[list[dict[str, Any]], int, str]:
-    """Rows that extend a chain whose head is (`head_seq`, `head_hash`), ready to insert
-    as they are (the engine writes them inside its one-statement checkpoint); with the
-    new head. Their hashes are the ones `audit_append` would have made."""
-    rows: list[dict[str, Any]] = []
-    seq, prev_hash, stamp = head_seq, head_hash, created_at.isoformat()
-    for type_, data in items:
-        seq += 1
-        payload = json.loads(canonical_json(data or {}))
-        row_hash = audit_row_hash(
-            prev_hash=prev_hash,
-            stream=stream,
-            seq=seq,
-            type=type_,
-            actor_label=actor_label,
-            data=payload,
-            created_at=stamp,
-        )
-        rows.append(
-            {
-                "id": str(uuid.uuid4()),
-                "stream": stream,
-                "seq": seq,
-                "type": type_,
-                "organization_id": str(organization_id) if organization_id else None,
-                "actor_id": None,
-                "actor_label": actor_label,
-                "data": payload,
-                "created_at": stamp,
-                "prev_hash": prev_hash,
-                "hash": row_hash,
-            }
-        )
-        prev_hash = row_hash
-    return rows, seq, prev_hash

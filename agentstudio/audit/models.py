@@ -21,8 +21,7 @@ class AuditEvent(models.Model):
     """One audited fact; `hash` covers the previous row's hash, so edits break the chain."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    # no index of its own: the (stream, seq) unique index serves lookups by stream
-    stream = models.CharField(max_length=120)
+    stream = models.CharField(max_length=120, db_index=True)
     seq = models.PositiveBigIntegerField()
     type = models.CharField(max_length=64)
     organization = models.ForeignKey(

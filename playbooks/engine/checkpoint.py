@@ -4,7 +4,6 @@ racing with the worker is seen, and event seqs stay gap-free."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,12 +13,6 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from agentstudio.audit.chain import (
-    audit_append,
-    audit_rows_build,
-    canonical_json,
-    run_audit_stream,
-)
 from playbooks.engine.events import (
     EventSpec,
     run_event_payloads,
@@ -212,16 +205,6 @@ def _checkpoint_fast(
         payloads = run_event_payloads(
             first_seq=run.event_seq + 1, events=events, created_at=write.now
         )
-        head = view.audit_head_current()
-        audit_rows, *new_head = audit_rows_build(
-            stream=run_audit_stream(run.pk),
-            head_seq=head[0],
-            head_hash=head[1],
-            organization_id=run.organization_id,
-            actor_label="system",
-            items=[("tool.called", tool_call_audit_data(i)) for i in outcome.invocations],
-            created_at=write.now,
-        )
         params = pg_checkpoint_params(
             run=run,
             owner=owner,
@@ -229,7 +212,6 @@ def _checkpoint_fast(
             row=row,
             invocations=outcome.invocations,
             event_payloads=payloads,
-            audit=(run_audit_stream(run.pk), head, tuple(new_head), audit_rows),
         )
         if overlap:
             checkpoint_writer.send(pg_checkpoint_statement(), params)
@@ -237,9 +219,7 @@ def _checkpoint_fast(
         elif pg_checkpoint_commit(row=row, params=params):
             transaction.on_commit(lambda: run_events_publish_payloads(run.pk, payloads))
         else:
-            view.audit_head = None  # someone else moved the run (or its chain): read again
             return False
-        view.audit_head = (new_head[0], new_head[1])
     else:
         rows = run_events_build(run=run, first_seq=run.event_seq + 1, events=events)
         if not _checkpoint_fast_orm(run, owner, fields, row, outcome, rows):
@@ -293,31 +273,6 @@ def checkpoint_settle(view: RunView, owner: str, keep: int = 0) -> bool:
     return True
 
 
-def tool_call_audit_data(invocation: Any) -> dict[str, Any]:
-    """What the audit chain keeps of a tool call: who, what, and hashes of its content."""
-    return {
-        "tool": invocation.tool,
-        "key": invocation.key,
-        "step": invocation.step_id,
-        "status": invocation.status,
-        "is_error": invocation.is_error,
-        "arguments_sha256": hashlib.sha256(canonical_json(invocation.arguments)).hexdigest(),
-        "result_sha256": hashlib.sha256(canonical_json(invocation.result)).hexdigest(),
-    }
-
-
-def tool_calls_audit(run: Run, invocations: list[Any]) -> None:
-    """Appends the calls to the run's audit chain under its head's lock (the slow paths;
-    the one-statement checkpoint writes the same rows itself)."""
-    for invocation in invocations:
-        audit_append(
-            stream=run_audit_stream(run.pk),
-            type="tool.called",
-            organization=None,
-            data=tool_call_audit_data(invocation),
-        )
-
-
 def _checkpoint_fast_orm(
     run: Run, owner: str, fields: dict, row: RunStep, outcome: StepOutcome, rows: list[RunEvent]
 ) -> bool:
@@ -337,7 +292,6 @@ def _checkpoint_fast_orm(
         row.save()
         for invocation in outcome.invocations:
             invocation.save()
-        tool_calls_audit(run, outcome.invocations)
         _save_artifacts(run, row.step_id, outcome)
         RunEvent.objects.bulk_create(rows)
         run_events_publish_on_commit(rows)
@@ -390,8 +344,6 @@ def _checkpoint_locked(
         events += _step_events(row, outcome)
         for invocation in outcome.invocations:
             invocation.save()
-        tool_calls_audit(locked, outcome.invocations)
-        view.audit_head = None  # written under the head's lock: read it again when needed
         _save_artifacts(locked, row.step_id, outcome)
         _apply_usage(locked, outcome)
         locked.model_calls = view.run.model_calls

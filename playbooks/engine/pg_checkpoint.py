@@ -17,7 +17,6 @@ from typing import Any
 import psycopg
 from django.db import connection
 
-from agentstudio.audit.models import AuditEvent, AuditStream
 from agentstudio.json_encoding import json_dumps
 from playbooks.models import Run, RunEvent, RunStep, ToolInvocation
 
@@ -27,26 +26,17 @@ def _columns(model: type) -> tuple[str, ...]:
 
 
 def _insert(
-    alias: str,
-    model: type,
-    source: str,
-    *,
-    returning: str = "",
-    taken: dict | None = None,
-    after: str = "guard",
-    with_pk: bool = False,
+    alias: str, model: type, source: str, *, returning: str = "", taken: dict | None = None
 ) -> str:
-    """`INSERT ... SELECT` of the rows in a JSON parameter, only when the CTEs in `after`
-    matched; `taken` names columns whose value comes from elsewhere in the statement (the
-    run id from the guard); `with_pk` writes the primary key too (made by Python)."""
+    """`INSERT ... SELECT` of the rows in a JSON parameter; `taken` names columns whose value
+    comes from elsewhere in the statement instead (the run id from the guard)."""
     table = model._meta.db_table
     taken = taken or {}
-    names = [f.column for f in model._meta.concrete_fields] if with_pk else _columns(model)
-    columns = ", ".join(f'"{column}"' for column in names)
-    picked = ", ".join(taken.get(column, f'r."{column}"') for column in names)
+    columns = ", ".join(f'"{column}"' for column in _columns(model))
+    picked = ", ".join(taken.get(column, f'r."{column}"') for column in _columns(model))
     return (
         f'{alias} AS (INSERT INTO "{table}" ({columns}) SELECT {picked} '  # noqa: S608
-        f'FROM {after}, {source}(NULL::"{table}", %s::jsonb) AS r{returning})'
+        f'FROM guard, {source}(NULL::"{table}", %s::jsonb) AS r{returning})'
     )
 
 
@@ -68,30 +58,9 @@ def pg_checkpoint_statement() -> str:
             '  WHERE "id" = %s::uuid AND "status" = \'running\'',
             '    AND "lease_owner" = %s::varchar AND "event_seq" = %s::bigint',
             '    AND "cursor" = %s::integer RETURNING "id"),',
-            # the run's audit chain moves on only if it is where this worker left it
-            f'head AS (UPDATE "{AuditStream._meta.db_table}"',
-            '  SET "last_seq" = %s::bigint, "last_hash" = %s::varchar',
-            '  WHERE "key" = %s::varchar AND "last_seq" = %s::bigint',
-            '    AND EXISTS (SELECT 1 FROM guard) RETURNING "key"),',
-            _insert("audit", AuditEvent, "jsonb_populate_recordset", after="head", with_pk=True)
-            + ",",
-            _insert(
-                "step",
-                RunStep,
-                "jsonb_populate_record",
-                returning=' RETURNING "id"',
-                after="guard, head",
-            )
-            + ",",
-            _insert("invocations", ToolInvocation, "jsonb_populate_recordset", after="guard, head")
-            + ",",
-            _insert(
-                "events",
-                RunEvent,
-                "jsonb_populate_recordset",
-                taken={"run_id": 'guard."id"'},
-                after="guard, head",
-            ),
+            _insert("step", RunStep, "jsonb_populate_record", returning=' RETURNING "id"') + ",",
+            _insert("invocations", ToolInvocation, "jsonb_populate_recordset") + ",",
+            _insert("events", RunEvent, "jsonb_populate_recordset", taken={"run_id": 'guard."id"'}),
             'SELECT "id" FROM step',
         ]
     )
@@ -127,7 +96,6 @@ def pg_checkpoint_params(
     row: RunStep,
     invocations: list[Any],
     event_payloads: list[str],
-    audit: tuple[str, tuple[int, str], tuple[int, str], list[dict[str, Any]]],
 ) -> tuple:
     """`event_payloads`: each event as the JSON its live subscribers get (seq, type, data,
     created_at), so an event is serialised once for both."""
@@ -147,11 +115,6 @@ def pg_checkpoint_params(
         owner,
         run.event_seq,
         run.cursor,  # the step's own index: a step is only written after the one before it
-        audit[2][0],  # the audit chain's new head (seq, hash), its key, the head expected
-        audit[2][1],
-        audit[0],
-        audit[1][0],
-        json_dumps(audit[3]),
         json_dumps(_row(row)),
         json_dumps([_row(invocation) for invocation in invocations]),
         "[" + ",".join(event_payloads) + "]",

@@ -144,8 +144,6 @@ def _advance_claimed(run: Run, owner: str) -> Advance:
         return Advance.REQUEUED
     # A run that has only just left `queued` for the first time has no step rows yet.
     view = RunView(run=run, spec=run.version.spec) if fresh else RunView.load(run)
-    if fresh:
-        view.audit_head = (0, "")  # run_create made the head; nothing has extended it yet
     try:
         result = _run_slice(view, owner)
     except BaseException:

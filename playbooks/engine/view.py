@@ -34,8 +34,6 @@ class RunView:
     _workspace: Path | None = None
     _pure: dict[int, bool] = field(default_factory=dict)
     _scope: Any = None
-    # (seq, hash) of the run's audit chain as this worker last wrote it; None: read it
-    audit_head: tuple[int, str] | None = None
 
     @classmethod
     def load(cls, run: Run) -> RunView:
@@ -63,20 +61,6 @@ class RunView:
         if self._workspace is None:
             self._workspace = run_workspace(self.run.pk)
         return self._workspace
-
-    def audit_head_current(self) -> tuple[int, str]:
-        """The head of the run's tool-call audit chain (read once, then kept up to date)."""
-        if self.audit_head is None:
-            from agentstudio.audit.chain import run_audit_stream
-            from agentstudio.audit.models import AuditStream
-
-            head = (
-                AuditStream.objects.filter(key=run_audit_stream(self.run.pk))
-                .values_list("last_seq", "last_hash")
-                .first()
-            )
-            self.audit_head = head if head is not None else (-1, "")  # -1: no head row yet
-        return self.audit_head
 
     def scope(self) -> Any:
         """The tool scope the run's pinned spec grants (tools.scope), built once per slice."""
