@@ -88,7 +88,18 @@ class CheckpointWriter:
 
     def send(self, sql: str, params: tuple) -> None:
         """Sends the statement (preparing it first, once per connection); `receive` collects
-        its answer after those of the statements sent before it."""
+        its answer after those of the statements sent before it. When nothing is in flight
+        and the connection turns out dead (the server restarted), one new connection is
+        tried: nothing reached the server, so nothing runs twice."""
+        idle = not self._units
+        try:
+            self._send(sql, params)
+        except psycopg.OperationalError:
+            if not idle:
+                raise  # answers in flight are lost with the connection: the slice ends
+            self._send(sql, params)
+
+    def _send(self, sql: str, params: tuple) -> None:
         try:
             pgconn = self._pgconn()
             name = self._prepared.get(sql)
@@ -109,11 +120,19 @@ class CheckpointWriter:
             raise
 
     def execute(self, sql: str, params: tuple) -> tuple | None:
-        """Sends and waits, when nothing else is in flight: the first row, or None."""
+        """Sends and waits, when nothing else is in flight: the first row, or None. A dead
+        connection (the server restarted, or ended the session) is replaced once; the
+        statements sent this way are guarded, so one that did commit before the failure
+        only misses its guard the second time."""
         if self.in_flight:
             raise RuntimeError("statements are in flight: receive() them first")
-        self.send(sql, params)
-        return self.receive()
+        try:
+            self.send(sql, params)
+            return self.receive()
+        except psycopg.OperationalError:
+            self._discard()
+            self.send(sql, params)
+            return self.receive()
 
     def receive(self) -> tuple | None:
         """Waits for the answer of the oldest statement in flight: its first row, or None."""

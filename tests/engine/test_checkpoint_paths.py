@@ -156,3 +156,20 @@ def test_a_step_starts_only_with_a_lease_that_outlasts_its_timeout(
     run.refresh_from_db()
     assert run.outputs["short"]["value"] <= 100  # the claimed lease was enough
     assert run.outputs["long"]["value"] >= 600  # extended before the step began
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_reconnects_after_its_connection_dies(active_playbook, author):
+    from django.db import connection
+
+    from playbooks.engine.writer import checkpoint_writer
+
+    _first, result = _run(active_playbook, author, ["tools.test.count"] * 3)
+    assert result == Advance.FINISHED
+    backend = checkpoint_writer._database.info.backend_pid
+    with connection.cursor() as cursor:  # the server drops the writer's session
+        cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+    second, result = _run(active_playbook, author, ["tools.test.count"] * 3)
+    assert result == Advance.FINISHED
+    _assert_complete_record(second, 3)
+    assert checkpoint_writer._database.info.backend_pid != backend
