@@ -18,6 +18,7 @@ import structlog
 from django.db import transaction
 from django.utils import timezone
 
+from agentstudio.accounts.roles import org_admin_assert
 from agentstudio.errors import AppError, ErrorCode
 from tools.context import ToolContext, ToolExecutionError
 from tools.registry import RISK_CLASSES, ToolDefinition, risk_rank
@@ -145,12 +146,6 @@ def connection_call(row: Any, ctx: ToolContext, arguments: dict[str, Any]) -> An
     return result.structured_content if result.structured_content is not None else {"text": text}
 
 
-def _assert_admin(actor: Any, organization: Any) -> None:
-    from tools.vault import _assert_admin as vault_admin_check
-
-    vault_admin_check(actor, organization)
-
-
 @transaction.atomic
 def connection_create(
     *, organization: Any, actor: Any, name: str, url: str, auth_secret: str = ""
@@ -158,7 +153,7 @@ def connection_create(
     from agentstudio.audit import events as audit_events
     from tools.models import Connection
 
-    _assert_admin(actor, organization)
+    org_admin_assert(actor=actor, organization=organization, what="manage connections")
     connection = Connection(
         organization=organization, name=name, url=url, auth_secret=auth_secret, created_by=actor
     )
@@ -178,7 +173,7 @@ def connection_refresh(*, connection: Any, actor: Any) -> int:
     from agentstudio.audit import events as audit_events
     from tools.models import ConnectionTool
 
-    _assert_admin(actor, connection.organization)
+    org_admin_assert(actor=actor, organization=connection.organization, what="manage connections")
 
     async def work(client: Any) -> Any:
         return await client.list_tools()
@@ -228,7 +223,7 @@ def connection_tool_classify(*, tool: Any, actor: Any, risk: str, untrusted: boo
     """An admin sets the risk class (and trust) of an imported tool."""
     from agentstudio.audit import events as audit_events
 
-    _assert_admin(actor, tool.connection.organization)
+    org_admin_assert(actor=actor, organization=tool.connection.organization, what="classify tools")
     if risk not in RISK_CLASSES:
         raise AppError(ErrorCode.VALIDATION_ERROR, f"Unknown risk class {risk!r}.")
     tool.risk, tool.untrusted = risk, untrusted

@@ -15,6 +15,7 @@ from typing import Any
 
 import jwt
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from tools.registry import RISK_CLASSES, risk_rank
@@ -99,7 +100,7 @@ def scope_token_verify(token: str) -> tuple[ToolScope, Any]:
         raise ScopeTokenInvalid(f"The scope token is not valid: {exc}.") from exc
     try:
         run = Run.objects.select_related("version").get(pk=claims["run_id"])
-    except (Run.DoesNotExist, ValueError, TypeError) as exc:
+    except (Run.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise ScopeTokenInvalid("The scope token names no run.") from exc
     if run.attempt != claims["attempt"] or str(run.playbook_id) != claims.get("playbook_id"):
         raise ScopeTokenInvalid("The scope token belongs to another attempt of this run.")

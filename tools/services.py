@@ -106,24 +106,15 @@ def _approval_request(run: Any, fields: dict[str, Any]) -> Any:
 def _record(run: Any, result: ToolCallResult) -> None:
     """The invocation, its artifacts, usage and events, in one transaction on the run row
     (a worker advancing the same run sees the new events and takes its row-lock path)."""
+    from playbooks.engine.checkpoint import artifacts_record
     from playbooks.engine.events import run_events_append_locked
     from playbooks.engine.steps.tool import tool_events
-    from playbooks.models import Artifact, Run
+    from playbooks.models import Run
 
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         result.invocation.save()
-        for written in result.written:
-            Artifact.objects.update_or_create(
-                run=locked,
-                path=written.path,
-                defaults={
-                    "content_type": written.content_type,
-                    "size": written.size,
-                    "sha256": written.sha256,
-                    "step_id": API_STEP,
-                },
-            )
+        artifacts_record(run=locked, step_id=API_STEP, written=result.written)
         locked.usage_tool_calls += 1
         run_events_append_locked(run=locked, events=tool_events(result), persist_seq=False)
         locked.save(update_fields=["usage_tool_calls", "event_seq"])
@@ -149,3 +140,20 @@ def tool_call_execute_approved(*, approval_id: Any) -> None:
         arguments=payload.get("arguments"),
         key=approval.call_key,
     )
+
+
+def run_scope_token_issue(*, run: Any, actor: Any) -> tuple[str, Any]:
+    """A scope token for the agent working a run: for who may run its playbook, and only
+    while the run is running."""
+    from agentstudio.errors import AppError, ErrorCode
+    from playbooks.models import RunStatus
+    from playbooks.run_services import run_assert_can_start
+    from tools.scope import scope_token_issue
+
+    run_assert_can_start(actor=actor, playbook=run.playbook)
+    if run.status != RunStatus.RUNNING:
+        raise AppError(
+            ErrorCode.INVALID_STATE,
+            f"The run is {run.status}: scope tokens are issued to running runs only.",
+        )
+    return scope_token_issue(run)

@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import transaction
 
+from agentstudio.accounts.roles import org_admin_assert
 from agentstudio.audit import events as audit_events
 from agentstudio.errors import AppError, ErrorCode
 
@@ -45,25 +46,12 @@ def vault_decrypt(ciphertext: bytes) -> str:
         raise VaultError("the secret cannot be decrypted with the configured keys") from exc
 
 
-def _assert_admin(actor: Any, organization: Any) -> None:
-    from agentstudio.accounts.models import Role
-    from agentstudio.accounts.roles import user_membership
-
-    if actor is None or actor.is_superuser:
-        return
-    membership = user_membership(actor)
-    if membership is None or membership.organization_id != organization.pk:
-        raise AppError(ErrorCode.NOT_FOUND, "No such organization.")
-    if membership.role != Role.ADMIN:
-        raise AppError(ErrorCode.PERMISSION_DENIED, "Only admins manage the vault.")
-
-
 @transaction.atomic
 def secret_set(*, organization: Any, actor: Any, name: str, value: str) -> Any:
     """Creates or replaces a secret (admins); the value is stored encrypted only."""
     from tools.models import VAULT_NAME_VALIDATOR, Secret
 
-    _assert_admin(actor, organization)
+    org_admin_assert(actor=actor, organization=organization, what="manage the vault")
     try:
         VAULT_NAME_VALIDATOR(name)
     except Exception as exc:
@@ -91,7 +79,7 @@ def secret_set(*, organization: Any, actor: Any, name: str, value: str) -> Any:
 def secret_delete(*, organization: Any, actor: Any, name: str) -> None:
     from tools.models import Secret
 
-    _assert_admin(actor, organization)
+    org_admin_assert(actor=actor, organization=organization, what="manage the vault")
     deleted, _ = Secret.objects.filter(organization=organization, name=name).delete()
     if not deleted:
         raise AppError(ErrorCode.NOT_FOUND, f"No secret named {name!r}.")

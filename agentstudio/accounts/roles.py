@@ -83,6 +83,20 @@ def can_manage_org_resources(user: Any) -> bool:
     return user_role(user) == Role.ADMIN
 
 
+def org_admin_assert(*, actor: Any, organization: Any, what: str) -> None:
+    """Refuses anyone but an admin of `organization` (404 outside it, 403 inside); `None`
+    (the system) and superusers pass. `what` finishes "Only admins ..."."""
+    from agentstudio.errors import AppError, ErrorCode
+
+    if actor is None or actor.is_superuser:
+        return
+    membership = user_membership(actor)
+    if membership is None or membership.organization_id != organization.pk:
+        raise AppError(ErrorCode.NOT_FOUND, "No such organization.")
+    if not can_manage_org_resources(actor):
+        raise AppError(ErrorCode.PERMISSION_DENIED, f"Only admins {what}.")
+
+
 def is_staff_role(role: str) -> bool:
     """Admins and approvers work in the Django admin."""
     return role in STAFF_ROLES

@@ -101,14 +101,20 @@ def _step_events(row: RunStep, outcome: StepOutcome) -> list[EventSpec]:
 
 
 def _save_artifacts(run: Run, step_id: str, outcome: StepOutcome) -> None:
-    for written in outcome.written:
+    artifacts_record(run=run, step_id=step_id, written=outcome.written)
+
+
+def artifacts_record(*, run: Run, step_id: str, written: list[Any]) -> None:
+    """The files a call wrote become (or update) the run's artifacts, in the caller's
+    transaction."""
+    for file in written:
         Artifact.objects.update_or_create(
             run=run,
-            path=written.path,
+            path=file.path,
             defaults={
-                "content_type": written.content_type,
-                "size": written.size,
-                "sha256": written.sha256,
+                "content_type": file.content_type,
+                "size": file.size,
+                "sha256": file.sha256,
                 "step_id": step_id,
             },
         )

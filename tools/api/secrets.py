@@ -8,9 +8,10 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from agentstudio.accounts.roles import ORG_READ_ROLES, user_membership
+from agentstudio.accounts.roles import user_membership
 from agentstudio.errors import AppError, ErrorCode
 from tools.models import Secret
+from tools.selectors import secret_list_visible
 from tools.vault import secret_delete, secret_set
 
 
@@ -34,23 +35,23 @@ class SecretViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     search_fields = ["name"]
     ordering_fields = ["name", "created_at", "updated_at"]
 
-    def _membership(self):  # type: ignore[no-untyped-def]
-        membership = user_membership(self.request.user)
-        if membership is None or membership.role not in ORG_READ_ROLES:
-            raise AppError(ErrorCode.PERMISSION_DENIED, "You may not see the vault.")
-        return membership
-
     def get_queryset(self):  # type: ignore[no-untyped-def]
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
             return Secret.objects.none()
-        return Secret.objects.filter(organization=self._membership().organization)
+        return secret_list_visible(user=self.request.user)
+
+    def _organization(self):  # type: ignore[no-untyped-def]
+        membership = user_membership(self.request.user)
+        if membership is None:
+            raise AppError(ErrorCode.PERMISSION_DENIED, "You belong to no organization.")
+        return membership.organization
 
     @extend_schema(request=SecretWriteSerializer, responses={201: SecretSerializer})
     def create(self, request: Request) -> Response:
         body = SecretWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         secret = secret_set(
-            organization=self._membership().organization,
+            organization=self._organization(),
             actor=request.user,
             name=body.validated_data["name"],
             value=body.validated_data["value"],
@@ -59,5 +60,5 @@ class SecretViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, name: str) -> Response:
-        secret_delete(organization=self._membership().organization, actor=request.user, name=name)
+        secret_delete(organization=self._organization(), actor=request.user, name=name)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -15,12 +15,10 @@ from rest_framework.views import APIView
 
 from agentstudio.errors import AppError, ErrorCode
 from playbooks import run_selectors
-from playbooks.models import RunStatus
-from playbooks.run_services import run_assert_can_start
 from tools.policy import ToolRefused
 from tools.registry import tool_registry
-from tools.scope import ScopeTokenInvalid, scope_token_issue, scope_token_verify
-from tools.services import tool_call_external
+from tools.scope import ScopeTokenInvalid, scope_token_verify
+from tools.services import run_scope_token_issue, tool_call_external
 
 
 class ToolCallSerializer(serializers.Serializer):
@@ -107,11 +105,5 @@ class RunScopeTokenView(APIView):
     )
     def post(self, request: Request, pk: str) -> Response:
         run = get_object_or_404(run_selectors.run_list_visible(user=request.user), pk=pk)
-        run_assert_can_start(actor=request.user, playbook=run.playbook)
-        if run.status != RunStatus.RUNNING:
-            raise AppError(
-                ErrorCode.INVALID_STATE,
-                f"The run is {run.status}: scope tokens are issued to running runs only.",
-            )
-        token, expires_at = scope_token_issue(run)
+        token, expires_at = run_scope_token_issue(run=run, actor=request.user)
         return Response({"token": token, "expires_at": expires_at}, status=201)
