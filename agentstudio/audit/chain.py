@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from agentstudio.audit.models import AuditEvent, AuditStream
+from agentstudio.audit.models import AuditEvent, AuditStream, time_ordered_uuid
 
 
 def canonical_json(value: Any) -> bytes:
@@ -66,6 +66,7 @@ def audit_append(
         created_at=created_at.isoformat(),
     )
     event = AuditEvent.objects.create(
+        id=time_ordered_uuid(),
         stream=stream,
         seq=seq,
         type=type,
@@ -83,6 +84,54 @@ def audit_append(
     return event
 
 
+def run_audit_stream(run_id: Any) -> str:
+    """The chain of one run's tool calls; its head is kept on the run row."""
+    return f"run:{run_id}"
+
+
+def audit_rows_build(
+    *,
+    stream: str,
+    head: tuple[int, str],
+    organization_id: Any,
+    items: list[tuple[str, dict[str, Any]]],
+    created_at: Any,
+) -> tuple[list[AuditEvent], tuple[int, str]]:
+    """Unsaved rows (by `system`) that extend a chain whose head is `head` (seq, hash), and
+    the new head: for writers that hold their stream's head some other way than its
+    AuditStream row (the engine holds a run's lease or row lock). Hashes as `audit_append`."""
+    rows: list[AuditEvent] = []
+    seq, prev_hash = head
+    stamp = created_at.isoformat()
+    for type_, data in items:
+        seq += 1
+        row_hash = audit_row_hash(
+            prev_hash=prev_hash,
+            stream=stream,
+            seq=seq,
+            type=type_,
+            actor_label="system",
+            data=data,
+            created_at=stamp,
+        )
+        rows.append(
+            AuditEvent(
+                id=time_ordered_uuid(),
+                stream=stream,
+                seq=seq,
+                type=type_,
+                organization_id=organization_id,
+                actor_label="system",
+                data=data,
+                created_at=created_at,
+                prev_hash=prev_hash,
+                hash=row_hash,
+            )
+        )
+        prev_hash = row_hash
+    return rows, (seq, prev_hash)
+
+
 @dataclass(frozen=True)
 class BrokenLink:
     stream: str
@@ -90,34 +139,55 @@ class BrokenLink:
     reason: str
 
 
+def _heads() -> Iterator[tuple[str, int, str]]:
+    """Every chain's head (key, last seq, last hash): AuditStream rows, then runs."""
+    from playbooks.models import Run
+
+    yield from AuditStream.objects.order_by("key").values_list("key", "last_seq", "last_hash")
+    runs = Run.objects.filter(audit_seq__gt=0).order_by("pk")
+    for run_id, seq, last_hash in runs.values_list("pk", "audit_seq", "audit_hash").iterator():
+        yield run_audit_stream(run_id), seq, last_hash
+
+
+def _first_break(key: str, last_seq: int, last_hash: str) -> BrokenLink | None:
+    prev_hash = ""
+    expected_seq = 1
+    for row in AuditEvent.objects.filter(stream=key).order_by("seq").iterator():
+        problem = None
+        if row.seq != expected_seq:
+            problem = f"expected seq {expected_seq}, found {row.seq}"
+        elif row.prev_hash != prev_hash:
+            problem = "prev_hash does not match the previous row"
+        elif row.hash != audit_row_hash(
+            prev_hash=row.prev_hash,
+            stream=row.stream,
+            seq=row.seq,
+            type=row.type,
+            actor_label=row.actor_label,
+            data=row.data,
+            created_at=row.created_at.isoformat(),
+        ):
+            problem = "row content does not match its hash"
+        if problem:
+            return BrokenLink(stream=key, seq=row.seq, reason=problem)
+        prev_hash = row.hash
+        expected_seq += 1
+    if expected_seq - 1 != last_seq:
+        return BrokenLink(stream=key, seq=expected_seq, reason="rows missing at the end")
+    if prev_hash != last_hash:
+        return BrokenLink(stream=key, seq=last_seq, reason="the head's hash does not match")
+    return None
+
+
 def audit_verify() -> Iterator[BrokenLink]:
-    """Yields the first broken link of every stream whose chain does not verify."""
-    for head in AuditStream.objects.order_by("key").iterator():
-        prev_hash = ""
-        expected_seq = 1
-        for row in AuditEvent.objects.filter(stream=head.key).order_by("seq").iterator():
-            problem = None
-            if row.seq != expected_seq:
-                problem = f"expected seq {expected_seq}, found {row.seq}"
-            elif row.prev_hash != prev_hash:
-                problem = "prev_hash does not match the previous row"
-            elif row.hash != audit_row_hash(
-                prev_hash=row.prev_hash,
-                stream=row.stream,
-                seq=row.seq,
-                type=row.type,
-                actor_label=row.actor_label,
-                data=row.data,
-                created_at=row.created_at.isoformat(),
-            ):
-                problem = "row content does not match its hash"
-            if problem:
-                yield BrokenLink(stream=head.key, seq=row.seq, reason=problem)
-                break
-            prev_hash = row.hash
-            expected_seq += 1
-        else:
-            if expected_seq - 1 != head.last_seq:
-                yield BrokenLink(
-                    stream=head.key, seq=expected_seq, reason="rows missing at the end"
-                )
+    """Yields the first broken link of every stream whose chain does not verify, and of
+    every stream that has rows but no head (its head row was deleted)."""
+    seen: set[str] = set()
+    for key, last_seq, last_hash in _heads():
+        seen.add(key)
+        broken = _first_break(key, last_seq, last_hash)
+        if broken is not None:
+            yield broken
+    streams = AuditEvent.objects.order_by().values_list("stream", flat=True).distinct()
+    for key in sorted(set(streams) - seen):
+        yield BrokenLink(stream=key, seq=1, reason="the stream's head is missing")

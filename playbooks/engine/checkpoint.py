@@ -13,6 +13,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from agentstudio.audit.models import AuditEvent
+from playbooks.engine.audit import run_audit_append_locked, run_audit_rows
 from playbooks.engine.events import (
     EventSpec,
     run_event_payloads,
@@ -159,6 +161,7 @@ class _FastWrite:
     events: list[EventSpec]
     fields: dict[str, Any]
     now: Any
+    audit: list[AuditEvent]
 
 
 def _fast_write(view: RunView, index: int, attempt: int, outcome: StepOutcome) -> _FastWrite:
@@ -182,7 +185,12 @@ def _fast_write(view: RunView, index: int, attempt: int, outcome: StepOutcome) -
         fields["cursor"] = index + 1
     if outcome.result == Result.RETRY:
         fields["not_before"] = outcome.retry_at
-    return _FastWrite(row=row, events=events, fields=fields, now=now)
+    audit: list[AuditEvent] = []
+    if outcome.invocations:
+        audit, (fields["audit_seq"], fields["audit_hash"]) = run_audit_rows(
+            run, outcome.invocations, now
+        )
+    return _FastWrite(row=row, events=events, fields=fields, now=now, audit=audit)
 
 
 def _checkpoint_fast(
@@ -218,6 +226,7 @@ def _checkpoint_fast(
             row=row,
             invocations=outcome.invocations,
             event_payloads=payloads,
+            audit=write.audit,
         )
         if overlap:
             checkpoint_writer.send(pg_checkpoint_statement(), params)
@@ -228,13 +237,15 @@ def _checkpoint_fast(
             return False
     else:
         rows = run_events_build(run=run, first_seq=run.event_seq + 1, events=events)
-        if not _checkpoint_fast_orm(run, owner, fields, row, outcome, rows):
+        if not _checkpoint_fast_orm(run, owner, fields, row, outcome, rows, write.audit):
             return False
     run.event_seq += len(events)
     run.current_step = row.step_id
     run.lease_expires_at = fields.get("lease_expires_at") or run.lease_expires_at
     run.cursor = fields.get("cursor", run.cursor)
     run.not_before = fields.get("not_before", run.not_before)
+    run.audit_seq = fields.get("audit_seq", run.audit_seq)
+    run.audit_hash = fields.get("audit_hash", run.audit_hash)
     _apply_usage(run, outcome)
     _view_after(view, index, attempt, row, outcome)
     return True
@@ -280,7 +291,13 @@ def checkpoint_settle(view: RunView, owner: str, keep: int = 0) -> bool:
 
 
 def _checkpoint_fast_orm(
-    run: Run, owner: str, fields: dict, row: RunStep, outcome: StepOutcome, rows: list[RunEvent]
+    run: Run,
+    owner: str,
+    fields: dict,
+    row: RunStep,
+    outcome: StepOutcome,
+    rows: list[RunEvent],
+    audit: list[AuditEvent],
 ) -> bool:
     if fields["lease_expires_at"] is None:
         fields = {name: value for name, value in fields.items() if name != "lease_expires_at"}
@@ -298,6 +315,7 @@ def _checkpoint_fast_orm(
         row.save()
         for invocation in outcome.invocations:
             invocation.save()
+        AuditEvent.objects.bulk_create(audit)
         _save_artifacts(run, row.step_id, outcome)
         RunEvent.objects.bulk_create(rows)
         run_events_publish_on_commit(rows)
@@ -350,6 +368,7 @@ def _checkpoint_locked(
         events += _step_events(row, outcome)
         for invocation in outcome.invocations:
             invocation.save()
+        run_audit_append_locked(locked, outcome.invocations, now)
         _save_artifacts(locked, row.step_id, outcome)
         _apply_usage(locked, outcome)
         locked.model_calls = view.run.model_calls

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from django.db import connection
 
+from agentstudio.audit.models import AuditEvent
 from agentstudio.json_encoding import json_dumps
 from playbooks.models import Run, RunEvent, RunStep, ToolInvocation
 
@@ -25,15 +26,27 @@ def _columns(model: type) -> tuple[str, ...]:
     return tuple(field.column for field in model._meta.concrete_fields if not field.primary_key)
 
 
+def _all_columns(model: type) -> tuple[str, ...]:
+    return tuple(field.column for field in model._meta.concrete_fields)
+
+
 def _insert(
-    alias: str, model: type, source: str, *, returning: str = "", taken: dict | None = None
+    alias: str,
+    model: type,
+    source: str,
+    *,
+    returning: str = "",
+    taken: dict | None = None,
+    with_pk: bool = False,
 ) -> str:
     """`INSERT ... SELECT` of the rows in a JSON parameter; `taken` names columns whose value
-    comes from elsewhere in the statement instead (the run id from the guard)."""
+    comes from elsewhere in the statement instead (the run id from the guard); `with_pk`
+    writes the primary key too (made in Python)."""
     table = model._meta.db_table
     taken = taken or {}
-    columns = ", ".join(f'"{column}"' for column in _columns(model))
-    picked = ", ".join(taken.get(column, f'r."{column}"') for column in _columns(model))
+    names = _all_columns(model) if with_pk else _columns(model)
+    columns = ", ".join(f'"{column}"' for column in names)
+    picked = ", ".join(taken.get(column, f'r."{column}"') for column in names)
     return (
         f'{alias} AS (INSERT INTO "{table}" ({columns}) SELECT {picked} '  # noqa: S608
         f'FROM guard, {source}(NULL::"{table}", %s::jsonb) AS r{returning})'
@@ -54,13 +67,17 @@ def pg_checkpoint_statement() -> str:
             '  "usage_output_tokens" = "usage_output_tokens" + %s::bigint,',
             '  "usage_tool_calls" = "usage_tool_calls" + %s::integer,',
             '  "cursor" = COALESCE(%s::integer, "cursor"),',
-            '  "not_before" = CASE WHEN %s::boolean THEN %s::timestamptz ELSE "not_before" END',
+            '  "not_before" = CASE WHEN %s::boolean THEN %s::timestamptz ELSE "not_before" END,',
+            '  "audit_seq" = COALESCE(%s::bigint, "audit_seq"),',
+            '  "audit_hash" = COALESCE(%s::varchar, "audit_hash")',
             '  WHERE "id" = %s::uuid AND "status" = \'running\'',
             '    AND "lease_owner" = %s::varchar AND "event_seq" = %s::bigint',
             '    AND "cursor" = %s::integer RETURNING "id"),',
             _insert("step", RunStep, "jsonb_populate_record", returning=' RETURNING "id"') + ",",
             _insert("invocations", ToolInvocation, "jsonb_populate_recordset") + ",",
-            _insert("events", RunEvent, "jsonb_populate_recordset", taken={"run_id": 'guard."id"'}),
+            _insert("events", RunEvent, "jsonb_populate_recordset", taken={"run_id": 'guard."id"'})
+            + ",",
+            _insert("audit", AuditEvent, "jsonb_populate_recordset", with_pk=True),
             'SELECT "id" FROM step',
         ]
     )
@@ -82,6 +99,10 @@ def _row(instance: Any) -> dict[str, Any]:
     }
 
 
+def _row_with_pk(instance: Any) -> dict[str, Any]:
+    return {"id": instance.pk, **_row(instance)}
+
+
 def pg_checkpoint_supported(row: RunStep, invocations: list[Any]) -> bool:
     """Only inserts travel this path (on PostgreSQL, which the caller checks once per slice);
     a row that already exists goes through the ORM."""
@@ -96,6 +117,7 @@ def pg_checkpoint_params(
     row: RunStep,
     invocations: list[Any],
     event_payloads: list[str],
+    audit: list[Any],
 ) -> tuple:
     """`event_payloads`: each event as the JSON its live subscribers get (seq, type, data,
     created_at), so an event is serialised once for both."""
@@ -111,6 +133,8 @@ def pg_checkpoint_params(
         fields.get("cursor"),
         "not_before" in fields,
         fields.get("not_before"),
+        fields.get("audit_seq"),  # the run's audit chain moves on with its tool calls
+        fields.get("audit_hash"),
         str(run.pk),
         owner,
         run.event_seq,
@@ -118,6 +142,7 @@ def pg_checkpoint_params(
         json_dumps(_row(row)),
         json_dumps([_row(invocation) for invocation in invocations]),
         "[" + ",".join(event_payloads) + "]",
+        json_dumps([_row_with_pk(row) for row in audit]),
     )
 
 

@@ -61,6 +61,10 @@ class Run(FSMModelMixin, models.Model):
     )
     doorbell_at = models.DateTimeField(null=True, blank=True, help_text="Last enqueue.")
     event_seq = models.PositiveBigIntegerField(default=0)
+    # The head of the run's audit chain (stream `run:<id>`): only the run's writers, who
+    # hold its lease or its row lock, move it, so the chain needs no head row of its own.
+    audit_seq = models.PositiveBigIntegerField(default=0)
+    audit_hash = models.CharField(max_length=64, blank=True, default="")
     model_calls = models.PositiveIntegerField(default=0)
     usage_usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
     usage_input_tokens = models.PositiveBigIntegerField(default=0)
