@@ -284,13 +284,15 @@ def run_apply_decision(*, approval: Any, actor: Any) -> None:
         )
     ]
     approved = approval.status == "approved"
-    if approval.kind == "review":
+    if approval.kind == "tool_call" and _waits_on_other_calls(locked, approval):
+        pass  # one decision of several on the same turn: the run waits for the rest
+    elif approval.kind == "review":
         events += (
             run_succeed_locked(locked)
             if approved
             else run_fail_locked(locked, f"review rejected: {approval.reason or approval.status}")
         )
-    elif not approved:
+    elif not approved and not _answers_an_agent(locked, approval):
         events += run_fail_locked(
             locked,
             f"{approval.title}: {approval.status}"
@@ -314,6 +316,22 @@ def run_apply_decision(*, approval: Any, actor: Any) -> None:
             events += _complete_waiting_step(locked, approval)
     run_events_append_locked(run=locked, events=events, persist_seq=False)
     locked.save()
+
+
+def _waits_on_other_calls(run: Run, approval: Any) -> bool:
+    """Other calls of the run still wait for a person (an agent's turn asked for several)."""
+    from approvals.models import ApprovalStatus
+
+    return run.approvals.filter(status=ApprovalStatus.PENDING).exclude(pk=approval.pk).exists()
+
+
+def _answers_an_agent(run: Run, approval: Any) -> bool:
+    """A refused call of an agent's turn does not end the run: the agent is told why, as
+    that call's result, and goes on. (A tool step has no one to tell: its run fails.)"""
+    if approval.kind != "tool_call" or approval.status != "rejected":
+        return False
+    steps = run.version.spec.get("steps", [])
+    return any(step.get("id") == approval.step and "agent" in step for step in steps)
 
 
 def _complete_waiting_step(run: Run, approval: Any) -> list:

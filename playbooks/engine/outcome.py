@@ -40,12 +40,14 @@ class Usage:
 @dataclass
 class Pause:
     """How the run waits. `approval` holds the fields of an Approval to create in the same
-    checkpoint; `child` the fields of a sub-run to create."""
+    checkpoint (`more_approvals` those of further ones: one per call of an agent's turn that
+    needs a person); `child` the fields of a sub-run to create."""
 
     status: str  # waiting_for_approval | blocked
     reason: str  # gate | question | outcome_unknown | sub_run | ...
     approval: dict[str, Any] | None = None
     child: dict[str, Any] | None = None
+    more_approvals: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

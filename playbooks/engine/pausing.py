@@ -14,11 +14,13 @@ from playbooks.engine.view import RunView
 from playbooks.models import Run, RunStep
 
 
-def _approval_for(locked: Run, pause: Pause) -> Any:
+def _approval_for(locked: Run, requested: dict[str, Any]) -> Any:
+    """The approval asked for, or the pending one for the same call (a step that pauses
+    again while a person has not decided yet)."""
     from approvals.models import Approval, ApprovalStatus
     from approvals.services import approval_create
 
-    fields = dict(pause.approval or {})
+    fields = dict(requested)
     existing = (
         Approval.objects.filter(
             run=locked, call_key=fields.get("call_key", ""), status=ApprovalStatus.PENDING
@@ -50,8 +52,9 @@ def pause_apply(
     assert pause is not None
     events: list[EventSpec] = []
     data: dict[str, Any] = {"reason": pause.reason, "step": row.step_id}
-    if pause.approval is not None:
-        approval = _approval_for(locked, pause)
+    requested = [pause.approval] if pause.approval is not None else []
+    for fields in [*requested, *pause.more_approvals]:
+        approval = _approval_for(locked, fields)
         events.append(
             (
                 "approval.requested",
@@ -64,7 +67,10 @@ def pause_apply(
                 },
             )
         )
-        data["approval"] = str(approval.pk)
+    if events:
+        data["approval"] = events[0][1]["approval"]
+    if pause.more_approvals:
+        data["approvals"] = [requested_data["approval"] for _kind, requested_data in events]
     if pause.child is not None:
         child, problem = run_child_create(parent=locked, **pause.child)
         if child is None:

@@ -142,57 +142,133 @@ def _agent_start(view: RunView, step: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _agent_call(
+    view: RunView, step: dict[str, Any], key: str, call: dict[str, Any], outcome: StepOutcome
+) -> tuple[str, dict[str, Any] | None]:
+    """One tool call of a turn through the broker: the text the model gets back, or the
+    approval to wait for when the call needs a person first (it is not made yet)."""
+    allowed = set(step["agent"].get("allowed_tools", []))
+    name = call["name"]
+    if name not in allowed:
+        return f"Tool {name!r} is not allowed in this step; allowed: {sorted(allowed)}.", None
+    context = tool_context(view, step["id"], key)
+    try:
+        result = tool_call(
+            scope=view.scope(),
+            run=view.run,
+            step_id=step["id"],
+            key=key,
+            name=name,
+            arguments=call["arguments"],
+            context=context,
+            timeout_seconds=step_timeout(step),
+            prior_keys=view.invocation_keys,
+        )
+    except ToolRefused as exc:
+        return exc.message, None
+    if result.approval_request is not None or result.approval_pending is not None:
+        outcome.events.append(("tool.approval_required", {"tool": name, "key": key}))
+        return "", result.approval_request or {"call_key": key}
+    outcome.events += tool_events(result)
+    outcome.written += result.written
+    if not result.replayed:
+        outcome.invocations.append(result.invocation)
+        outcome.usage.tool_calls += 1
+    definition = tool_registry.get(name)
+    text = result.text
+    if definition is not None and definition.untrusted_output and not result.is_error:
+        text, cut_files = _untrusted_text(name, key, result, context)
+        outcome.written += cut_files
+    return f"ERROR: {text}" if result.is_error else text, None
+
+
 def _agent_tool_results(
     view: RunView,
     step: dict[str, Any],
     attempt: int,
     turn: int,
-    reply: ModelReply,
+    calls: list[dict[str, Any]],
     outcome: StepOutcome,
-) -> list[dict[str, Any]]:
-    allowed = set(step["agent"].get("allowed_tools", []))
-    messages = []
-    for number, call in enumerate(reply.tool_calls):
+    settled: list[dict[str, Any] | None] | None = None,
+) -> tuple[list[dict[str, Any] | None], list[dict[str, Any]]]:
+    """The tool message of each call of the turn (None where a person must decide first)
+    and the approvals to wait for. `settled` holds the messages of calls already answered
+    when the turn paused: those are not made again. Each call is decided on its own."""
+    messages: list[dict[str, Any] | None] = []
+    requests: list[dict[str, Any]] = []
+    for number, call in enumerate(calls):
+        if settled is not None and settled[number] is not None:
+            messages.append(settled[number])
+            continue
         key = call_key(view, step["id"], attempt, f"t{turn}.{number}")
-        if call.name not in allowed:
-            text = f"Tool {call.name!r} is not allowed in this step; allowed: {sorted(allowed)}."
-        else:
-            context = tool_context(view, step["id"], key)
-            try:
-                result = tool_call(
-                    scope=view.scope(),
-                    run=view.run,
-                    step_id=step["id"],
-                    key=key,
-                    name=call.name,
-                    arguments=call.arguments,
-                    context=context,
-                    timeout_seconds=step_timeout(step),
-                    prior_keys=view.invocation_keys,
-                )
-            except ToolRefused as exc:
-                result, text = None, exc.message
-            if result is not None and (result.approval_request or result.approval_pending):
-                # Per-call approvals inside an agent turn come with the approvals work
-                # (issue 5); until then the model is told the call was not made.
-                result, text = None, f"{call.name} needs a person's approval; it was not made."
-            if result is not None:
-                outcome.events += tool_events(result)
-                outcome.written += result.written
-                if not result.replayed:
-                    outcome.invocations.append(result.invocation)
-                    outcome.usage.tool_calls += 1
-                definition = tool_registry.get(call.name)
-                text = result.text
-                if definition is not None and definition.untrusted_output and not result.is_error:
-                    text, cut_files = _untrusted_text(call.name, key, result, context)
-                    outcome.written += cut_files
-                if result.is_error:
-                    text = f"ERROR: {text}"
+        text, request = _agent_call(view, step, key, call, outcome)
+        if request is not None:
+            requests.append(request)
+            messages.append(None)
+            continue
         messages.append(
-            {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": text}
+            {"role": "tool", "tool_call_id": call["id"], "name": call["name"], "content": text}
         )
-    return messages
+    return messages, requests
+
+
+def _agent_turn_paused(
+    outcome: StepOutcome,
+    state: dict[str, Any],
+    assistant: dict[str, Any],
+    messages: list[dict[str, Any] | None],
+    requests: list[dict[str, Any]],
+) -> StepOutcome:
+    """The turn waits for people: the calls already made keep their answers in the step's
+    state, and one approval per waiting call is created with the pause."""
+    outcome.result = Result.PAUSED
+    outcome.state = {**state, "turn_pending": {"assistant": assistant, "results": messages}}
+    outcome.pause = Pause(
+        status="waiting_for_approval",
+        reason="tool_call",
+        approval=requests[0],
+        more_approvals=requests[1:],
+    )
+    return outcome
+
+
+def _agent_turn_finish(
+    view: RunView,
+    step: dict[str, Any],
+    attempt: int,
+    outcome: StepOutcome,
+    state: dict[str, Any],
+    assistant: dict[str, Any],
+    messages: list[dict[str, Any]],
+) -> StepOutcome:
+    turn = int(state["turn"])
+    outcome.state = {"turn": turn + 1, "messages": [*state["messages"], assistant, *messages]}
+    if turn + 1 >= int(step["agent"].get("max_turns", 8)):
+        _agent_out_of_turns(view, outcome, step, attempt)
+    return outcome
+
+
+def _agent_turn_resume(
+    view: RunView, step: dict[str, Any], attempt: int, state: dict[str, Any]
+) -> StepOutcome:
+    """After people decided on a paused turn's calls: approved calls are made as approved,
+    rejected ones answer the model with the rejection and its reason; still-pending ones
+    keep the run waiting. No model call happens until every call of the turn has its answer."""
+    pending = state["turn_pending"]
+    base = {key: value for key, value in state.items() if key != "turn_pending"}
+    outcome = StepOutcome(result=Result.PROGRESS, input={"instruction": state["messages"][1]})
+    calls = pending["assistant"]["tool_calls"]
+    try:
+        messages, requests = _agent_tool_results(
+            view, step, attempt, int(state["turn"]), calls, outcome, settled=pending["results"]
+        )
+    except ToolOutcomeUnknown as exc:
+        return outcome_unknown_pause(exc, step["id"])
+    if requests:
+        return _agent_turn_paused(outcome, base, pending["assistant"], messages, requests)
+    return _agent_turn_finish(
+        view, step, attempt, outcome, base, pending["assistant"], [m for m in messages if m]
+    )
 
 
 def execute_agent_step(
@@ -203,6 +279,8 @@ def execute_agent_step(
     state = open_row.state if open_row is not None and open_row.state else _agent_start(view, step)
     if state.get("awaiting"):
         return _agent_awaited(view, step, attempt, state)
+    if state.get("turn_pending"):
+        return _agent_turn_resume(view, step, attempt, state)
     turn = int(state["turn"])
     tools = [
         tool_registry.get(name).to_mcp()
@@ -230,13 +308,14 @@ def execute_agent_step(
         outcome.state = {"turn": turn + 1, "messages": [*state["messages"], assistant]}
         return outcome
     try:
-        results = _agent_tool_results(view, step, attempt, turn, reply, outcome)
+        messages, requests = _agent_tool_results(
+            view, step, attempt, turn, assistant["tool_calls"], outcome
+        )
     except ToolOutcomeUnknown as exc:
         return outcome_unknown_pause(exc, step["id"])
-    outcome.state = {"turn": turn + 1, "messages": [*state["messages"], assistant, *results]}
-    if turn + 1 >= int(agent.get("max_turns", 8)):
-        _agent_out_of_turns(view, outcome, step, attempt)
-    return outcome
+    if requests:
+        return _agent_turn_paused(outcome, state, assistant, messages, requests)
+    return _agent_turn_finish(view, step, attempt, outcome, state, assistant, messages)
 
 
 def _agent_awaited(view: RunView, step: dict[str, Any], attempt: int, state: dict) -> StepOutcome:
