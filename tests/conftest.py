@@ -1,5 +1,6 @@
 """Shared fixtures. The suite runs on real PostgreSQL and Redis and fails when they are absent."""
 
+import copy
 import socket
 from collections.abc import Callable
 from urllib.parse import urlparse
@@ -10,6 +11,10 @@ from rest_framework.test import APIClient
 
 from agentstudio.accounts.models import Organization, Role
 from agentstudio.accounts.services import api_key_create, organization_create, user_create
+from playbooks.models import Run
+from playbooks.run_services import run_create
+from playbooks.services import playbook_activate_as_system, playbook_create
+from playbooks.specs import spec_check
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -117,3 +122,37 @@ def _close_checkpoint_writer(django_db_setup):
     from playbooks.engine.writer import checkpoint_writer
 
     checkpoint_writer.close()
+
+
+@pytest.fixture
+def active_playbook(author):
+    """An active playbook of `spec` (which must validate), created by `owner` (the author by
+    default) with `allowed` runners, and activated as the system."""
+
+    def _make(spec: dict, *, owner=None, allowed=(), **extra):
+        checked = spec_check(spec=copy.deepcopy(spec))
+        assert checked.valid, [problem.as_dict() for problem in checked.report.errors]
+        creator = owner or author
+        playbook = playbook_create(
+            organization=creator.membership.organization,
+            actor=creator,
+            checked=checked,
+            allowed_users=list(allowed),
+            **extra,
+        )
+        return playbook_activate_as_system(playbook=playbook)
+
+    return _make
+
+
+@pytest.fixture
+def running_run(active_playbook, author):
+    """A run of `spec` that a worker has started (the `start` transition, as it does)."""
+
+    def _make(spec: dict) -> Run:
+        run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+        run.start()
+        run.save()
+        return run
+
+    return _make

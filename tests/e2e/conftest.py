@@ -14,8 +14,6 @@ from django.db import connection
 
 from agentstudio.celery import app as celery_app
 from agentstudio.redis_client import redis_client
-from playbooks.services import playbook_activate_as_system, playbook_create
-from playbooks.specs import spec_check
 from tests.support.processes import ProcessStack, database_url, deadline
 from tests.support.sink import HttpSink
 from tests.support.tool_definitions import e2e_tools_register, e2e_tools_unregister
@@ -91,16 +89,3 @@ def http_sink() -> Iterator[HttpSink]:
         yield sink
     finally:
         sink.stop()
-
-
-@pytest.fixture
-def active_playbook(org, author):
-    """Creates a playbook from a spec (which must validate) and activates it as the system."""
-
-    def _make(spec: dict, **extra):
-        checked = spec_check(spec=spec)
-        assert checked.valid, [problem.as_dict() for problem in checked.report.errors]
-        playbook = playbook_create(organization=org, actor=author, checked=checked, **extra)
-        return playbook_activate_as_system(playbook=playbook)
-
-    return _make

@@ -3,15 +3,12 @@
 Runs are advanced by calling `run_advance` (a worker's entry point) directly; tests that
 need a worker running beside them replace the doorbell with a thread (`thread_worker`)."""
 
-import copy
 import threading
 
 import pytest
 from django.db import connection, transaction
 
 from playbooks.engine.runner import Advance, run_advance
-from playbooks.services import playbook_activate_as_system, playbook_create
-from playbooks.specs import spec_check
 
 ECHO_SPEC = {
     "name": "Echo",
@@ -88,25 +85,6 @@ UPLOAD_SPEC = {
         {"id": "read", "tool": "tools.studio.files.read", "args": {"path": "{{ inputs.dataset }}"}}
     ],
 }
-
-
-@pytest.fixture
-def active_playbook(org, author):
-    """An active playbook of `spec`, owned by `owner` (the author by default)."""
-
-    def _make(spec: dict, *, owner=None, allowed=(), slug=None):
-        checked = spec_check(spec=copy.deepcopy(spec))
-        assert checked.valid, [p.as_dict() for p in checked.report.errors]
-        playbook = playbook_create(
-            organization=(owner or author).membership.organization,
-            actor=owner or author,
-            checked=checked,
-            allowed_users=list(allowed),
-            slug=slug,
-        )
-        return playbook_activate_as_system(playbook=playbook)
-
-    return _make
 
 
 def advance(run_id) -> Advance:
