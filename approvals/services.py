@@ -209,15 +209,9 @@ def approval_approve(
             )
         previous_payload = None
         if payload is not None and payload != locked.payload:
-            if locked.kind == ApprovalKind.PROMOTION:
-                raise AppError(
-                    ErrorCode.VALIDATION_ERROR,
-                    "A promotion's payload is the spec; edit the playbook instead.",
-                    details=[{"path": "/payload", "message": "not editable for promotions"}],
-                )
             previous_payload = locked.payload
-            locked.payload = payload
-            locked.body_hash = approval_body_hash(payload)
+            locked.payload = _edited_payload_checked(locked, payload)
+            locked.body_hash = approval_body_hash(locked.payload)
         locked.approve()
         locked.scope = scope
         locked.decided_by = actor
@@ -235,6 +229,67 @@ def approval_approve(
         )
         events.approval_decided(approval=locked, actor=actor, decision="approved", reason=reason)
         _apply_effect(locked, actor)
+    return locked
+
+
+def _edited_payload_checked(approval: Approval, payload: Any) -> Any:
+    """What an approver may change before deciding: a gate's payload freely; a tool call's
+    arguments, which must pass the tool's inputSchema again (never the tool); never a
+    promotion's spec (that is the playbook's), a question (it is answered), a review, nor
+    an outcome-unknown check (it asks what happened)."""
+    if approval.kind in (
+        ApprovalKind.PROMOTION,
+        ApprovalKind.QUESTION,
+        ApprovalKind.REVIEW,
+        ApprovalKind.OUTCOME_UNKNOWN,
+    ):
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            f"A {approval.kind} approval's payload cannot be edited.",
+            details=[{"path": "/payload", "message": f"not editable for {approval.kind}"}],
+        )
+    if approval.kind != ApprovalKind.TOOL_CALL:
+        return payload
+    from tools.broker import tool_arguments_problems
+
+    if not isinstance(payload, dict) or payload.get("tool") != (approval.payload or {}).get("tool"):
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            "An edit may change the call's arguments, not its tool.",
+            details=[{"path": "/payload/tool", "message": "must stay the same"}],
+        )
+    problems = tool_arguments_problems(payload["tool"], payload.get("arguments"))
+    if problems:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            "The edited arguments do not match the tool's inputSchema.",
+            details=[{"path": "/payload/arguments", "message": p} for p in problems],
+        )
+    return {"tool": payload["tool"], "arguments": payload.get("arguments")}
+
+
+def approval_edit(*, approval: Approval, actor: AbstractUser, payload: Any) -> Approval:
+    """An approver changes a pending payload without deciding: the new hash is recorded, and
+    an approve bound to the old one is refused (409) as stale."""
+    approval_assert_can_decide(approval=approval, actor=actor)
+    _expire_if_overdue(approval)
+    with transaction.atomic():
+        locked = _locked_for_decision(approval)
+        edited = _edited_payload_checked(locked, payload)
+        if edited == locked.payload:
+            return locked
+        previous_payload = locked.payload
+        locked.payload = edited
+        locked.body_hash = approval_body_hash(edited)
+        locked.save(update_fields=["payload", "body_hash", "updated_at"])
+        ApprovalDecision.objects.create(
+            approval=locked,
+            action=ApprovalDecision.Action.EDIT,
+            actor=actor,
+            body_hash=locked.body_hash,
+            previous_payload=previous_payload,
+        )
+        events.approval_decided(approval=locked, actor=actor, decision="edited")
     return locked
 
 

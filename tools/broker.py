@@ -407,3 +407,12 @@ def _finish(invocation: Any, result: ToolCallResult) -> ToolCallResult:
     invocation.finished_at = timezone.now()
     invocation.duration_ms = result.duration_ms
     return result
+
+
+def tool_arguments_problems(name: str, arguments: Any) -> list[str]:
+    """The inputSchema's complaints about `arguments` for tool `name` (an approver's edit
+    passes the same check as the model's call); an unknown tool is one complaint."""
+    definition = tool_registry.get(name)
+    if definition is None:
+        return [f"there is no tool {name!r}"]
+    return _schema_errors(definition.input_schema, arguments)

@@ -51,6 +51,10 @@ class ApproveSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=ApprovalScope.choices, required=False)
 
 
+class EditSerializer(serializers.Serializer):
+    payload = serializers.JSONField(help_text="The payload to decide on instead (new hash).")
+
+
 class RejectSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 

@@ -12,6 +12,7 @@ from approvals.api.serializers import (
     AnswerSerializer,
     ApprovalSerializer,
     ApproveSerializer,
+    EditSerializer,
     RejectSerializer,
 )
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
@@ -30,6 +31,7 @@ class ApprovalFilter(django_filters.FilterSet):
 
 
 class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    http_method_names = ["get", "post", "patch", "head", "options"]
     serializer_class = ApprovalSerializer
     filterset_class = ApprovalFilter
     search_fields = ["title", "tool", "step"]
@@ -40,6 +42,18 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         if "ordering" not in self.request.query_params:
             queryset = selectors.approval_queue_ordering(queryset)
         return queryset
+
+    @extend_schema(request=EditSerializer, responses=ApprovalSerializer)
+    def partial_update(self, request: Request, pk: str) -> Response:
+        """Edits a pending payload without deciding: a new `body_hash`; the old one is stale."""
+        serializer = EditSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        approval = services.approval_edit(
+            approval=self.get_object(),
+            actor=request.user,
+            payload=serializer.validated_data["payload"],
+        )
+        return Response(ApprovalSerializer(approval).data)
 
     @extend_schema(request=ApproveSerializer, responses=ApprovalSerializer)
     @action(detail=True, methods=["post"])

@@ -1,0 +1,89 @@
+"""PATCH /approvals/{id}/: an approver edits a pending payload without deciding. The new
+hash is recorded, an approve bound to the old hash is 409, the edit is audited, and a tool
+call's edit keeps its tool and passes the tool's inputSchema again."""
+
+from agentstudio.audit.models import AuditEvent
+from approvals.hashing import tool_call_body_hash
+from approvals.models import Approval, ApprovalDecision
+from playbooks.engine.runner import Advance, run_advance
+from playbooks.models import Run, ToolInvocation
+from playbooks.run_services import run_create
+from tests.engine import tools_for_tests
+
+NOTIFY = "tools.test.notify"
+SPEC = {
+    "name": "Notify",
+    "tools": [NOTIFY],
+    "max_risk": "external_send",
+    "steps": [{"id": "tell", "tool": NOTIFY, "args": {"value": "ship it"}}],
+    "outputs": {"told": "{{ steps.tell.output.value }}"},
+}
+
+
+def _waiting(active_playbook, author):
+    tools_for_tests.CALLS.clear()
+    run = run_create(playbook=active_playbook(SPEC), actor=author, inputs={})
+    assert run_advance(run_id=run.pk) == Advance.PAUSED
+    return run, Approval.objects.get(run=run)
+
+
+def _patch(client, approval, payload):
+    return client.patch(f"/api/v1/approvals/{approval.pk}/", {"payload": payload}, format="json")
+
+
+def test_an_edit_records_a_new_hash_and_the_old_one_is_stale(
+    active_playbook, author, approver, client_for
+):
+    run, approval = _waiting(active_playbook, author)
+    client = client_for(approver)
+    edited = {"tool": NOTIFY, "arguments": {"value": "ship it on Monday"}}
+    response = _patch(client, approval, edited)
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    new_hash = tool_call_body_hash(tool=NOTIFY, arguments={"value": "ship it on Monday"})
+    assert (body["status"], body["payload"], body["body_hash"]) == ("pending", edited, new_hash)
+    decision = ApprovalDecision.objects.get(approval=approval, action="edit")
+    assert decision.previous_payload == {"tool": NOTIFY, "arguments": {"value": "ship it"}}
+    assert AuditEvent.objects.filter(type="approval.edited", actor=approver).exists()
+
+    stale = client.post(
+        f"/api/v1/approvals/{approval.pk}/approve/", {"body_hash": approval.body_hash}
+    )
+    assert stale.status_code == 409
+    assert stale.json()["error"]["code"] == "hash_mismatch"
+    fresh = client.post(f"/api/v1/approvals/{approval.pk}/approve/", {"body_hash": new_hash})
+    assert fresh.status_code == 200
+
+    assert run_advance(run_id=run.pk) == Advance.FINISHED
+    assert Run.objects.get(pk=run.pk).outputs == {"told": "ship it on Monday"}
+    assert ToolInvocation.objects.get(run=run).arguments == {"value": "ship it on Monday"}
+    assert sum(tools_for_tests.CALLS.values()) == 1
+
+
+def test_an_edit_may_not_change_the_tool_nor_break_its_schema(
+    active_playbook, author, approver, client_for
+):
+    _run, approval = _waiting(active_playbook, author)
+    client = client_for(approver)
+    other_tool = _patch(client, approval, {"tool": "tools.test.count", "arguments": {}})
+    assert other_tool.status_code == 400
+    assert other_tool.json()["error"]["details"][0]["path"] == "/payload/tool"
+    bad_arguments = _patch(client, approval, {"tool": NOTIFY, "arguments": {"to": "all"}})
+    assert bad_arguments.status_code == 400
+    assert bad_arguments.json()["error"]["details"][0]["path"] == "/payload/arguments"
+    approval.refresh_from_db()
+    assert approval.payload == {"tool": NOTIFY, "arguments": {"value": "ship it"}}
+    assert not ApprovalDecision.objects.filter(approval=approval, action="edit").exists()
+
+
+def test_only_deciders_edit_and_only_pending_approvals(
+    active_playbook, author, approver, client_for
+):
+    _run, approval = _waiting(active_playbook, author)
+    edited = {"tool": NOTIFY, "arguments": {"value": "x"}}
+    assert _patch(client_for(author), approval, edited).status_code == 403
+    client = client_for(approver)
+    client.post(f"/api/v1/approvals/{approval.pk}/reject/", {"reason": "no"})
+    decided = _patch(client, approval, edited)
+    assert decided.status_code == 409
+    assert decided.json()["error"]["code"] == "invalid_state"
