@@ -90,13 +90,30 @@ def _locked_pending(approval: Approval) -> tuple[Approval, bool]:
     """Locks the row; expires it when overdue. Returns (row, expired_now)."""
     locked = Approval.objects.select_for_update().get(pk=approval.pk)
     if locked.status == ApprovalStatus.PENDING and locked.expires_at <= timezone.now():
-        locked.expire()
+        if _expires_as_rejection(locked):
+            locked.reject()
+            locked.reason = "Nobody decided in time (on_expire: reject)."
+        else:
+            locked.expire()
+        locked.decided_at = timezone.now()
         locked.save()
-        ApprovalDecision.objects.create(approval=locked, action=ApprovalDecision.Action.EXPIRE)
-        events.approval_decided(approval=locked, actor=None, decision="expired")
+        ApprovalDecision.objects.create(
+            approval=locked, action=ApprovalDecision.Action.EXPIRE, reason=locked.reason
+        )
+        events.approval_decided(
+            approval=locked, actor=None, decision=locked.status, reason=locked.reason
+        )
         _apply_effect(locked, None)
         return locked, True
     return locked, False
+
+
+def _expires_as_rejection(approval: Approval) -> bool:
+    """A run's playbook may say an unanswered call counts as refused (`on_expire: reject`):
+    an agent then hears so and goes on. The default, `fail`, ends the run."""
+    if approval.run_id is None or approval.kind != ApprovalKind.TOOL_CALL:
+        return False
+    return (approval.run.version.spec or {}).get("on_expire", "fail") == "reject"
 
 
 def _assert_pending(approval: Approval) -> None:
@@ -338,7 +355,8 @@ def approvals_expire_overdue(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     count = 0
     for approval in Approval.objects.filter(status=ApprovalStatus.PENDING, expires_at__lte=now):
-        _, expired_now = _locked_pending(approval)
+        with transaction.atomic():
+            _, expired_now = _locked_pending(approval)
         count += int(expired_now)
     return count
 

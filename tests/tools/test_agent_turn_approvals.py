@@ -3,8 +3,12 @@ waits (holding no worker) until every one is decided; an approved call is made o
 approved; a rejected one is not made and the model receives the rejection and its reason
 as that call's result; calls that needed no approval are made at once and not again."""
 
+from datetime import timedelta
+
+from django.utils import timezone
+
 from approvals.models import Approval
-from approvals.services import approval_approve, approval_reject
+from approvals.services import approval_approve, approval_reject, approvals_expire_overdue
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run, RunStep, ToolInvocation
 from playbooks.run_services import run_create
@@ -107,4 +111,34 @@ def test_an_undecided_call_keeps_the_run_waiting_without_asking_twice(
     # a stray wake-up (the beat, a lost doorbell) finds the run still waiting: nothing runs
     assert run_advance(run_id=run.pk) != Advance.FINISHED
     assert Approval.objects.filter(run=run).count() == 2
+    assert sum(tools_for_tests.CALLS.values()) == 1
+
+
+def _overdue(run) -> None:
+    Approval.objects.filter(run=run).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_unanswered_calls_fail_the_run_by_default(active_playbook, author):
+    run, _approvals = _paused_turn(active_playbook, author)
+    _overdue(run)
+    assert approvals_expire_overdue() == 2
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert set(Approval.objects.filter(run=run).values_list("status", flat=True)) == {"expired"}
+    assert sum(tools_for_tests.CALLS.values()) == 1  # neither send was made
+
+
+def test_on_expire_reject_tells_the_agent_and_the_run_goes_on(active_playbook, author):
+    tools_for_tests.CALLS.clear()
+    spec = {**_spec(), "on_expire": "reject"}
+    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    assert run_advance(run_id=run.pk) == Advance.PAUSED
+    _overdue(run)
+    assert approvals_expire_overdue() == 2
+    assert set(Approval.objects.filter(run=run).values_list("status", flat=True)) == {"rejected"}
+    assert run_advance(run_id=run.pk) == Advance.FINISHED
+    step = RunStep.objects.get(run=run, step_id="tell", status="succeeded")
+    sends = [m["content"] for m in step.state["messages"] if m.get("name") == NOTIFY]
+    assert len(sends) == 2
+    assert all("Nobody decided in time" in text for text in sends)
     assert sum(tools_for_tests.CALLS.values()) == 1
