@@ -43,6 +43,7 @@ def approval_create(
     call_key: str = "",
     dry_run: Any = None,
     expires_at: datetime | None = None,
+    supersedes: Approval | None = None,
 ) -> Approval:
     if expires_at is None:
         expires_at = timezone.now() + timedelta(seconds=settings.AGENTSTUDIO_APPROVAL_TTL_SECONDS)
@@ -61,6 +62,7 @@ def approval_create(
         call_key=call_key,
         dry_run=dry_run,
         expires_at=expires_at,
+        supersedes=supersedes,
     )
     events.approval_requested(approval=approval, actor=requested_by)
     return approval
@@ -179,13 +181,83 @@ def _scope_checked(approval: Approval, scope: str | None) -> str:
     return scope
 
 
-def _apply_effect(approval: Approval, actor: AbstractUser | None) -> None:
+def _undo_until(approval: Approval) -> datetime | None:
+    """When an approved call may be made: after the undo window its risk class's policy
+    gives (external_send: 5 s by default), inside which the approver may take it back."""
+    if approval.kind != ApprovalKind.TOOL_CALL or approval.run_id is None:
+        return None
+    from playbooks.spec.defaults import spec_effective_approval_policy
+
+    policy = spec_effective_approval_policy(approval.run.version.spec)
+    seconds = (policy.get(approval.risk) or {}).get("undo_seconds") or 0
+    return timezone.now() + timedelta(seconds=seconds) if seconds > 0 else None
+
+
+def approval_in_undo_window(approval: Approval) -> bool:
+    return (
+        approval.status == ApprovalStatus.APPROVED
+        and approval.undo_until is not None
+        and approval.undo_until > timezone.now()
+    )
+
+
+def _after_undo_window(approval: Approval) -> None:
+    """On commit: look at the approval again when its undo window has closed."""
+    from approvals.tasks import approval_undo_window_closed_task
+
+    approval_id = str(approval.pk)
+    delay = max(0.0, (approval.undo_until - timezone.now()).total_seconds()) + 0.05
+    transaction.on_commit(
+        lambda: approval_undo_window_closed_task.apply_async((approval_id,), countdown=delay)
+    )
+
+
+def approval_undo_window_closed(*, approval_id: Any) -> None:
+    """The undo window of an approved call closed without an undo: the call may be made
+    now (its run resumes, or the API call is made). A no-op for anything else, so the
+    beat's sweep and the delayed task may both arrive."""
+    with transaction.atomic():
+        locked = Approval.objects.select_for_update().filter(pk=approval_id).first()
+        if locked is None or locked.status != ApprovalStatus.APPROVED or locked.undo_until is None:
+            return
+        if locked.undo_until > timezone.now():
+            _after_undo_window(locked)  # early (clocks of two hosts): look again later
+            return
+        _apply_effect(locked, locked.decided_by, window_closed=True)
+
+
+def approvals_release_after_undo(*, now: datetime | None = None) -> int:
+    """Beat sweep: approved calls past their undo window whose run still waits (a delayed
+    task lost with its broker) are released."""
+    now = now or timezone.now()
+    released = list(
+        Approval.objects.filter(
+            status=ApprovalStatus.APPROVED,
+            undo_until__lte=now,
+            run__status="waiting_for_approval",
+        ).values_list("pk", flat=True)
+    )
+    for approval_id in released:
+        approval_undo_window_closed(approval_id=approval_id)
+    return len(released)
+
+
+def _apply_effect(
+    approval: Approval, actor: AbstractUser | None, *, window_closed: bool = False
+) -> None:
     """What a decision does, by kind: promotions activate; run approvals move their run."""
     if approval.kind == ApprovalKind.PROMOTION:
         if approval.status == ApprovalStatus.APPROVED:
             from playbooks.services import playbook_activate_from_approval
 
             playbook_activate_from_approval(approval=approval, actor=actor)
+        return
+    if approval_in_undo_window(approval):
+        _after_undo_window(approval)
+        if approval.run_id is not None and approval.step != "api":
+            from playbooks.run_services import run_apply_decision
+
+            run_apply_decision(approval=approval, actor=actor)  # recorded; the run waits
         return
     if approval.kind == ApprovalKind.TOOL_CALL and approval.step == "api":
         # A call an agent made through the API: its run never paused for it. Approved, the
@@ -198,7 +270,7 @@ def _apply_effect(approval: Approval, actor: AbstractUser | None) -> None:
         return
     from playbooks.run_services import run_apply_decision
 
-    run_apply_decision(approval=approval, actor=actor)
+    run_apply_decision(approval=approval, actor=actor, window_closed=window_closed)
 
 
 def approval_approve(
@@ -230,6 +302,7 @@ def approval_approve(
             locked.payload = _edited_payload_checked(locked, payload)
             locked.body_hash = approval_body_hash(locked.payload)
         locked.approve()
+        locked.undo_until = _undo_until(locked)
         locked.scope = scope
         locked.decided_by = actor
         locked.decided_at = timezone.now()
@@ -334,6 +407,51 @@ def approval_reject(*, approval: Approval, actor: AbstractUser, reason: str) -> 
 
 
 @transaction.atomic
+def approval_undo(*, approval: Approval, actor: AbstractUser) -> Approval:
+    """Takes an approval back inside its undo window: the call is not made, the approval
+    becomes `undone`, and a new pending approval for the same call opens, so a person can
+    edit, reject or approve it again. After the window: 409 (the call may be under way)."""
+    approval_assert_can_decide(approval=approval, actor=actor)
+    with transaction.atomic():
+        locked = Approval.objects.select_for_update().get(pk=approval.pk)
+        if not approval_in_undo_window(locked):
+            raise AppError(
+                ErrorCode.INVALID_STATE,
+                "Only an approved call inside its undo window can be undone."
+                if locked.status == ApprovalStatus.APPROVED
+                else f"This approval is {locked.status}; there is nothing to undo.",
+            )
+        locked.undo()
+        locked.save(update_fields=["status", "updated_at"])
+        ApprovalDecision.objects.create(
+            approval=locked,
+            action=ApprovalDecision.Action.UNDO,
+            actor=actor,
+            body_hash=locked.body_hash,
+        )
+        events.approval_decided(approval=locked, actor=actor, decision="undone")
+        reopened = approval_create(
+            organization=locked.organization,
+            kind=locked.kind,
+            title=locked.title,
+            payload=locked.payload,
+            requested_by=locked.requested_by,
+            playbook=locked.playbook,
+            run=locked.run,
+            step=locked.step,
+            tool=locked.tool,
+            risk=locked.risk,
+            call_key=locked.call_key,
+            dry_run=locked.dry_run,
+            supersedes=locked,
+        )
+        if locked.run_id is not None and locked.step != "api":
+            from playbooks.run_services import run_note_reopened
+
+            run_note_reopened(undone=locked, reopened=reopened, actor=actor)
+    return reopened
+
+
 def approval_cancel(*, approval: Approval, actor: AbstractUser | None, reason: str) -> Approval:
     """What the approval gated went away; a final approval is left as it is."""
     locked = Approval.objects.select_for_update().get(pk=approval.pk)

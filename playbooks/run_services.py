@@ -255,9 +255,12 @@ def run_retry(*, run: Run, actor: Any) -> Run:
     return locked
 
 
-def run_apply_decision(*, approval: Any, actor: Any) -> None:
+def run_apply_decision(*, approval: Any, actor: Any, window_closed: bool = False) -> None:
     """Inside the decision's transaction: what an approved, rejected or expired run approval
-    does to its run. The engine reads the decision itself when the step runs again."""
+    does to its run. The engine reads the decision itself when the step runs again. An
+    approved call inside its undo window is only recorded: the run goes on when the window
+    closes (`window_closed`) without an undo."""
+    from approvals.services import approval_in_undo_window
     from playbooks.engine.finishing import run_fail_locked, run_succeed_locked
 
     if approval.run_id is None:
@@ -272,7 +275,7 @@ def run_apply_decision(*, approval: Any, actor: Any) -> None:
     by = actor.get_username() if actor is not None else "system"
     events: list = [
         (
-            "approval.decided",
+            "approval.undo_window_closed" if window_closed else "approval.decided",
             {
                 "approval": str(approval.pk),
                 "kind": approval.kind,
@@ -284,7 +287,9 @@ def run_apply_decision(*, approval: Any, actor: Any) -> None:
         )
     ]
     approved = approval.status == "approved"
-    if approval.kind == "tool_call" and _waits_on_other_calls(locked, approval):
+    if approval_in_undo_window(approval):
+        events[0][1]["undo_until"] = approval.undo_until.isoformat()
+    elif approval.kind == "tool_call" and _waits_on_other_calls(locked, approval):
         pass  # one decision of several on the same turn: the run waits for the rest
     elif approval.kind == "review":
         events += (
@@ -319,10 +324,38 @@ def run_apply_decision(*, approval: Any, actor: Any) -> None:
 
 
 def _waits_on_other_calls(run: Run, approval: Any) -> bool:
-    """Other calls of the run still wait for a person (an agent's turn asked for several)."""
+    """Other calls of the run still wait for a person (an agent's turn asked for several)
+    or for their undo window to close."""
     from approvals.models import ApprovalStatus
 
-    return run.approvals.filter(status=ApprovalStatus.PENDING).exclude(pk=approval.pk).exists()
+    others = run.approvals.exclude(pk=approval.pk)
+    return (
+        others.filter(status=ApprovalStatus.PENDING).exists()
+        or others.filter(status=ApprovalStatus.APPROVED, undo_until__gt=timezone.now()).exists()
+    )
+
+
+def run_note_reopened(*, undone: Any, reopened: Any, actor: Any) -> None:
+    """An approval taken back inside its undo window: the run, still waiting, records it
+    and the new pending approval for the same call."""
+    locked = _locked(undone.run_id)
+    if locked.status != RunStatus.WAITING_FOR_APPROVAL:
+        return
+    events = [
+        ("approval.undone", {"approval": str(undone.pk), "by": actor.get_username()}),
+        (
+            "approval.requested",
+            {
+                "approval": str(reopened.pk),
+                "kind": reopened.kind,
+                "title": reopened.title,
+                "step": reopened.step,
+                "body_hash": reopened.body_hash,
+            },
+        ),
+    ]
+    run_events_append_locked(run=locked, events=events, persist_seq=False)
+    locked.save(update_fields=["event_seq"])
 
 
 def _answers_an_agent(run: Run, approval: Any) -> bool:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils import timezone
+
 from tools.registry import ToolDefinition
 
 
@@ -65,6 +67,8 @@ def approval_gate(
     if latest.status == ApprovalStatus.PENDING:
         return ApprovalGate(pending=latest)
     if latest.status == ApprovalStatus.APPROVED:
+        if latest.undo_until is not None and latest.undo_until > timezone.now():
+            return ApprovalGate(pending=latest)  # the approver may still take it back
         approved = (latest.payload or {}).get("arguments")
         if (latest.payload or {}).get("tool") != definition.name or latest.body_hash != (
             tool_call_body_hash(tool=definition.name, arguments=approved)

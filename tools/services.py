@@ -126,12 +126,15 @@ def tool_call_execute_approved(*, approval_id: Any) -> None:
     """After a person approved a call made through the API: make it, as approved, if its
     run is still running. The result lands on the approval (`executed`, `result`)."""
     from approvals.models import Approval, ApprovalStatus
+    from approvals.services import approval_in_undo_window
     from playbooks.models import RunStatus
     from tools.scope import scope_for_run
 
     approval = Approval.objects.select_related("run__version").filter(pk=approval_id).first()
     if approval is None or approval.status != ApprovalStatus.APPROVED or approval.run is None:
         return
+    if approval_in_undo_window(approval):
+        return  # the window's own task brings it back when it closes
     if approval.run.status != RunStatus.RUNNING:
         return
     payload = approval.payload or {}

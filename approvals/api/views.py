@@ -77,6 +77,14 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         )
         return Response(ApprovalSerializer(approval).data)
 
+    @extend_schema(request=None, responses=ApprovalSerializer)
+    @action(detail=True, methods=["post"])
+    def undo(self, request: Request, pk: str) -> Response:
+        """Takes an approval back inside its undo window (409 after it): answers the new
+        pending approval opened for the same call."""
+        reopened = services.approval_undo(approval=self.get_object(), actor=request.user)
+        return Response(ApprovalSerializer(reopened).data)
+
     @extend_schema(request=AnswerSerializer, responses=ApprovalSerializer)
     @action(detail=True, methods=["post"])
     def answer(self, request: Request, pk: str) -> Response:

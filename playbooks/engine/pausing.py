@@ -15,16 +15,20 @@ from playbooks.models import Run, RunStep
 
 
 def _approval_for(locked: Run, requested: dict[str, Any]) -> Any:
-    """The approval asked for, or the pending one for the same call (a step that pauses
-    again while a person has not decided yet)."""
+    """The approval asked for, or the open one for the same call (a step that pauses again
+    while a person has not decided yet, or while an approval's undo window is open)."""
     from approvals.models import Approval, ApprovalStatus
     from approvals.services import approval_create
 
     fields = dict(requested)
     existing = (
         Approval.objects.filter(
-            run=locked, call_key=fields.get("call_key", ""), status=ApprovalStatus.PENDING
-        ).first()
+            run=locked,
+            call_key=fields.get("call_key", ""),
+            status__in=(ApprovalStatus.PENDING, ApprovalStatus.APPROVED),
+        )
+        .order_by("-created_at")
+        .first()
         if fields.get("call_key")
         else None
     )

@@ -17,7 +17,9 @@ DEFAULT_APPROVAL_POLICY: dict[str, dict[str, Any]] = {
     "read": {"mode": "allow"},
     "compute": {"mode": "allow"},
     "write": {"mode": "allow"},
-    "external_send": {"mode": "approve"},
+    # an approved send is made only after its undo window, inside which a person may take
+    # the approval back
+    "external_send": {"mode": "approve", "undo_seconds": 5},
     "destructive": {"mode": "dry_run_then_approve"},
     "admin": {"mode": "approve", "approver_role": "admin"},
     "secret": {"mode": "deny"},

@@ -9,6 +9,7 @@ from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run, ToolInvocation
 from playbooks.run_services import run_create
 from tests.engine import tools_for_tests
+from tests.support.approvals import undo_window_elapse
 
 NOTIFY = "tools.test.notify"
 SPEC = {
@@ -53,6 +54,7 @@ def test_an_edit_records_a_new_hash_and_the_old_one_is_stale(
     assert stale.json()["error"]["code"] == "hash_mismatch"
     fresh = client.post(f"/api/v1/approvals/{approval.pk}/approve/", {"body_hash": new_hash})
     assert fresh.status_code == 200
+    undo_window_elapse(approval)
 
     assert run_advance(run_id=run.pk) == Advance.FINISHED
     assert Run.objects.get(pk=run.pk).outputs == {"told": "ship it on Monday"}

@@ -13,6 +13,7 @@ from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run, RunStep, ToolInvocation
 from playbooks.run_services import run_create
 from tests.engine import tools_for_tests
+from tests.support.approvals import undo_window_elapse
 
 NOTIFY = "tools.test.notify"  # external_send: approve by default
 COUNT = "tools.test.count"  # compute: allowed
@@ -77,6 +78,7 @@ def test_decisions_are_per_call_and_the_model_hears_each_rejection(
 ):
     run, (finance, everyone) = _paused_turn(active_playbook, author)
     approval_approve(approval=finance, actor=approver, body_hash=finance.body_hash)
+    undo_window_elapse(finance)
     run.refresh_from_db()
     assert run.status == "waiting_for_approval"  # one call still waits for a person
     approval_reject(approval=everyone, actor=approver, reason="too broad an audience")
@@ -108,6 +110,7 @@ def test_an_undecided_call_keeps_the_run_waiting_without_asking_twice(
 ):
     run, (finance, _everyone) = _paused_turn(active_playbook, author)
     approval_approve(approval=finance, actor=approver, body_hash=finance.body_hash)
+    undo_window_elapse(finance)
     # a stray wake-up (the beat, a lost doorbell) finds the run still waiting: nothing runs
     assert run_advance(run_id=run.pk) != Advance.FINISHED
     assert Approval.objects.filter(run=run).count() == 2

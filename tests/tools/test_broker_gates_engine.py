@@ -7,6 +7,7 @@ from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run, ToolInvocation
 from playbooks.run_services import run_create
 from tests.engine import tools_for_tests
+from tests.support.approvals import undo_window_elapse
 
 NOTIFY = "tools.test.notify"
 SPEC = {
@@ -50,6 +51,7 @@ def test_the_call_is_made_once_with_the_arguments_the_approver_approved(
     approval_approve(
         approval=approval, actor=approver, body_hash=approval.body_hash, payload=edited
     )
+    undo_window_elapse(approval)
     assert run_advance(run_id=run.pk) == Advance.FINISHED
     run = Run.objects.get(pk=run.pk)
     assert (run.status, run.outputs) == ("succeeded", {"told": "ship it on Monday"})
@@ -75,6 +77,7 @@ def test_a_rejected_call_is_not_made_and_the_run_fails_with_the_reason(
 def test_an_approved_payload_changed_behind_its_hash_is_not_sent(active_playbook, author, approver):
     run, approval = _waiting(active_playbook, author)
     approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
+    undo_window_elapse(approval)
     # Someone rewrites the approved payload without a decision (approve X, send Y):
     Approval.objects.filter(pk=approval.pk).update(
         payload={"tool": NOTIFY, "arguments": {"value": "something else"}}
@@ -130,6 +133,7 @@ def test_an_http_post_waits_with_its_dry_run_and_is_sent_once_when_approved(
         assert approval.dry_run["request"]["json"] == {"order": 7}
         assert sink.requests == []  # nothing sent before the decision
         approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
+        undo_window_elapse(approval)
         assert run_advance(run_id=run.pk) == Advance.FINISHED
         [request] = sink.requests
         assert request.json() == {"order": 7}

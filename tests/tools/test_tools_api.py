@@ -11,6 +11,7 @@ from approvals.hashing import tool_call_body_hash
 from approvals.models import Approval
 from approvals.services import approval_approve
 from playbooks.models import ToolInvocation
+from tests.support.approvals import undo_window_elapse
 from tests.tools.conftest import spec_with
 from tools.scope import scope_token_issue
 from tools.services import tool_call_execute_approved
@@ -170,6 +171,7 @@ def test_a_call_that_needs_approval_waits_then_is_made_as_approved(running_run, 
     approval_approve(
         approval=approval, actor=approver, body_hash=approval.body_hash, payload=edited
     )
+    undo_window_elapse(approval)
     tool_call_execute_approved(approval_id=approval.pk)  # what the on-commit task runs
     approval.refresh_from_db()
     assert approval.status == "executed"

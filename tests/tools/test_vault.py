@@ -14,6 +14,7 @@ from approvals.services import approval_approve
 from playbooks.engine.runner import run_advance
 from playbooks.models import Run, RunEvent, RunStep, ToolInvocation
 from playbooks.run_services import run_create
+from tests.support.approvals import undo_window_elapse
 from tests.support.sink import HttpSink
 from tools.models import Secret
 from tools.vault import secret_set, vault_decrypt
@@ -107,6 +108,7 @@ def test_a_secret_reaches_the_tool_and_nothing_else(
     approval = Approval.objects.get(run=run)
     assert approval.payload["arguments"]["headers"] == {"Authorization": {"$vault": "api.token"}}
     approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
+    undo_window_elapse(approval)
     run_advance(run_id=run.pk)
     run.refresh_from_db()
     assert run.status == "succeeded"
@@ -150,6 +152,7 @@ def test_slack_posts_through_the_webhook_in_the_vault(
     approval = Approval.objects.get(run=run)
     assert approval.dry_run["request"]["url"] == "vault:slack.webhook"
     approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
+    undo_window_elapse(approval)
     run_advance(run_id=run.pk)
     [request] = sink.requests
     assert (request.path, request.json()) == ("/hook", {"text": "done"})
