@@ -301,25 +301,113 @@ def approval_approve(
             previous_payload = locked.payload
             locked.payload = _edited_payload_checked(locked, payload)
             locked.body_hash = approval_body_hash(locked.payload)
-        locked.approve()
-        locked.undo_until = _undo_until(locked)
-        locked.scope = scope
-        locked.decided_by = actor
-        locked.decided_at = timezone.now()
-        locked.reason = reason
-        locked.save()
-        ApprovalDecision.objects.create(
-            approval=locked,
-            action=ApprovalDecision.Action.APPROVE,
-            actor=actor,
-            body_hash=locked.body_hash,
-            previous_payload=previous_payload,
-            reason=reason,
-            scope=scope,
-        )
-        events.approval_decided(approval=locked, actor=actor, decision="approved", reason=reason)
-        _apply_effect(locked, actor)
+        _approve_locked(locked, actor, scope, reason, previous_payload)
+        if scope == ApprovalScope.BATCH:
+            _approve_batch(locked, actor)
     return locked
+
+
+def _approve_locked(
+    locked: Approval, actor: AbstractUser, scope: str, reason: str, previous_payload: Any
+) -> None:
+    locked.approve()
+    locked.undo_until = _undo_until(locked)
+    locked.scope = scope
+    locked.decided_by = actor
+    locked.decided_at = timezone.now()
+    locked.reason = reason
+    locked.save()
+    ApprovalDecision.objects.create(
+        approval=locked,
+        action=ApprovalDecision.Action.APPROVE,
+        actor=actor,
+        body_hash=locked.body_hash,
+        previous_payload=previous_payload,
+        reason=reason,
+        scope=scope,
+    )
+    events.approval_decided(approval=locked, actor=actor, decision="approved", reason=reason)
+    _apply_effect(locked, actor)
+
+
+def _approve_batch(grant: Approval, actor: AbstractUser) -> None:
+    """`batch`: every other pending call of the same tool in the same step of the run is
+    approved with it, each as it stands (its own payload and hash), each recorded."""
+    siblings = (
+        Approval.objects.select_for_update()
+        .filter(
+            run_id=grant.run_id,
+            step=grant.step,
+            tool=grant.tool,
+            kind=ApprovalKind.TOOL_CALL,
+            status=ApprovalStatus.PENDING,
+        )
+        .exclude(pk=grant.pk)
+        .order_by("created_at")
+    )
+    for sibling in siblings:
+        if sibling.expires_at <= timezone.now():
+            continue  # overdue: the expiry sweep decides it, not the batch
+        _approve_locked(
+            sibling, actor, ApprovalScope.BATCH, f"Approved with batch {grant.pk}.", None
+        )
+
+
+def approval_session_grant(*, run_id: Any, tool: str) -> Approval | None:
+    """The approval of this run that granted later calls of `tool` (scope `session`)."""
+    return (
+        Approval.objects.filter(
+            run_id=run_id,
+            tool=tool,
+            kind=ApprovalKind.TOOL_CALL,
+            scope=ApprovalScope.SESSION,
+            status__in=(ApprovalStatus.APPROVED, ApprovalStatus.EXECUTED),
+        )
+        .exclude(risk__in=SCOPE_FORBIDDEN_RISKS)
+        .order_by("decided_at")
+        .first()
+    )
+
+
+def approval_covered_by_session(
+    *, grant: Approval, call_key: str, step: str, payload: Any
+) -> Approval:
+    """A later call covered by a session grant: recorded as an approval of its own
+    (approved by the grant's approver, pointing at the grant), so each use of the scope
+    can be seen and the call is marked executed like any other."""
+    with transaction.atomic():
+        covered = approval_create(
+            organization=grant.organization,
+            kind=ApprovalKind.TOOL_CALL,
+            title=grant.title,
+            payload=payload,
+            requested_by=grant.requested_by,
+            playbook=grant.playbook,
+            run=grant.run,
+            step=step,
+            tool=grant.tool,
+            risk=grant.risk,
+            call_key=call_key,
+            supersedes=grant,
+        )
+        covered.approve()
+        covered.scope = ApprovalScope.SESSION
+        covered.decided_by = grant.decided_by
+        covered.decided_at = timezone.now()
+        covered.reason = f"Covered by the session approval {grant.pk}."
+        covered.save()
+        ApprovalDecision.objects.create(
+            approval=covered,
+            action=ApprovalDecision.Action.APPROVE,
+            actor=grant.decided_by,
+            body_hash=covered.body_hash,
+            reason=covered.reason,
+            scope=ApprovalScope.SESSION,
+        )
+        events.approval_decided(
+            approval=covered, actor=grant.decided_by, decision="approved", reason=covered.reason
+        )
+    return covered
 
 
 def _edited_payload_checked(approval: Approval, payload: Any) -> Any:

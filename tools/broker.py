@@ -195,7 +195,12 @@ def tool_call(
         )
     if rule.get("mode") in ("approve", "dry_run_then_approve"):
         gate = approval_gate(
-            key=key, step_id=step_id, definition=definition, arguments=arguments, rule=rule
+            run_id=getattr(run, "pk", None),
+            key=key,
+            step_id=step_id,
+            definition=definition,
+            arguments=arguments,
+            rule=rule,
         )
         if gate.request is not None and definition.has_dry_run:
             gate.request["dry_run"] = _dry_run(definition, context, arguments)

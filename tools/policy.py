@@ -41,17 +41,32 @@ def policy_rule(scope: Any, definition: ToolDefinition) -> dict[str, Any]:
 
 
 def approval_gate(
-    *, key: str, step_id: str, definition: ToolDefinition, arguments: Any, rule: dict
+    *,
+    run_id: Any,
+    key: str,
+    step_id: str,
+    definition: ToolDefinition,
+    arguments: Any,
+    rule: dict,
 ) -> ApprovalGate:
     """The latest approval for this call decides: approved (the call goes ahead with the
     approved arguments, whose hash must still match), pending (wait), rejected, expired or
-    cancelled (refused, with the reason); none yet asks for one."""
+    cancelled (refused, with the reason). With none yet, a session grant for this tool in
+    this run covers it (recorded as an approval of its own), or one is asked for."""
     from approvals.hashing import tool_call_body_hash
     from approvals.models import Approval, ApprovalStatus
+    from approvals.services import approval_covered_by_session, approval_session_grant
 
     latest = Approval.objects.filter(call_key=key).order_by("-created_at").first()
+    payload = {"tool": definition.name, "arguments": arguments}
+    if latest is None and run_id is not None:
+        grant = approval_session_grant(run_id=run_id, tool=definition.name)
+        if grant is not None:
+            covered = approval_covered_by_session(
+                grant=grant, call_key=key, step=step_id, payload=payload
+            )
+            return ApprovalGate(arguments=arguments, approval=covered)
     if latest is None or latest.status == ApprovalStatus.UNDONE:
-        payload = {"tool": definition.name, "arguments": arguments}
         return ApprovalGate(
             request={
                 "kind": "tool_call",
