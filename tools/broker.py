@@ -53,6 +53,7 @@ class ToolCallResult:
     replayed: bool = False  # True when an earlier succeeded invocation was returned
     approval_request: dict[str, Any] | None = None  # an approval to create; not made
     approval_pending: Any = None  # the pending approval it waits for; not made
+    approval_mismatch: dict[str, Any] | None = None  # approved payload changed; not made
 
     def as_mcp(self) -> dict[str, Any]:
         return {
@@ -280,6 +281,7 @@ def _awaiting_approval(name: str, key: str, invocation: Any, gate: ApprovalGate)
         invocation=invocation,
         approval_request=gate.request,
         approval_pending=pending,
+        approval_mismatch=gate.mismatch,
     )
 
 

@@ -34,6 +34,7 @@ class ApprovalGate:
     request: dict[str, Any] | None = None
     pending: Any = None
     refusal: str = ""
+    mismatch: dict[str, Any] | None = None  # an approved payload changed behind its hash
 
 
 def policy_rule(scope: Any, definition: ToolDefinition) -> dict[str, Any]:
@@ -88,11 +89,35 @@ def approval_gate(
         if (latest.payload or {}).get("tool") != definition.name or latest.body_hash != (
             tool_call_body_hash(tool=definition.name, arguments=approved)
         ):
-            return ApprovalGate(
-                refusal="The approved call no longer matches its hash; it was not made."
-            )
+            return _changed_after_approval(latest, definition, key, step_id, rule)
         return ApprovalGate(arguments=approved, approval=latest)
     if latest.status == ApprovalStatus.EXECUTED:
         return ApprovalGate(arguments=(latest.payload or {}).get("arguments"), approval=None)
     reason = f": {latest.reason}" if latest.reason else ""
     return ApprovalGate(refusal=f"The call was {latest.status} by a person{reason}.")
+
+
+def _changed_after_approval(
+    approved: Any, definition: ToolDefinition, key: str, step_id: str, rule: dict
+) -> ApprovalGate:
+    """The approve-X-send-Y race: what would be sent is not what was approved. Nothing is
+    sent; a person reviews the payload as it now stands, in a new approval."""
+    from approvals.hashing import approval_body_hash
+
+    return ApprovalGate(
+        request={
+            "kind": "tool_call",
+            "title": f"{definition.title}: changed after it was approved; review it again",
+            "payload": approved.payload,
+            "tool": definition.name,
+            "risk": definition.risk,
+            "call_key": key,
+            "step": step_id,
+            "ttl_seconds": rule.get("ttl_seconds"),
+        },
+        mismatch={
+            "approval": str(approved.pk),
+            "approved_hash": approved.body_hash,
+            "actual_hash": approval_body_hash(approved.payload),
+        },
+    )

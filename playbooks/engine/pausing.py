@@ -21,11 +21,16 @@ def _approval_for(locked: Run, requested: dict[str, Any]) -> Any:
     from approvals.services import approval_create
 
     fields = dict(requested)
+    # a full request asks for a new approval unless one is pending for the call; a bare
+    # call key points at the open one (pending, or approved inside its undo window)
+    open_statuses = (
+        (ApprovalStatus.PENDING,)
+        if "kind" in fields
+        else (ApprovalStatus.PENDING, ApprovalStatus.APPROVED)
+    )
     existing = (
         Approval.objects.filter(
-            run=locked,
-            call_key=fields.get("call_key", ""),
-            status__in=(ApprovalStatus.PENDING, ApprovalStatus.APPROVED),
+            run=locked, call_key=fields.get("call_key", ""), status__in=open_statuses
         )
         .order_by("-created_at")
         .first()

@@ -1,6 +1,7 @@
 """The same gates on the engine's path: a tool step whose risk class needs approval waits
 for a person and is made as approved; rejected or tampered, it is not made."""
 
+from approvals.hashing import tool_call_body_hash
 from approvals.models import Approval
 from approvals.services import approval_approve, approval_reject
 from playbooks.engine.runner import Advance, run_advance
@@ -74,19 +75,36 @@ def test_a_rejected_call_is_not_made_and_the_run_fails_with_the_reason(
     assert tools_for_tests.CALLS == {}
 
 
-def test_an_approved_payload_changed_behind_its_hash_is_not_sent(active_playbook, author, approver):
+def test_an_approved_payload_changed_behind_its_hash_blocks_the_run_unsent(
+    active_playbook, author, approver
+):
     run, approval = _waiting(active_playbook, author)
     approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
     undo_window_elapse(approval)
     # Someone rewrites the approved payload without a decision (approve X, send Y):
-    Approval.objects.filter(pk=approval.pk).update(
-        payload={"tool": NOTIFY, "arguments": {"value": "something else"}}
-    )
-    run_advance(run_id=run.pk)
+    changed_payload = {"tool": NOTIFY, "arguments": {"value": "something else"}}
+    Approval.objects.filter(pk=approval.pk).update(payload=changed_payload)
+    assert run_advance(run_id=run.pk) == Advance.PAUSED
     run.refresh_from_db()
-    assert run.status == "failed"
-    assert "no longer matches its hash" in run.error
+    assert (run.status, run.paused_reason) == ("blocked", "approval_mismatch")
     assert tools_for_tests.CALLS == {}
+    assert not ToolInvocation.objects.filter(run=run).exists()
+    changed = run.events.get(type="tool.approval_mismatch").data
+    assert (changed["approval"], changed["approved_hash"]) == (str(approval.pk), approval.body_hash)
+    assert changed["actual_hash"] == tool_call_body_hash(
+        tool=NOTIFY, arguments={"value": "something else"}
+    )
+    assert "not made" in changed["message"]
+
+    # a person reviews the payload as it now stands; approved, it is sent once
+    review = Approval.objects.get(run=run, status="pending")
+    assert (review.call_key, review.payload) == (approval.call_key, changed_payload)
+    assert review.body_hash == changed["actual_hash"]
+    approval_approve(approval=review, actor=approver, body_hash=review.body_hash)
+    undo_window_elapse(review)
+    assert run_advance(run_id=run.pk) == Advance.FINISHED
+    assert Run.objects.get(pk=run.pk).outputs == {"told": "something else"}
+    assert sum(tools_for_tests.CALLS.values()) == 1
 
 
 def test_a_denied_risk_class_fails_the_step_without_calling(active_playbook, author):

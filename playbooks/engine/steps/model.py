@@ -16,6 +16,7 @@ from playbooks.engine.providers import ModelReply, ModelRequest, provider_for
 from playbooks.engine.steps.gates import decided_approval, resolved_outcome
 from playbooks.engine.steps.subrun import child_marker, child_outcome
 from playbooks.engine.steps.tool import (
+    approval_mismatch_event,
     call_key,
     outcome_unknown_pause,
     step_timeout,
@@ -166,6 +167,9 @@ def _agent_call(
         )
     except ToolRefused as exc:
         return exc.message, None
+    if result.approval_mismatch is not None:
+        outcome.events.append(approval_mismatch_event(result))
+        return "", result.approval_request
     if result.approval_request is not None or result.approval_pending is not None:
         outcome.events.append(("tool.approval_required", {"tool": name, "key": key}))
         return "", result.approval_request or {"call_key": key}
@@ -223,9 +227,10 @@ def _agent_turn_paused(
     state, and one approval per waiting call is created with the pause."""
     outcome.result = Result.PAUSED
     outcome.state = {**state, "turn_pending": {"assistant": assistant, "results": messages}}
+    changed = any(kind == "tool.approval_mismatch" for kind, _data in outcome.events)
     outcome.pause = Pause(
-        status="waiting_for_approval",
-        reason="tool_call",
+        status="blocked" if changed else "waiting_for_approval",
+        reason="approval_mismatch" if changed else "tool_call",
         approval=requests[0],
         more_approvals=requests[1:],
     )

@@ -89,11 +89,32 @@ def approval_pause(result: ToolCallResult, step_id: str, arguments: Any) -> Step
     """The approval policy wants a person to see this exact call first: the run waits; when
     the step runs again, the broker makes the call as approved."""
     approval = result.approval_request or {"call_key": result.key}
+    if result.approval_mismatch is not None:
+        return StepOutcome(
+            result=Result.PAUSED,
+            input=arguments,
+            events=[approval_mismatch_event(result)],
+            pause=Pause(status="blocked", reason="approval_mismatch", approval=approval),
+        )
     return StepOutcome(
         result=Result.PAUSED,
         input=arguments,
         events=[("tool.approval_required", {"tool": result.name, "key": result.key})],
         pause=Pause(status="waiting_for_approval", reason="tool_call", approval=approval),
+    )
+
+
+def approval_mismatch_event(result: ToolCallResult) -> tuple[str, dict[str, Any]]:
+    """The call about to be made is not the one approved: it was not made; say so."""
+    return (
+        "tool.approval_mismatch",
+        {
+            "tool": result.name,
+            "key": result.key,
+            "message": "The approved payload changed after approval; the call was not made "
+            "and the run waits for a person to review it again.",
+            **(result.approval_mismatch or {}),
+        },
     )
 
 
