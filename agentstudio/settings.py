@@ -160,6 +160,18 @@ AGENTSTUDIO_PROMOTION_APPROVAL_TTL_SECONDS = env.int(
     "AGENTSTUDIO_PROMOTION_APPROVAL_TTL_SECONDS", default=7 * 24 * 3600
 )
 AGENTSTUDIO_APPROVAL_TTL_SECONDS = env.int("AGENTSTUDIO_APPROVAL_TTL_SECONDS", default=3600)
+# Notifications of new and soon-expiring approvals: a signed webhook (when a URL is set) and
+# e-mail to the organization's deciders through Django's mail backend (EMAIL_URL).
+AGENTSTUDIO_APPROVAL_WEBHOOK_URL = env.str("AGENTSTUDIO_APPROVAL_WEBHOOK_URL", default="")
+AGENTSTUDIO_APPROVAL_WEBHOOK_SECRET = env.str("AGENTSTUDIO_APPROVAL_WEBHOOK_SECRET", default="")
+AGENTSTUDIO_APPROVAL_REMIND_BEFORE_SECONDS = env.int(
+    "AGENTSTUDIO_APPROVAL_REMIND_BEFORE_SECONDS", default=600
+)
+AGENTSTUDIO_PUBLIC_URL = env.str("AGENTSTUDIO_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip(
+    "/"
+)
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="agent-studio@localhost")
 AGENTSTUDIO_HTTP_ALLOW = env.list("AGENTSTUDIO_HTTP_ALLOW", default=[])
 AGENTSTUDIO_BLUEPRINT_DIR = BASE_DIR / "playbooks" / "blueprints"
 AGENTSTUDIO_DEMO_CREDIT_USD = env.str("AGENTSTUDIO_DEMO_CREDIT_USD", default="100.00")
@@ -242,6 +254,7 @@ LOGGING = logging_config(level=LOG_LEVEL)
 
 CELERY_BEAT_SCHEDULE = {
     "approvals-expire-overdue": {"task": "approvals.expire_overdue", "schedule": 30.0},
+    "approvals-remind-expiring": {"task": "approvals.remind_expiring", "schedule": 60.0},
     "runs-requeue-stalled": {
         "task": "runs.requeue_stalled",
         "schedule": env.float("AGENTSTUDIO_REQUEUE_INTERVAL_SECONDS", default=15.0),

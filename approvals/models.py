@@ -88,6 +88,9 @@ class Approval(FSMModelMixin, models.Model):
     dry_run = models.JSONField(null=True, blank=True)
     expires_at = models.DateTimeField()
     undo_until = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(
+        null=True, blank=True, help_text="When deciders were reminded that it expires soon."
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

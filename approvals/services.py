@@ -22,6 +22,7 @@ from approvals.models import (
     ApprovalScope,
     ApprovalStatus,
 )
+from approvals.notifications import REQUESTED, approval_notify_on_commit
 
 REASON_MAX_LENGTH = 2000
 SCOPE_FORBIDDEN_RISKS = {"destructive", "admin", "secret"}
@@ -65,6 +66,7 @@ def approval_create(
         supersedes=supersedes,
     )
     events.approval_requested(approval=approval, actor=requested_by)
+    approval_notify_on_commit(approval, REQUESTED)
     return approval
 
 

@@ -66,11 +66,13 @@ def make_user(db, org) -> Callable[..., object]:
         password: str | None = "correct-horse-battery",
     ):
         counter["n"] += 1
+        name = username or f"{role}{counter['n']}"
         return user_create(
             organization=organization or org,
-            username=username or f"{role}{counter['n']}",
+            username=name,
             role=role,
             password=password,
+            email=f"{name}@example.com",
         )
 
     return _make

@@ -1,0 +1,150 @@
+"""Telling people an approval waits for them: a signed webhook (one configurable URL) and an
+e-mail to the organization's deciders, when an approval is requested and again shortly
+before it expires. Sent from Celery tasks after the approval committed; a failure to notify
+never touches the approval itself."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import structlog
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from agentstudio.accounts.models import Membership, Role
+from agentstudio.json_encoding import json_dumps
+from agentstudio.netguard import url_refusal
+from approvals.models import Approval, ApprovalStatus
+
+_log = structlog.get_logger("agentstudio.approvals")
+
+REQUESTED = "approval.requested"
+EXPIRING = "approval.expiring"
+
+
+def approval_notify_on_commit(approval: Approval, event: str) -> None:
+    """Queues the notification once the approval's transaction has committed."""
+    from approvals.tasks import approval_notify_task
+
+    approval_id = str(approval.pk)
+    transaction.on_commit(lambda: approval_notify_task.delay(approval_id, event))
+
+
+def approval_notification(approval: Approval, event: str) -> dict[str, Any]:
+    """What the webhook receives (and the e-mail says): enough to find and judge it."""
+    return {
+        "event": event,
+        "approval": {
+            "id": str(approval.pk),
+            "kind": approval.kind,
+            "title": approval.title,
+            "status": approval.status,
+            "tool": approval.tool,
+            "risk": approval.risk,
+            "run": str(approval.run_id) if approval.run_id else None,
+            "playbook": str(approval.playbook_id) if approval.playbook_id else None,
+            "body_hash": approval.body_hash,
+            "expires_at": approval.expires_at.isoformat(),
+        },
+        "url": f"{settings.AGENTSTUDIO_PUBLIC_URL}/admin/approvals/approval/{approval.pk}/change/",
+    }
+
+
+def webhook_signature(body: bytes) -> str:
+    """HMAC-SHA256 of the body with AGENTSTUDIO_APPROVAL_WEBHOOK_SECRET (or a key derived
+    from SECRET_KEY), so a receiver can tell the notification came from this studio."""
+    secret = (
+        settings.AGENTSTUDIO_APPROVAL_WEBHOOK_SECRET
+        or hmac.new(settings.SECRET_KEY.encode(), b"approval-webhook", hashlib.sha256).hexdigest()
+    )
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _send_webhook(notification: dict[str, Any]) -> None:
+    url = settings.AGENTSTUDIO_APPROVAL_WEBHOOK_URL
+    if not url:
+        return
+    refusal = url_refusal(url)
+    if refusal:
+        _log.warning("approval webhook refused", reason=refusal)
+        return
+    body = json_dumps(notification).encode()
+    response = httpx.post(
+        url,
+        content=body,
+        timeout=10,
+        follow_redirects=False,
+        headers={
+            "Content-Type": "application/json",
+            "X-Signature": f"sha256={webhook_signature(body)}",
+            "X-Event": notification["event"],
+        },
+    )
+    if response.status_code >= 500:
+        raise OSError(f"approval webhook answered {response.status_code}")
+
+
+def _decider_emails(approval: Approval) -> list[str]:
+    """Admins of the organization, and approvers unless only an admin may decide."""
+    roles = [Role.ADMIN] if approval.risk == "admin" else [Role.ADMIN, Role.APPROVER]
+    emails = Membership.objects.filter(
+        organization_id=approval.organization_id, role__in=roles
+    ).values_list("user__email", flat=True)
+    return sorted({email for email in emails if email})
+
+
+def _send_email(approval: Approval, notification: dict[str, Any]) -> None:
+    recipients = _decider_emails(approval)
+    if not recipients:
+        return
+    lead = "waits for a decision" if notification["event"] == REQUESTED else "expires soon"
+    send_mail(
+        subject=f"[Agent Studio] {approval.title} {lead}"[:200],
+        message=(
+            f"{approval.title}\n\nKind: {approval.kind}\nTool: {approval.tool or '-'}\n"
+            f"Risk: {approval.risk or '-'}\nHash: {approval.body_hash}\n"
+            f"Expires: {approval.expires_at.isoformat()}\n\nDecide: {notification['url']}\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=recipients,
+    )
+
+
+def approval_notify(*, approval_id: Any, event: str) -> bool:
+    """Sends both notifications for a still-pending approval; False when nothing was due."""
+    approval = Approval.objects.filter(pk=approval_id).first()
+    if approval is None or approval.status != ApprovalStatus.PENDING:
+        return False
+    notification = approval_notification(approval, event)
+    _send_email(approval, notification)
+    _send_webhook(notification)
+    return True
+
+
+def approvals_remind_expiring(*, now: Any = None) -> int:
+    """Beat: one reminder per pending approval that expires within the reminder lead time
+    (10 minutes by default); `reminded_at` makes it once."""
+    now = now or timezone.now()
+    lead = timedelta(seconds=settings.AGENTSTUDIO_APPROVAL_REMIND_BEFORE_SECONDS)
+    due = Approval.objects.filter(
+        status=ApprovalStatus.PENDING,
+        reminded_at__isnull=True,
+        expires_at__gt=now,
+        expires_at__lte=now + lead,
+    )
+    count = 0
+    for approval_id in list(due.values_list("pk", flat=True)):
+        with transaction.atomic():
+            claimed = Approval.objects.filter(pk=approval_id, reminded_at__isnull=True).update(
+                reminded_at=now
+            )
+            if claimed:
+                approval_notify_on_commit(Approval(pk=approval_id), EXPIRING)
+                count += 1
+    return count
