@@ -94,18 +94,18 @@ def _locked_pending(approval: Approval) -> tuple[Approval, bool]:
     """Locks the row; expires it when overdue. Returns (row, expired_now)."""
     locked = Approval.objects.select_for_update().get(pk=approval.pk)
     if locked.status == ApprovalStatus.PENDING and locked.expires_at <= timezone.now():
+        reason = ""
         if _expires_as_rejection(locked):
             locked.reject()
-            locked.reason = "Nobody decided in time (on_expire: reject)."
+            reason = "Nobody decided in time (on_expire: reject)."
         else:
             locked.expire()
-        locked.decided_at = timezone.now()
-        locked.save()
-        ApprovalDecision.objects.create(
-            approval=locked, action=ApprovalDecision.Action.EXPIRE, reason=locked.reason
-        )
-        events.approval_decided(
-            approval=locked, actor=None, decision=locked.status, reason=locked.reason
+        _decided(
+            locked,
+            action=ApprovalDecision.Action.EXPIRE,
+            actor=None,
+            audit_as=locked.status,
+            reason=reason,
         )
         _apply_effect(locked, None)
         return locked, True
@@ -309,26 +309,49 @@ def approval_approve(
     return locked
 
 
-def _approve_locked(
-    locked: Approval, actor: AbstractUser, scope: str, reason: str, previous_payload: Any
+def _decided(
+    locked: Approval,
+    *,
+    action: str,
+    actor: AbstractUser | None,
+    audit_as: str,
+    reason: str = "",
+    scope: str = "",
+    previous_payload: Any = None,
 ) -> None:
-    locked.approve()
-    locked.undo_until = _undo_until(locked)
-    locked.scope = scope
+    """Records what was just done to `locked` (its transition already applied): who and
+    when on the row, a decision row, and an audit row, in the caller's transaction."""
     locked.decided_by = actor
     locked.decided_at = timezone.now()
     locked.reason = reason
     locked.save()
     ApprovalDecision.objects.create(
         approval=locked,
-        action=ApprovalDecision.Action.APPROVE,
+        action=action,
         actor=actor,
         body_hash=locked.body_hash,
         previous_payload=previous_payload,
         reason=reason,
         scope=scope,
     )
-    events.approval_decided(approval=locked, actor=actor, decision="approved", reason=reason)
+    events.approval_decided(approval=locked, actor=actor, decision=audit_as, reason=reason)
+
+
+def _approve_locked(
+    locked: Approval, actor: AbstractUser, scope: str, reason: str, previous_payload: Any
+) -> None:
+    locked.approve()
+    locked.undo_until = _undo_until(locked)
+    locked.scope = scope
+    _decided(
+        locked,
+        action=ApprovalDecision.Action.APPROVE,
+        actor=actor,
+        audit_as="approved",
+        reason=reason,
+        scope=scope,
+        previous_payload=previous_payload,
+    )
     _apply_effect(locked, actor)
 
 
@@ -394,20 +417,13 @@ def approval_covered_by_session(
         )
         covered.approve()
         covered.scope = ApprovalScope.SESSION
-        covered.decided_by = grant.decided_by
-        covered.decided_at = timezone.now()
-        covered.reason = f"Covered by the session approval {grant.pk}."
-        covered.save()
-        ApprovalDecision.objects.create(
-            approval=covered,
+        _decided(
+            covered,
             action=ApprovalDecision.Action.APPROVE,
             actor=grant.decided_by,
-            body_hash=covered.body_hash,
-            reason=covered.reason,
+            audit_as="approved",
+            reason=f"Covered by the session approval {grant.pk}.",
             scope=ApprovalScope.SESSION,
-        )
-        events.approval_decided(
-            approval=covered, actor=grant.decided_by, decision="approved", reason=covered.reason
         )
     return covered
 
@@ -480,18 +496,13 @@ def approval_reject(*, approval: Approval, actor: AbstractUser, reason: str) -> 
     with transaction.atomic():
         locked = _locked_for_decision(approval)
         locked.reject()
-        locked.decided_by = actor
-        locked.decided_at = timezone.now()
-        locked.reason = reason
-        locked.save()
-        ApprovalDecision.objects.create(
-            approval=locked,
+        _decided(
+            locked,
             action=ApprovalDecision.Action.REJECT,
             actor=actor,
-            body_hash=locked.body_hash,
+            audit_as="rejected",
             reason=reason,
         )
-        events.approval_decided(approval=locked, actor=actor, decision="rejected", reason=reason)
         _apply_effect(locked, actor)
     return locked
 
@@ -608,15 +619,6 @@ def approval_answer(*, approval: Approval, actor: AbstractUser, answer: Any) -> 
         locked = _locked_for_decision(approval)
         locked.response = answer
         locked.approve()
-        locked.decided_by = actor
-        locked.decided_at = timezone.now()
-        locked.save()
-        ApprovalDecision.objects.create(
-            approval=locked,
-            action=ApprovalDecision.Action.ANSWER,
-            actor=actor,
-            body_hash=locked.body_hash,
-        )
-        events.approval_decided(approval=locked, actor=actor, decision="answered")
+        _decided(locked, action=ApprovalDecision.Action.ANSWER, actor=actor, audit_as="answered")
         _apply_effect(locked, actor)
     return locked
