@@ -52,34 +52,15 @@ def audit_append(
     """Appends one row to `stream`, locking only that stream's head."""
     AuditStream.objects.get_or_create(key=stream)
     head = AuditStream.objects.select_for_update().get(key=stream)
-    seq = head.last_seq + 1
-    created_at = timezone.now()
-    payload = json.loads(canonical_json(data or {}))
-    label = actor_label_of(actor)
-    row_hash = audit_row_hash(
-        prev_hash=head.last_hash,
+    [event], (head.last_seq, head.last_hash) = audit_rows_build(
         stream=stream,
-        seq=seq,
-        type=type,
-        actor_label=label,
-        data=payload,
-        created_at=created_at.isoformat(),
-    )
-    event = AuditEvent.objects.create(
-        id=time_ordered_uuid(),
-        stream=stream,
-        seq=seq,
-        type=type,
-        organization=organization,
+        head=(head.last_seq, head.last_hash),
+        organization_id=getattr(organization, "pk", None),
+        items=[(type, json.loads(canonical_json(data or {})))],
+        created_at=timezone.now(),
         actor=actor,
-        actor_label=label,
-        data=payload,
-        created_at=created_at,
-        prev_hash=head.last_hash,
-        hash=row_hash,
     )
-    head.last_seq = seq
-    head.last_hash = row_hash
+    event.save(force_insert=True)
     head.save(update_fields=["last_seq", "last_hash"])
     return event
 
@@ -96,13 +77,15 @@ def audit_rows_build(
     organization_id: Any,
     items: list[tuple[str, dict[str, Any]]],
     created_at: Any,
+    actor: Any = None,
 ) -> tuple[list[AuditEvent], tuple[int, str]]:
-    """Unsaved rows (by `system`) that extend a chain whose head is `head` (seq, hash), and
-    the new head: for writers that hold their stream's head some other way than its
-    AuditStream row (the engine holds a run's lease or row lock). Hashes as `audit_append`."""
+    """Unsaved rows by `actor` (the system when None) that extend a chain whose head is
+    `head` (seq, hash), and the new head. The caller holds the head: an AuditStream row's
+    lock (`audit_append`), or a run's lease or row lock (the engine)."""
     rows: list[AuditEvent] = []
     seq, prev_hash = head
     stamp = created_at.isoformat()
+    label = actor_label_of(actor)
     for type_, data in items:
         seq += 1
         row_hash = audit_row_hash(
@@ -110,7 +93,7 @@ def audit_rows_build(
             stream=stream,
             seq=seq,
             type=type_,
-            actor_label="system",
+            actor_label=label,
             data=data,
             created_at=stamp,
         )
@@ -121,7 +104,8 @@ def audit_rows_build(
                 seq=seq,
                 type=type_,
                 organization_id=organization_id,
-                actor_label="system",
+                actor=actor,
+                actor_label=label,
                 data=data,
                 created_at=created_at,
                 prev_hash=prev_hash,
