@@ -4,28 +4,15 @@ call's edit keeps its tool and passes the tool's inputSchema again."""
 
 from agentstudio.audit.models import AuditEvent
 from approvals.hashing import tool_call_body_hash
-from approvals.models import Approval, ApprovalDecision
+from approvals.models import ApprovalDecision
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run, ToolInvocation
-from playbooks.run_services import run_create
 from tests.engine import tools_for_tests
-from tests.support.approvals import undo_window_elapse
-
-NOTIFY = "tools.test.notify"
-SPEC = {
-    "name": "Notify",
-    "tools": [NOTIFY],
-    "max_risk": "external_send",
-    "steps": [{"id": "tell", "tool": NOTIFY, "args": {"value": "ship it"}}],
-    "outputs": {"told": "{{ steps.tell.output.value }}"},
-}
+from tests.support.approvals import NOTIFY, notify_waiting, undo_window_elapse
 
 
 def _waiting(active_playbook, author):
-    tools_for_tests.CALLS.clear()
-    run = run_create(playbook=active_playbook(SPEC), actor=author, inputs={})
-    assert run_advance(run_id=run.pk) == Advance.PAUSED
-    return run, Approval.objects.get(run=run)
+    return notify_waiting(active_playbook, author)
 
 
 def _patch(client, approval, payload):

@@ -13,31 +13,12 @@ from approvals.models import Approval, ApprovalDecision
 from approvals.services import approval_approve, approval_undo_window_closed
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run, ToolInvocation
-from playbooks.run_services import run_create
 from tests.engine import tools_for_tests
-from tests.support.approvals import undo_window_elapse
-
-NOTIFY = "tools.test.notify"
-
-
-def _spec(**policy) -> dict:
-    spec = {
-        "name": "Notify",
-        "tools": [NOTIFY],
-        "max_risk": "external_send",
-        "steps": [{"id": "tell", "tool": NOTIFY, "args": {"value": "ship it"}}],
-        "outputs": {"told": "{{ steps.tell.output.value }}"},
-    }
-    if policy:
-        spec["approval_policy"] = {"external_send": {"mode": "approve", **policy}}
-    return spec
+from tests.support.approvals import notify_spec, notify_waiting, undo_window_elapse
 
 
 def _approved(active_playbook, author, approver, spec=None):
-    tools_for_tests.CALLS.clear()
-    run = run_create(playbook=active_playbook(spec or _spec()), actor=author, inputs={})
-    assert run_advance(run_id=run.pk) == Advance.PAUSED
-    approval = Approval.objects.get(run=run)
+    run, approval = notify_waiting(active_playbook, author, spec)
     approval = approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
     return run, approval
 
@@ -113,7 +94,7 @@ def test_only_deciders_undo(active_playbook, author, approver, client_for):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_window_closes_on_time_through_the_beat_sweep(active_playbook, author, approver):
-    run, approval = _approved(active_playbook, author, approver, _spec(undo_seconds=1))
+    run, approval = _approved(active_playbook, author, approver, notify_spec(undo_seconds=1))
     assert approval.undo_until <= timezone.now() + timedelta(seconds=1)
     from approvals.services import approvals_release_after_undo
 
@@ -126,6 +107,6 @@ def test_the_window_closes_on_time_through_the_beat_sweep(active_playbook, autho
 
 
 def test_no_window_when_the_policy_sets_none(active_playbook, author, approver):
-    run, approval = _approved(active_playbook, author, approver, _spec(undo_seconds=0))
+    run, approval = _approved(active_playbook, author, approver, notify_spec(undo_seconds=0))
     assert approval.undo_until is None
     assert Run.objects.get(pk=run.pk).status == "running"

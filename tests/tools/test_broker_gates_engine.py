@@ -8,24 +8,11 @@ from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run, ToolInvocation
 from playbooks.run_services import run_create
 from tests.engine import tools_for_tests
-from tests.support.approvals import undo_window_elapse
-
-NOTIFY = "tools.test.notify"
-SPEC = {
-    "name": "Notify",
-    "tools": [NOTIFY],
-    "max_risk": "external_send",
-    "steps": [{"id": "tell", "tool": NOTIFY, "args": {"value": "ship it"}}],
-    "outputs": {"told": "{{ steps.tell.output.value }}"},
-}
+from tests.support.approvals import NOTIFY, notify_waiting, undo_window_elapse
 
 
 def _waiting(active_playbook, author):
-    tools_for_tests.CALLS.clear()
-    run = run_create(playbook=active_playbook(SPEC), actor=author, inputs={})
-    assert run_advance(run_id=run.pk) == Advance.PAUSED
-    run.refresh_from_db()
-    return run, Approval.objects.get(run=run)
+    return notify_waiting(active_playbook, author)
 
 
 def test_an_external_send_waits_for_approval_and_is_not_made_meanwhile(active_playbook, author):
