@@ -27,17 +27,12 @@ from playbooks import run_selectors, selectors
 from playbooks.api.runs_serializers import (
     MULTIPART_JSON_PARTS,
     ArtifactSerializer,
-    InputFile,
     RunCreatedSerializer,
     RunEventSerializer,
     RunSerializer,
     RunStartMultipartSerializer,
     RunStartSerializer,
-    binary_input_fields,
-    input_file_from_upload,
-    input_files_discard,
     multipart_fields_as_json,
-    run_create_with_input_files,
 )
 from playbooks.callbacks import run_callback_secret
 from playbooks.engine.workspace import run_workspace
@@ -53,6 +48,13 @@ from playbooks.idempotency import (
     idempotency_request_hash,
 )
 from playbooks.models import Playbook, Run, RunStatus
+from playbooks.run_files import (
+    InputFile,
+    binary_input_fields,
+    input_file_from_upload,
+    input_files_discard,
+    run_create_with_input_files,
+)
 from playbooks.run_services import run_assert_can_start, run_cancel, run_retry
 
 

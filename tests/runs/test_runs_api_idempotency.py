@@ -106,7 +106,7 @@ def test_overlong_key_is_400(active_playbook, author, client_for):
 def test_concurrent_retries_start_one_run(active_playbook, author, client_for, monkeypatch):
     """The second request waits on the key held by the first (slowed down here), then
     replays its response."""
-    import playbooks.api.runs_serializers as module
+    import playbooks.run_files as module
 
     original = module.run_create
 

@@ -24,14 +24,14 @@ from agentstudio.accounts.models import Membership, Organization, Role
 from agentstudio.accounts.roles import can_start_runs, user_membership
 from agentstudio.errors import AppError
 from approvals.models import Approval, ApprovalStatus
-from playbooks.api.runs_serializers import (
+from playbooks.models import Playbook, Run, RunEvent
+from playbooks.models.runs import PAUSED_RUN_STATUSES
+from playbooks.run_files import (
     InputFile,
     binary_input_fields,
     input_file_from_path,
     run_create_with_input_files,
 )
-from playbooks.models import Playbook, Run, RunEvent
-from playbooks.models.runs import PAUSED_RUN_STATUSES
 from playbooks.run_selectors import TERMINAL_EVENT_TYPES
 
 POLL_SECONDS = 0.3
