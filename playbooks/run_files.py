@@ -127,7 +127,7 @@ def input_file_from_path(field: str, local: Path) -> InputFile:
 
 
 def input_files_store(*, run_id: Any, files: list[InputFile]) -> None:
-    """Writes each file to `<workspace>/inputs/<field>/<filename>`."""
+    """Writes each file to `<workspace>/<folder>/<field>/<filename>`."""
     workspace = run_workspace(run_id)
     for item in files:
         target = workspace / item.path
@@ -192,3 +192,47 @@ def run_create_with_input_files(
         input_files_discard(run_id=run_id, files=files)
         raise
     return run
+
+
+ANSWER_FILES_FOLDER = "answers"
+
+
+def question_wants_file(approval: Any) -> bool:
+    """A question whose answer schema is a file: `{type: string, format: binary}`."""
+    schema = (approval.payload or {}).get("schema") or {}
+    return schema.get("type") == "string" and schema.get("format") == "binary"
+
+
+def question_answer_with_file(*, approval: Any, actor: Any, uploaded: Any) -> Any:
+    """Answers a file question: the file goes into the run's workspace under
+    `answers/<step>/<filename>` as an artifact of the asking step, and the answer is that
+    path. Anything refused (not a file question, too large, not allowed to answer, already
+    decided) leaves no file behind."""
+    from approvals.services import approval_answer
+
+    if not question_wants_file(approval) or approval.run_id is None:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            "This question does not take a file; send the answer as JSON.",
+            details=[{"path": "/answer", "message": "not a file question"}],
+        )
+    item = input_file_from_upload(approval.step or "answer", uploaded)
+    item = InputFile(**{**item.__dict__, "folder": ANSWER_FILES_FOLDER})
+    input_files_store(run_id=approval.run_id, files=[item])
+    try:
+        with transaction.atomic():
+            answered = approval_answer(approval=approval, actor=actor, answer=item.path)
+            Artifact.objects.update_or_create(
+                run_id=approval.run_id,
+                path=item.path,
+                defaults={
+                    "content_type": item.content_type,
+                    "size": item.size,
+                    "sha256": item.sha256,
+                    "step_id": approval.step,
+                },
+            )
+    except BaseException:
+        (run_workspace(approval.run_id) / item.path).unlink(missing_ok=True)
+        raise
+    return answered

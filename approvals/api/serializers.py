@@ -59,6 +59,10 @@ class RejectSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
+class AnswerFileSerializer(serializers.Serializer):
+    answer = serializers.FileField(help_text="The file, for a question that asks for one.")
+
+
 class AnswerSerializer(serializers.Serializer):
     answer = serializers.JSONField(
         allow_null=True, help_text="A value valid against the question's schema."

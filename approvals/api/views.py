@@ -4,11 +4,13 @@ import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from approvals import selectors, services
 from approvals.api.serializers import (
+    AnswerFileSerializer,
     AnswerSerializer,
     ApprovalSerializer,
     ApproveSerializer,
@@ -16,6 +18,7 @@ from approvals.api.serializers import (
     RejectSerializer,
 )
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
+from playbooks.run_files import question_answer_with_file
 
 
 class ApprovalFilter(django_filters.FilterSet):
@@ -85,10 +88,20 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         reopened = services.approval_undo(approval=self.get_object(), actor=request.user)
         return Response(ApprovalSerializer(reopened).data)
 
-    @extend_schema(request=AnswerSerializer, responses=ApprovalSerializer)
-    @action(detail=True, methods=["post"])
+    @extend_schema(
+        request={"application/json": AnswerSerializer, "multipart/form-data": AnswerFileSerializer},
+        responses=ApprovalSerializer,
+    )
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser, MultiPartParser])
     def answer(self, request: Request, pk: str) -> Response:
-        """Answers a question; 400 when the answer does not fit its schema."""
+        """Answers a question; 400 when the answer does not fit its schema. A question that
+        asks for a file takes it as the multipart part `answer`."""
+        uploaded = request.FILES.get("answer")
+        if uploaded is not None:
+            approval = question_answer_with_file(
+                approval=self.get_object(), actor=request.user, uploaded=uploaded
+            )
+            return Response(ApprovalSerializer(approval).data)
         serializer = AnswerSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         approval = services.approval_answer(
