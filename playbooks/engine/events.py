@@ -13,6 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agentstudio.json_encoding import json_dumps
 from playbooks.models import Run, RunEvent
@@ -151,15 +153,57 @@ atexit.register(run_events_flush, 2.0)
 
 
 def _publish(payloads: list[tuple[str, str]]) -> None:
-    from agentstudio.redis_client import redis_client
-
+    """One round trip: every PUBLISH of the batch sent at once, then their replies read,
+    retried as the connection's policy says. That is what a redis-py pipeline does, without
+    its command stack, pool checkout, response callbacks and metrics, which cost twice the
+    CPU of the round trip itself."""
+    connection = None
     try:
-        client = redis_client()
-        pipe = client.pipeline(transaction=False)
-        for channel, message in payloads:
-            pipe.publish(channel, message)
-        pipe.execute()
+        connection = _publisher_connection()
+        packed = connection.pack_commands(
+            [("PUBLISH", channel, message) for channel, message in payloads]
+        )
+        connection.retry.call_with_retry(
+            lambda: _round_trip(connection, packed, len(payloads)),
+            lambda _error: connection.disconnect(),
+        )
     except Exception:
+        if connection is not None:
+            connection.disconnect()  # replies may be left unread: start afresh next time
         import structlog
 
         structlog.get_logger("agentstudio.events").warning("event publish failed")
+
+
+def _round_trip(connection: Any, packed: list[bytes], replies: int) -> None:
+    connection.send_packed_command(packed)
+    for _ in range(replies):
+        connection.read_response()
+
+
+_LINK: dict[str, Any] = {}
+
+
+def _publisher_connection() -> Any:
+    """The publisher thread's own connection, taken once from the process's Redis pool (its
+    URL, credentials, timeouts and retry policy) and again after a fork or when the pool is
+    replaced (a changed REDIS_URL). Checked before each batch as the pool checks one it
+    hands out: one the server closed, or with data nobody read, is connected anew."""
+    from agentstudio.redis_client import redis_client
+
+    pool = redis_client().connection_pool
+    if _LINK.get("pool") is not pool or _LINK.get("pid") != os.getpid():
+        if _LINK.get("pid") == os.getpid():
+            _LINK["connection"].disconnect()
+        _LINK.clear()
+        _LINK.update(connection=pool.get_connection(), pool=pool, pid=os.getpid())
+    connection = _LINK["connection"]
+    try:
+        connection.connect()
+        stale = connection.can_read()
+    except (RedisConnectionError, RedisTimeoutError, OSError):
+        stale = True
+    if stale:
+        connection.disconnect()
+        connection.connect()
+    return connection

@@ -3,11 +3,14 @@
 import functools
 import os
 import socket
+import threading
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from playbooks.models import PlaybookVersion, Run, RunStatus
@@ -59,12 +62,13 @@ def run_claim_lease(*, run_id: object, owner: str | None = None) -> Run | None:
     one conditional UPDATE that returns the row it claimed."""
     owner = owner or worker_id()
     ops, pk = connection.ops, Run._meta.pk
-    table = connection.ops.quote_name(Run._meta.db_table)
+    table = ops.quote_name(Run._meta.db_table)
+    columns = ", ".join(ops.quote_name(field.column) for field in Run._meta.concrete_fields)
     sql = (
         f"UPDATE {table} SET lease_owner = %s, lease_expires_at = %s "  # noqa: S608
         "WHERE id = %s AND status IN (%s, %s) "
         "AND (lease_expires_at IS NULL OR lease_expires_at < %s OR lease_owner = %s) "
-        "RETURNING *"
+        f"RETURNING {columns}"
     )
     params = [
         owner,
@@ -75,10 +79,42 @@ def run_claim_lease(*, run_id: object, owner: str | None = None) -> Run | None:
         ops.adapt_datetimefield_value(timezone.now()),
         owner,
     ]
-    run = next(iter(Run.objects.raw(sql, params)), None)
-    if run is not None:
-        run.version = playbook_version(run.version_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    run = _run_from_row(row)
+    run.version = playbook_version(run.version_id)
     return run
+
+
+def _run_from_row(row: tuple) -> Run:
+    """The Run whose concrete fields `row` holds in order, with the values converted as the
+    ORM converts a query's (`Model.from_db`). A raw queryset would do the same, but work out
+    the columns, their order and their converters again on every claim: most of its CPU."""
+    database = connections[DEFAULT_DB_ALIAS]
+    values = list(row)
+    for position, (converters, column) in _run_converters(database).items():
+        for converter in converters:
+            values[position] = converter(values[position], column, database)
+    return Run.from_db(database.alias, None, values)
+
+
+_CONVERTERS = threading.local()
+
+
+def _run_converters(database: BaseDatabaseWrapper) -> dict[int, tuple[list, Any]]:
+    """The ORM's converters of the Run columns, by position, for this thread's connection
+    (converters belong to its backend); kept with the thread, as Django keeps the
+    connection."""
+    cached = getattr(_CONVERTERS, "run", None)
+    if cached is None or cached[0] is not database:
+        compiler = Run.objects.all().query.get_compiler(connection=database)
+        table = Run._meta.db_table
+        columns = [field.get_col(table) for field in Run._meta.concrete_fields]
+        cached = _CONVERTERS.run = (database, compiler.get_converters(columns))
+    return cached[1]
 
 
 @functools.lru_cache(maxsize=256)

@@ -50,9 +50,12 @@ def writer_available() -> bool:
 
 def _text(value: Any) -> bytes | None:
     """A parameter in PostgreSQL's text format; the statement casts every placeholder."""
+    kind = type(value)
+    if kind is str:
+        return value.encode()
     if value is None:
         return None
-    if isinstance(value, bool):
+    if kind is bool:
         return b"t" if value else b"f"
     if isinstance(value, datetime.datetime):
         return value.isoformat().encode()
@@ -151,20 +154,23 @@ class CheckpointWriter:
 
     def _unit_result(self) -> pq.PGresult:
         """One statement's result, the end of its results, and its sync point."""
-        answer = self._next_result()
+        pgconn = self._pgconn()
+        answer = self._next_result(pgconn)
         if answer is None or answer.status == pq.ExecStatus.PIPELINE_SYNC:
             raise psycopg.OperationalError("the pipeline answered out of order")
         self._check(answer)
-        if self._next_result() is not None:
+        if self._next_result(pgconn) is not None:
             raise psycopg.OperationalError("a statement answered more than once")
-        sync = self._next_result()
+        sync = self._next_result(pgconn)
         if sync is None or sync.status != pq.ExecStatus.PIPELINE_SYNC:
             raise psycopg.OperationalError("the pipeline lost a sync point")
         return answer
 
-    def _next_result(self) -> pq.PGresult | None:
-        pgconn = self._pgconn()
-        pgconn.consume_input()
+    @staticmethod
+    def _next_result(pgconn: pq.PGconn) -> pq.PGresult | None:
+        """The next result, reading from the socket only while libpq cannot make one from
+        what it already holds: the end of a statement's results and its sync point usually
+        arrive with the result itself, and need no read that would find nothing."""
         while pgconn.is_busy():
             select.select([pgconn.socket], [], [])
             pgconn.consume_input()
