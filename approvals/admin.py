@@ -1,13 +1,14 @@
-"""The approval queue: pending first, the exact payload and its hash, and Approve / Reject
-buttons that call the services with the hash the approver was shown."""
+"""The approval queue: pending first with counts per kind, the exact payload and its hash,
+and Approve / Edit and approve / Reject / Undo buttons that call the services with the hash
+the approver was shown."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.utils import unquote
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -18,11 +19,14 @@ from agentstudio.accounts.admin import (
     ReadOnlyInlineMixin,
     code_block,
     json_block,
+    pretty_json,
     status_badge,
     user_display,
     without_bulk_delete,
 )
 from agentstudio.errors import AppError, ErrorCode
+from approvals.admin_decisions import DRAFT_SESSION_KEY, ApprovalDecisionViews
+from approvals.admin_display import approval_target, countdown, diff_block, payload_diff_lines
 from approvals.models import (
     Approval,
     ApprovalDecision,
@@ -30,9 +34,16 @@ from approvals.models import (
     ApprovalScope,
     ApprovalStatus,
 )
-from approvals.selectors import approval_queue_ordering
-from approvals.services import approval_approve, approval_assert_can_decide, approval_reject
-from playbooks.models import Playbook
+from approvals.selectors import (
+    approval_pending_counts,
+    approval_previous_payload,
+    approval_queue_ordering,
+)
+from approvals.services import (
+    approval_assert_can_decide,
+    approval_in_undo_window,
+    approval_payload_editable,
+)
 
 STATUS_COLOURS = {
     "pending": "#e65100",
@@ -48,15 +59,17 @@ REQUEST_FIELDS = (
     "title",
     "kind",
     "status_badge",
+    "tool",
     "risk",
+    "target",
     "playbook_link",
     "step",
-    "tool",
     "requested_by_name",
     "created_at",
     "expires_at",
+    "expires_in",
 )
-PAYLOAD_FIELDS = ("payload_pretty", "body_hash_full", "dry_run_pretty")
+PAYLOAD_FIELDS = ("payload_pretty", "body_hash_full", "hash_short")
 DECISION_FIELDS = (
     "decided_by_name",
     "decided_at",
@@ -79,51 +92,79 @@ class ApprovalDecisionInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 
 @admin.register(Approval)
-class ApprovalAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
+class ApprovalAdmin(OrganizationScopedAdminMixin, ApprovalDecisionViews, admin.ModelAdmin):
     """Approvers and admins of the organization work the queue; nothing here edits a field.
-    Deciding goes through approval_approve / approval_reject, which check the role, the
-    state, the expiry and the body hash."""
+    Deciding goes through approval_approve / approval_reject / approval_undo, which check
+    the role, the state, the expiry and the body hash; the page only hides the buttons the
+    services would refuse to the viewer."""
 
     list_display = (
         "title",
         "kind",
-        "status_badge",
+        "tool",
         "risk",
-        "playbook_link",
-        "requested_by_name",
-        "expires_at",
+        "status_badge",
         "hash_short",
+        "expires_at",
     )
     list_display_links = ("title",)
-    list_filter = ("kind", "status", "risk")
+    list_filter = ("kind", "risk", "status", ("playbook", admin.RelatedOnlyFieldListFilter))
     search_fields = ("title", "tool", "step", "body_hash")
     inlines = (ApprovalDecisionInline,)
-    readonly_fields = (*REQUEST_FIELDS, *PAYLOAD_FIELDS, *DECISION_FIELDS)
+    readonly_fields = (
+        *REQUEST_FIELDS,
+        *PAYLOAD_FIELDS,
+        "payload_diff",
+        "dry_run_pretty",
+        *DECISION_FIELDS,
+    )
+    actions = ("approve_selected",)
     requested_by_name = user_display("requested_by", "requested by")
     decided_by_name = user_display("decided_by", "decided by")
 
     def get_fieldsets(self, request: HttpRequest, obj: Approval | None = None) -> Any:
-        """The decision fields only once there is a decision to show."""
+        """The diff, the dry run and the decision only when there is one to show."""
+        payload_fields: tuple[str, ...] = PAYLOAD_FIELDS
+        if obj is not None and self._previous_payload(obj) is not None:
+            payload_fields += ("payload_diff",)
+        if obj is not None and obj.dry_run is not None:
+            payload_fields += ("dry_run_pretty",)
         fieldsets: list[tuple[str, dict[str, Any]]] = [
             ("Request", {"fields": REQUEST_FIELDS}),
-            ("Payload", {"fields": PAYLOAD_FIELDS}),
+            ("Payload", {"fields": payload_fields}),
         ]
         if obj is not None and obj.status != ApprovalStatus.PENDING:
             fieldsets.append(("Decision", {"fields": DECISION_FIELDS}))
         return fieldsets
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        # Annotated before ordering, so ModelAdmin's ordering step is skipped here.
+        # pending_first is annotated here so get_ordering can name it.
         queryset = self.scope_queryset(request, Approval.objects.all()).select_related(
-            "playbook", "requested_by", "decided_by", "organization"
+            "playbook", "requested_by", "decided_by", "organization", "supersedes"
         )
         return approval_queue_ordering(queryset)
 
     def get_ordering(self, request: HttpRequest) -> list[str]:
-        return ["pending_first", "expires_at", "-created_at"]
+        """Pending first, then the newest: what arrived last is what an approver looks for."""
+        return ["pending_first", "-created_at"]
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         return without_bulk_delete(super().get_actions(request))
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The queue, headed by the pending count of each kind (one grouped query)."""
+        counts = approval_pending_counts(self.scope_queryset(request, Approval.objects.all()))
+        pending_by_kind = [
+            (kind, label, counts[kind]) for kind, label in ApprovalKind.choices if kind in counts
+        ]
+        extra_context = {
+            **(extra_context or {}),
+            "pending_by_kind": pending_by_kind,
+            "pending_total": sum(counts.values()),
+        }
+        return super().changelist_view(request, extra_context)
 
     # -- columns and read-only fields
 
@@ -147,6 +188,16 @@ class ApprovalAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
             '<code title="{}">{}</code>', obj.body_hash, obj.body_hash[:HASH_SHOWN_CHARS]
         )
 
+    @admin.display(description="recipient / target")
+    def target(self, obj: Approval) -> str:
+        return approval_target(obj.payload) or "—"
+
+    @admin.display(description="time left")
+    def expires_in(self, obj: Approval) -> SafeString | str:
+        if obj.status != ApprovalStatus.PENDING:
+            return "—"
+        return countdown(obj.expires_at, done="expired")
+
     @admin.display(description="payload")
     def payload_pretty(self, obj: Approval) -> SafeString:
         return json_block(obj.payload)
@@ -154,6 +205,18 @@ class ApprovalAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description="body hash (SHA-256)")
     def body_hash_full(self, obj: Approval) -> SafeString:
         return code_block(obj.body_hash)
+
+    @admin.display(description="changes")
+    def payload_diff(self, obj: Approval) -> SafeString | str:
+        previous = self._previous_payload(obj)
+        if previous is None:
+            return "—"
+        source, payload = previous
+        return format_html(
+            '<p class="as-note">Against the payload {}:</p>{}',
+            source,
+            diff_block(payload_diff_lines(payload, obj.payload)),
+        )
 
     @admin.display(description="dry run")
     def dry_run_pretty(self, obj: Approval) -> SafeString:
@@ -167,12 +230,19 @@ class ApprovalAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
     def result_pretty(self, obj: Approval) -> SafeString:
         return json_block(obj.result)
 
-    # -- deciding
+    def _previous_payload(self, obj: Approval) -> tuple[str, Any] | None:
+        """Looked up once per page: the fieldsets and the field itself both ask."""
+        if "_previous_payload" not in obj.__dict__:
+            obj.__dict__["_previous_payload"] = approval_previous_payload(obj)
+        return obj.__dict__["_previous_payload"]
+
+    # -- the decision panel
 
     def decision_context(self, request: HttpRequest, approval: Approval) -> dict[str, Any]:
         """What the decision panel offers; the service's own check says who may decide."""
+        undoable = approval_in_undo_window(approval)
         context: dict[str, Any] = {"open": can_proceed(approval.approve), "refusal": ""}
-        if not context["open"]:
+        if not (context["open"] or undoable):
             return context
         try:
             approval_assert_can_decide(approval=approval, actor=request.user)
@@ -183,11 +253,20 @@ class ApprovalAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
                 else error.message
             )
             return context
+        if undoable:
+            context.update(
+                undo_url=reverse("admin:approvals_approval_undo", args=[approval.pk]),
+                undo_countdown=countdown(approval.undo_until, done="closed"),
+            )
+            return context
+        draft = request.session.pop(DRAFT_SESSION_KEY.format(approval.pk), None)
         context.update(
             body_hash=approval.body_hash,
             approve_url=reverse("admin:approvals_approval_approve", args=[approval.pk]),
             reject_url=reverse("admin:approvals_approval_reject", args=[approval.pk]),
             scopes=ApprovalScope.choices if approval.kind == ApprovalKind.TOOL_CALL else [],
+            editable=approval_payload_editable(approval),
+            draft=pretty_json(approval.payload) if draft is None else draft,
         )
         return context
 
@@ -208,62 +287,14 @@ class ApprovalAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
     def get_urls(self) -> list[Any]:
         custom = [
             path(
-                "<path:object_id>/approve/",
-                self.admin_site.admin_view(self.approve_view),
-                name="approvals_approval_approve",
-            ),
-            path(
-                "<path:object_id>/reject/",
-                self.admin_site.admin_view(self.reject_view),
-                name="approvals_approval_reject",
-            ),
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(view),
+                name=f"approvals_approval_{name}",
+            )
+            for name, view in (
+                ("approve", self.approve_view),
+                ("reject", self.reject_view),
+                ("undo", self.undo_view),
+            )
         ]
         return custom + super().get_urls()
-
-    def approve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """POST {body_hash, reason?, scope?}: body_hash is the one rendered on the page."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        approval = self.get_object(request, unquote(object_id))
-        ok, decided = self.run_service(
-            request,
-            lambda: approval_approve(
-                approval=approval,
-                actor=request.user,
-                body_hash=request.POST.get("body_hash", ""),
-                reason=request.POST.get("reason", ""),
-                scope=request.POST.get("scope") or None,
-            ),
-        )
-        if not ok:
-            return self._back_to(approval)
-        self.message_user(request, self.approved_message(decided), messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:approvals_approval_changelist"))
-
-    def reject_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """POST {reason}: the service refuses an empty reason."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        approval = self.get_object(request, unquote(object_id))
-        ok, _ = self.run_service(
-            request,
-            lambda: approval_reject(
-                approval=approval, actor=request.user, reason=request.POST.get("reason", "")
-            ),
-            success=f"Rejected “{approval.title}”.",
-        )
-        if not ok:
-            return self._back_to(approval)
-        return HttpResponseRedirect(reverse("admin:approvals_approval_changelist"))
-
-    def approved_message(self, approval: Approval) -> str:
-        message = f"Approved “{approval.title}”."
-        if approval.kind == ApprovalKind.PROMOTION and approval.playbook_id is not None:
-            # Fetched again: the cached playbook predates the activation (and a protected
-            # FSM field cannot be refreshed in place).
-            playbook = Playbook.objects.get(pk=approval.playbook_id)
-            message += f" {playbook.name} is {playbook.status} as version {playbook.version}."
-        return message
-
-    def _back_to(self, approval: Approval) -> HttpResponse:
-        return HttpResponseRedirect(reverse("admin:approvals_approval_change", args=[approval.pk]))

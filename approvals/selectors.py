@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
 
 from agentstudio.accounts.roles import can_decide_approvals, user_membership
 from approvals.models import Approval, ApprovalStatus
@@ -28,3 +28,35 @@ def approval_queue_ordering(queryset: QuerySet[Approval]) -> QuerySet[Approval]:
             output_field=IntegerField(),
         )
     ).order_by("pending_first", "expires_at", "-created_at")
+
+
+def approval_pending_counts(queryset: QuerySet[Approval]) -> dict[str, int]:
+    """Pending approvals per kind, in one grouped query, so the queue's header costs the
+    same whether ten or ten thousand approvals wait."""
+    rows = (
+        queryset.filter(status=ApprovalStatus.PENDING)
+        .order_by()
+        .values("kind")
+        .annotate(pending=Count("pk"))
+    )
+    return {row["kind"]: row["pending"] for row in rows}
+
+
+def approval_previous_payload(approval: Approval) -> tuple[str, Any] | None:
+    """The payload the current one replaced, for an approver to see what changed, as
+    (where it came from, payload): the latest edit's `previous_payload` (a PATCH, or an
+    edit made while approving), else the payload of the approval this one supersedes (it
+    reopens an undone call or re-asks after a rejection). None when there is neither."""
+    edit = (
+        approval.decisions.filter(previous_payload__isnull=False)
+        .select_related("actor")
+        .order_by("-created_at")
+        .first()
+    )
+    if edit is not None:
+        by = edit.actor.get_username() if edit.actor is not None else "the system"
+        return f"before the edit by {by}", edit.previous_payload
+    if approval.supersedes is not None:
+        superseded = approval.supersedes
+        return f"of the {superseded.status} approval it supersedes", superseded.payload
+    return None

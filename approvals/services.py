@@ -428,17 +428,28 @@ def approval_covered_by_session(
     return covered
 
 
+PAYLOAD_FIXED_KINDS = frozenset(
+    {
+        ApprovalKind.PROMOTION,
+        ApprovalKind.QUESTION,
+        ApprovalKind.REVIEW,
+        ApprovalKind.OUTCOME_UNKNOWN,
+    }
+)
+
+
+def approval_payload_editable(approval: Approval) -> bool:
+    """Whether an approver may change this approval's payload before deciding, so a page
+    offers an edit only where the services would take it."""
+    return approval.kind not in PAYLOAD_FIXED_KINDS
+
+
 def _edited_payload_checked(approval: Approval, payload: Any) -> Any:
     """What an approver may change before deciding: a gate's payload freely; a tool call's
     arguments, which must pass the tool's inputSchema again (never the tool); never a
     promotion's spec (that is the playbook's), a question (it is answered), a review, nor
     an outcome-unknown check (it asks what happened)."""
-    if approval.kind in (
-        ApprovalKind.PROMOTION,
-        ApprovalKind.QUESTION,
-        ApprovalKind.REVIEW,
-        ApprovalKind.OUTCOME_UNKNOWN,
-    ):
+    if not approval_payload_editable(approval):
         raise AppError(
             ErrorCode.VALIDATION_ERROR,
             f"A {approval.kind} approval's payload cannot be edited.",

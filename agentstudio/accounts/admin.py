@@ -43,12 +43,17 @@ def status_badge(label: str, colour: str) -> SafeString:
     )
 
 
+def pretty_json(value: Any) -> str:
+    """The one JSON layout pages show (indent 2, sorted keys), so a diff of two payloads
+    shows what changed and nothing else."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
 def json_block(value: Any) -> SafeString:
     """Pretty-printed JSON in an escaped <pre>; `None` shows as a dash."""
     if value is None:
         return format_html("<span>{}</span>", "—")
-    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-    return format_html('<pre class="as-code">{}</pre>', text)
+    return format_html('<pre class="as-code">{}</pre>', pretty_json(value))
 
 
 def code_block(text: str) -> SafeString:

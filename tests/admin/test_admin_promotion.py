@@ -128,7 +128,7 @@ def test_reject_requires_a_reason(make_playbook, author, approver, login):
     assert playbook.status == PlaybookStatus.DRAFT
 
 
-def test_decision_panel_offers_both_buttons_and_a_required_reject_reason(
+def test_decision_panel_offers_both_buttons_and_no_edit_of_a_promotion(
     make_playbook, author, approver, login
 ):
     _playbook, approval = _pending_promotion(make_playbook, author)
@@ -137,7 +137,8 @@ def test_decision_panel_offers_both_buttons_and_a_required_reject_reason(
 
     assert f'action="{_approve_url(approval)}"' in html
     assert f'action="{_reject_url(approval)}"' in html
-    assert 'name="reason" id="reject-reason" maxlength="2000" required' in html
+    assert "Reason (required)" in html
+    assert 'id="edit-form"' not in html  # a promotion's spec is the playbook's
 
 
 def test_decided_approval_shows_no_buttons(make_playbook, author, approver, login):

@@ -1,0 +1,135 @@
+"""The decisions the approval page and the queue offer (approve, edit and approve, reject,
+undo, bulk approve): each parses the form, calls one service and reports its refusal as a
+message, never a 500."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import reverse
+
+from agentstudio.accounts.admin import app_error_message
+from agentstudio.accounts.roles import can_decide_approvals
+from agentstudio.errors import AppError, ErrorCode
+from approvals.models import Approval, ApprovalKind
+from approvals.services import approval_approve, approval_reject, approval_undo
+from playbooks.models import Playbook
+
+DRAFT_SESSION_KEY = "approval-draft-{}"
+
+
+class ApprovalDecisionViews:
+    """Mixed into ApprovalAdmin, which routes the views and scopes get_object to the
+    viewer's organization (a row of another one is a 404)."""
+
+    def has_decide_permission(self, request: HttpRequest) -> bool:
+        """Whether to offer bulk approval at all; each approval is still the service's call."""
+        return can_decide_approvals(request.user)
+
+    def approve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST {body_hash, reason?, scope?, payload?}: body_hash is the one rendered on the
+        page; payload (JSON text) is an edit approved at once. A refused edit is kept as a
+        draft for the page, so the approver can fix it instead of typing it again."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        approval = self.get_object(request, unquote(object_id))
+        edited_text = request.POST.get("payload")
+        ok, decided = self.run_service(
+            request,
+            lambda: approval_approve(
+                approval=approval,
+                actor=request.user,
+                body_hash=request.POST.get("body_hash", ""),
+                reason=request.POST.get("reason", ""),
+                payload=None if edited_text is None else edited_payload(edited_text),
+                scope=request.POST.get("scope") or None,
+            ),
+        )
+        if not ok:
+            if edited_text is not None:
+                request.session[DRAFT_SESSION_KEY.format(approval.pk)] = edited_text
+            return self._back_to(approval)
+        self.message_user(request, self.approved_message(decided), messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:approvals_approval_changelist"))
+
+    def reject_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST {reason}: the service refuses an empty reason."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        approval = self.get_object(request, unquote(object_id))
+        ok, _ = self.run_service(
+            request,
+            lambda: approval_reject(
+                approval=approval, actor=request.user, reason=request.POST.get("reason", "")
+            ),
+            success=f"Rejected “{approval.title}”.",
+        )
+        if not ok:
+            return self._back_to(approval)
+        return HttpResponseRedirect(reverse("admin:approvals_approval_changelist"))
+
+    def undo_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST: takes an approval back inside its undo window and opens the reopened one,
+        which is where the approver decides again."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        approval = self.get_object(request, unquote(object_id))
+        ok, reopened = self.run_service(
+            request,
+            lambda: approval_undo(approval=approval, actor=request.user),
+            success=f"Undid “{approval.title}”; nothing was sent. It is pending again here.",
+        )
+        return self._back_to(reopened if ok else approval)
+
+    @admin.action(
+        description="Approve selected approvals (each at its current hash)",
+        permissions=["decide"],
+    )
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Approval]) -> None:
+        """Approves each selected approval through the service with its own current hash;
+        each refusal is reported on its own and stops none of the others."""
+        approved = 0
+        for approval in queryset:
+            try:
+                approval_approve(
+                    approval=approval, actor=request.user, body_hash=approval.body_hash
+                )
+            except AppError as error:
+                self.message_user(
+                    request, f"“{approval.title}”: {app_error_message(error)}", messages.ERROR
+                )
+                continue
+            approved += 1
+        if approved:
+            self.message_user(request, f"Approved {approved} approval(s).", messages.SUCCESS)
+
+    def approved_message(self, approval: Approval) -> str:
+        message = f"Approved “{approval.title}”."
+        if approval.kind == ApprovalKind.PROMOTION and approval.playbook_id is not None:
+            # Fetched again: the cached playbook predates the activation (and a protected
+            # FSM field cannot be refreshed in place).
+            playbook = Playbook.objects.get(pk=approval.playbook_id)
+            message += f" {playbook.name} is {playbook.status} as version {playbook.version}."
+        return message
+
+    def _back_to(self, approval: Approval) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:approvals_approval_change", args=[approval.pk]))
+
+
+def edited_payload(text: str) -> Any:
+    """The edited payload from the page's textarea; text that is not JSON is refused like
+    any other invalid edit, before the service is called."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            f"The edited payload is not valid JSON: {error.msg} at line {error.lineno}, "
+            f"column {error.colno}.",
+            details=[{"path": "/payload", "message": "not JSON"}],
+        ) from error
