@@ -29,9 +29,13 @@ EXPIRING = "approval.expiring"
 
 
 def approval_notify_on_commit(approval: Approval, event: str) -> None:
-    """Queues the notification once the approval's transaction has committed."""
+    """Queues the notification once the approval's transaction has committed; no task at
+    all when there is nobody to tell (no webhook, no decider with an e-mail address), so a
+    burst of approvals does not fill the workers' queue with no-ops."""
     from approvals.tasks import approval_notify_task
 
+    if not settings.AGENTSTUDIO_APPROVAL_WEBHOOK_URL and not _decider_emails(approval):
+        return
     approval_id = str(approval.pk)
     transaction.on_commit(lambda: approval_notify_task.delay(approval_id, event))
 
@@ -139,12 +143,12 @@ def approvals_remind_expiring(*, now: Any = None) -> int:
         expires_at__lte=now + lead,
     )
     count = 0
-    for approval_id in list(due.values_list("pk", flat=True)):
+    for approval in list(due.only("pk", "organization_id", "risk")):
         with transaction.atomic():
-            claimed = Approval.objects.filter(pk=approval_id, reminded_at__isnull=True).update(
+            claimed = Approval.objects.filter(pk=approval.pk, reminded_at__isnull=True).update(
                 reminded_at=now
             )
             if claimed:
-                approval_notify_on_commit(Approval(pk=approval_id), EXPIRING)
+                approval_notify_on_commit(approval, EXPIRING)
                 count += 1
     return count

@@ -115,3 +115,13 @@ def test_without_a_webhook_url_only_mail_goes_out(
     with django_capture_on_commit_callbacks(execute=True):
         _gate(org, author)
     assert len(mailoutbox) == 1
+
+
+def test_nobody_to_tell_queues_no_task(org, author, settings, django_capture_on_commit_callbacks):
+    settings.AGENTSTUDIO_APPROVAL_WEBHOOK_URL = ""
+    from agentstudio.accounts.models import Membership
+
+    Membership.objects.filter(organization=org).update(role="author")  # no deciders at all
+    with django_capture_on_commit_callbacks() as callbacks:
+        _gate(org, author)
+    assert callbacks == []
