@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import kombu.pools
 import pytest
 from django.db import connection
 
@@ -44,8 +45,10 @@ def e2e_tools() -> Iterator[None]:
 
 
 def _celery_reset_connections() -> None:
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    """Closes every broker connection this process holds and forgets the pools: kombu keeps
+    them in a registry keyed by URL, so a pool merely closed would be handed out again (to
+    the default broker after the test, or to a later stack that reuses the port)."""
+    kombu.pools.reset()
     celery_app._pool = None
     if "amqp" in celery_app.__dict__:
         celery_app.amqp._producer_pool = None

@@ -19,13 +19,13 @@ from playbooks.engine.steps.tool import (
     approval_mismatch_event,
     call_key,
     outcome_unknown_pause,
-    step_timeout,
+    step_tool_call,
     tool_context,
     tool_events,
 )
 from playbooks.engine.view import RunView
 from playbooks.spec.templates import template_render_value
-from tools.broker import ToolOutcomeUnknown, tool_call
+from tools.broker import ToolOutcomeUnknown
 from tools.policy import ToolRefused
 from tools.registry import tool_registry
 from tools.skills import skills_prompt
@@ -154,17 +154,7 @@ def _agent_call(
         return f"Tool {name!r} is not allowed in this step; allowed: {sorted(allowed)}.", None
     context = tool_context(view, step["id"], key)
     try:
-        result = tool_call(
-            scope=view.scope(),
-            run=view.run,
-            step_id=step["id"],
-            key=key,
-            name=name,
-            arguments=call["arguments"],
-            context=context,
-            timeout_seconds=step_timeout(step),
-            prior_keys=view.invocation_keys,
-        )
+        result = step_tool_call(view, step, key, name, call["arguments"], context)
     except ToolRefused as exc:
         return exc.message, None
     if result.approval_mismatch is not None:

@@ -118,22 +118,37 @@ def approval_mismatch_event(result: ToolCallResult) -> tuple[str, dict[str, Any]
     )
 
 
+def step_tool_call(
+    view: RunView,
+    step: dict[str, Any],
+    key: str,
+    name: str,
+    arguments: Any,
+    context: ToolContext,
+) -> ToolCallResult:
+    """A call from a step through the broker, in the run's scope and under the step's
+    timeout; the lease holder's known invocation keys spare the idempotency lookup."""
+    return tool_call(
+        scope=view.scope(),
+        run=view.run,
+        step_id=step["id"],
+        key=key,
+        name=name,
+        arguments=arguments,
+        context=context,
+        timeout_seconds=step_timeout(step),
+        prior_keys=view.invocation_keys,
+    )
+
+
 def execute_tool_step(view: RunView, index: int, step: dict[str, Any], attempt: int) -> StepOutcome:
     arguments = vault_handles_as_json(
         template_render_value(step.get("args", {}), view.template_context())
     )
     key = call_key(view, step["id"], attempt, "0")
     try:
-        result = tool_call(
-            scope=view.scope(),
-            run=view.run,
-            step_id=step["id"],
-            key=key,
-            name=step["tool"],
-            arguments=arguments,
-            context=tool_context(view, step["id"], key),
-            timeout_seconds=step_timeout(step),
-            prior_keys=view.invocation_keys,
+        result = step_tool_call(
+            view, step, key, step["tool"], arguments, tool_context(view, step["id"], key)
         )
     except ToolOutcomeUnknown as exc:
         paused = outcome_unknown_pause(exc, step["id"])
