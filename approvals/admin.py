@@ -4,6 +4,7 @@ the approver was shown."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin
@@ -25,7 +26,7 @@ from agentstudio.accounts.admin import (
     without_bulk_delete,
 )
 from agentstudio.errors import AppError, ErrorCode
-from approvals.admin_decisions import DRAFT_SESSION_KEY, ApprovalDecisionViews
+from approvals.admin_decisions import DRAFT_SESSION_KEY, ApprovalDecisionViews, question_widget
 from approvals.admin_display import approval_target, countdown, diff_block, payload_diff_lines
 from approvals.models import (
     Approval,
@@ -40,6 +41,7 @@ from approvals.selectors import (
     approval_queue_ordering,
 )
 from approvals.services import (
+    approval_assert_can_answer,
     approval_assert_can_decide,
     approval_in_undo_window,
     approval_payload_editable,
@@ -244,6 +246,8 @@ class ApprovalAdmin(OrganizationScopedAdminMixin, ApprovalDecisionViews, admin.M
         context: dict[str, Any] = {"open": can_proceed(approval.approve), "refusal": ""}
         if not (context["open"] or undoable):
             return context
+        if approval.kind == ApprovalKind.QUESTION:
+            return self.question_context(request, approval, context)
         try:
             approval_assert_can_decide(approval=approval, actor=request.user)
         except AppError as error:
@@ -267,6 +271,26 @@ class ApprovalAdmin(OrganizationScopedAdminMixin, ApprovalDecisionViews, admin.M
             scopes=ApprovalScope.choices if approval.kind == ApprovalKind.TOOL_CALL else [],
             editable=approval_payload_editable(approval),
             draft=pretty_json(approval.payload) if draft is None else draft,
+        )
+        return context
+
+    def question_context(
+        self, request: HttpRequest, approval: Approval, context: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A question is answered, not approved: a form for its answer schema (who may
+        answer is the service's call), and Reject to decline it."""
+        try:
+            approval_assert_can_answer(approval=approval, actor=request.user)
+        except AppError as error:
+            context["refusal"] = error.message
+            return context
+        widget, choices = question_widget(approval)
+        context.update(
+            question=True,
+            widget=widget,
+            choices=[(index, json.dumps(value)) for index, value in enumerate(choices)],
+            answer_url=reverse("admin:approvals_approval_answer", args=[approval.pk]),
+            reject_url=reverse("admin:approvals_approval_reject", args=[approval.pk]),
         )
         return context
 
@@ -295,6 +319,7 @@ class ApprovalAdmin(OrganizationScopedAdminMixin, ApprovalDecisionViews, admin.M
                 ("approve", self.approve_view),
                 ("reject", self.reject_view),
                 ("undo", self.undo_view),
+                ("answer", self.answer_view),
             )
         ]
         return custom + super().get_urls()

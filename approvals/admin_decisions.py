@@ -17,8 +17,9 @@ from agentstudio.accounts.admin import app_error_message
 from agentstudio.accounts.roles import can_decide_approvals
 from agentstudio.errors import AppError, ErrorCode
 from approvals.models import Approval, ApprovalKind
-from approvals.services import approval_approve, approval_reject, approval_undo
+from approvals.services import approval_answer, approval_approve, approval_reject, approval_undo
 from playbooks.models import Playbook
+from playbooks.run_files import question_answer_with_file
 
 DRAFT_SESSION_KEY = "approval-draft-{}"
 
@@ -69,6 +70,38 @@ class ApprovalDecisionViews:
             ),
             success=f"Rejected “{approval.title}”.",
         )
+        if not ok:
+            return self._back_to(approval)
+        return HttpResponseRedirect(reverse("admin:approvals_approval_changelist"))
+
+    def answer_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST the answer to a question, in the form its schema asks for: text, a choice
+        (by its position, so the value keeps its JSON type), a number, or a file (stored in
+        the run's workspace). The service validates it against the schema."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        approval = self.get_object(request, unquote(object_id))
+        widget, choices = question_widget(approval)
+        if widget == "file":
+            uploaded = request.FILES.get("answer")
+
+            def call() -> Any:
+                if uploaded is None:
+                    raise AppError(
+                        ErrorCode.VALIDATION_ERROR,
+                        "Choose a file to answer with.",
+                        details=[{"path": "/answer", "message": "required"}],
+                    )
+                return question_answer_with_file(
+                    approval=approval, actor=request.user, uploaded=uploaded
+                )
+        else:
+
+            def call() -> Any:
+                answer = question_answer_from_form(widget, choices, request.POST.get("answer"))
+                return approval_answer(approval=approval, actor=request.user, answer=answer)
+
+        ok, _ = self.run_service(request, call, success=f"Answered “{approval.title}”.")
         if not ok:
             return self._back_to(approval)
         return HttpResponseRedirect(reverse("admin:approvals_approval_changelist"))
@@ -133,3 +166,35 @@ def edited_payload(text: str) -> Any:
             f"column {error.colno}.",
             details=[{"path": "/payload", "message": "not JSON"}],
         ) from error
+
+
+def question_widget(approval: Approval) -> tuple[str, list[Any]]:
+    """How the admin asks for a question's answer, from its schema: `file` (`format:
+    binary`), `choice` (an `enum`, with its values), `number` (number or integer), or
+    `text`."""
+    schema = (approval.payload or {}).get("schema") or {}
+    if schema.get("type") == "string" and schema.get("format") == "binary":
+        return "file", []
+    if isinstance(schema.get("enum"), list):
+        return "choice", list(schema["enum"])
+    if schema.get("type") in ("number", "integer"):
+        return "number", []
+    return "text", []
+
+
+def question_answer_from_form(widget: str, choices: list[Any], raw: str | None) -> Any:
+    """The answer as JSON: a choice's own value, a number as a number, text as typed."""
+    raw = (raw or "").strip() if widget != "text" else (raw or "")
+    try:
+        if widget == "choice":
+            return choices[int(raw)]
+        if widget == "number":
+            number = float(raw)
+            return int(number) if number.is_integer() and "." not in raw else number
+    except (ValueError, IndexError):
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            "Pick one of the choices." if widget == "choice" else "Enter a number.",
+            details=[{"path": "/answer", "message": f"not a {widget}"}],
+        ) from None
+    return raw
