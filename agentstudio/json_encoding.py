@@ -23,3 +23,8 @@ def json_dumps(value: Any) -> str:
     """Compact JSON text; datetimes in ISO 8601, UUIDs and Decimals as strings, anything
     else unknown as its str()."""
     return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
+
+
+def json_dumps_sorted(value: Any) -> bytes:
+    """As `json_dumps`, with keys sorted: a stable text to hash."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS | orjson.OPT_SORT_KEYS)

@@ -1,6 +1,6 @@
 """Audit rows chained by SHA-256 per stream, and the per-stream head that writers lock."""
 
-import os
+import random
 import time
 import uuid
 
@@ -9,8 +9,9 @@ from django.db import models
 
 
 def time_ordered_uuid() -> uuid.UUID:
-    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. An id, not a
+    secret: the fast generator is enough (Python reseeds it in a forked child)."""
+    value = (time.time_ns() // 1_000_000) << 80 | random.getrandbits(80)
     value = value & ~(0xF000 << 64) | (0x7000 << 64)  # version 7
     value = value & ~(0xC000 << 48) | (0x8000 << 48)  # RFC 9562 variant
     return uuid.UUID(int=value)

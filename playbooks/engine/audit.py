@@ -11,8 +11,15 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from agentstudio.audit.chain import audit_rows_build, canonical_json, run_audit_stream
+from agentstudio.audit.chain import audit_rows_build, run_audit_stream
 from agentstudio.audit.models import AuditEvent
+from agentstudio.json_encoding import json_dumps_sorted
+
+
+def json_sha256(value: Any) -> str:
+    """SHA-256 of the value's JSON with sorted keys, no spaces, UTF-8 (orjson, on the hot
+    path; the text `canonical_json` would give for plain JSON values)."""
+    return hashlib.sha256(json_dumps_sorted(value)).hexdigest()
 
 
 def tool_call_audit_data(invocation: Any) -> dict[str, Any]:
@@ -22,8 +29,8 @@ def tool_call_audit_data(invocation: Any) -> dict[str, Any]:
         "step": invocation.step_id,
         "status": invocation.status,
         "is_error": bool(invocation.is_error),
-        "arguments_sha256": hashlib.sha256(canonical_json(invocation.arguments)).hexdigest(),
-        "result_sha256": hashlib.sha256(canonical_json(invocation.result)).hexdigest(),
+        "arguments_sha256": json_sha256(invocation.arguments),
+        "result_sha256": json_sha256(invocation.result),
     }
 
 

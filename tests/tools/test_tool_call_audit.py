@@ -2,13 +2,14 @@
 row), on each checkpoint path and through the API; `manage.py verify_audit` finds a
 tampered, deleted or re-ordered row and a head that does not match."""
 
+import hashlib
 import io
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from agentstudio.audit.chain import audit_verify, run_audit_stream
+from agentstudio.audit.chain import audit_verify, canonical_json, run_audit_stream
 from agentstudio.audit.models import AuditEvent
 from playbooks.engine.runner import run_advance
 from playbooks.models import Run, ToolInvocation
@@ -27,6 +28,10 @@ def _spec(steps: int) -> dict:
     }
 
 
+def _sha256(value) -> str:
+    return hashlib.sha256(canonical_json(value)).hexdigest()
+
+
 def _chain(run):
     return list(AuditEvent.objects.filter(stream=run_audit_stream(run.pk)).order_by("seq"))
 
@@ -39,6 +44,10 @@ def _assert_chained(run, steps):
     invocations = {i.key: i for i in ToolInvocation.objects.filter(run=run)}
     assert {row.data["key"] for row in rows} == set(invocations)
     assert {row.data["status"] for row in rows} == {"succeeded"}
+    for row in rows:  # digests of the canonical JSON of what was called and returned
+        invocation = invocations[row.data["key"]]
+        assert row.data["arguments_sha256"] == _sha256(invocation.arguments)
+        assert row.data["result_sha256"] == _sha256(invocation.result)
     assert rows[0].prev_hash == ""
     assert all(rows[i].prev_hash == rows[i - 1].hash for i in range(1, len(rows)))
     run.refresh_from_db()
