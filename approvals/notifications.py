@@ -5,12 +5,9 @@ never touches the approval itself."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import structlog
 from django.conf import settings
 from django.core.mail import send_mail
@@ -19,7 +16,7 @@ from django.utils import timezone
 
 from agentstudio.accounts.models import Membership, Role
 from agentstudio.json_encoding import json_dumps
-from agentstudio.netguard import url_refusal
+from agentstudio.webhooks import hmac_sha256, signed_post
 from approvals.models import Approval, ApprovalStatus
 
 _log = structlog.get_logger("agentstudio.approvals")
@@ -60,38 +57,24 @@ def approval_notification(approval: Approval, event: str) -> dict[str, Any]:
     }
 
 
-def webhook_signature(body: bytes) -> str:
-    """HMAC-SHA256 of the body with AGENTSTUDIO_APPROVAL_WEBHOOK_SECRET (or a key derived
-    from SECRET_KEY), so a receiver can tell the notification came from this studio."""
-    secret = (
-        settings.AGENTSTUDIO_APPROVAL_WEBHOOK_SECRET
-        or hmac.new(settings.SECRET_KEY.encode(), b"approval-webhook", hashlib.sha256).hexdigest()
+def webhook_secret() -> str:
+    """AGENTSTUDIO_APPROVAL_WEBHOOK_SECRET, or a key derived from SECRET_KEY: a receiver
+    checks `X-Signature` with it to know the notification came from this studio."""
+    return settings.AGENTSTUDIO_APPROVAL_WEBHOOK_SECRET or hmac_sha256(
+        settings.SECRET_KEY, b"approval-webhook"
     )
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def _send_webhook(notification: dict[str, Any]) -> None:
     url = settings.AGENTSTUDIO_APPROVAL_WEBHOOK_URL
     if not url:
         return
-    refusal = url_refusal(url)
-    if refusal:
-        _log.warning("approval webhook refused", reason=refusal)
-        return
     body = json_dumps(notification).encode()
-    response = httpx.post(
-        url,
-        content=body,
-        timeout=10,
-        follow_redirects=False,
-        headers={
-            "Content-Type": "application/json",
-            "X-Signature": f"sha256={webhook_signature(body)}",
-            "X-Event": notification["event"],
-        },
+    status = signed_post(
+        url, body, secret=webhook_secret(), headers={"X-Event": notification["event"]}
     )
-    if response.status_code >= 500:
-        raise OSError(f"approval webhook answered {response.status_code}")
+    if status is None:
+        _log.warning("approval webhook refused: its URL is not allowed", url=url)
 
 
 def _decider_emails(approval: Approval) -> list[str]:

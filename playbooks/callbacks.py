@@ -6,10 +6,9 @@ import hashlib
 import hmac
 import json
 
-import httpx
 from django.conf import settings
 
-from agentstudio.netguard import url_refusal
+from agentstudio.webhooks import signed_post
 from playbooks.models import Run
 
 
@@ -39,22 +38,10 @@ def run_send_callback(*, run_id: str) -> int:
     run = Run.objects.get(pk=run_id)
     if not run.callback_url or not run.is_final:
         return 0
-    refusal = url_refusal(run.callback_url)
-    if refusal:
-        return 0
-    body = run_callback_body(run)
-    signature = hmac.new(run_callback_secret(run.pk).encode(), body, hashlib.sha256).hexdigest()
-    response = httpx.post(
+    status = signed_post(
         run.callback_url,
-        content=body,
-        timeout=10,
-        follow_redirects=False,
-        headers={
-            "Content-Type": "application/json",
-            "X-Signature": f"sha256={signature}",
-            "X-Run-Id": str(run.pk),
-        },
+        run_callback_body(run),
+        secret=run_callback_secret(run.pk),
+        headers={"X-Run-Id": str(run.pk)},
     )
-    if response.status_code >= 500:
-        raise OSError(f"callback answered {response.status_code}")
-    return response.status_code
+    return status or 0

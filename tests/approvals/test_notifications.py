@@ -10,8 +10,9 @@ import pytest
 from django.utils import timezone
 
 from agentstudio.celery import app as celery_app
+from agentstudio.webhooks import hmac_sha256
 from approvals.models import Approval
-from approvals.notifications import approvals_remind_expiring, webhook_signature
+from approvals.notifications import approvals_remind_expiring, webhook_secret
 from approvals.services import approval_create
 from tests.support.sink import HttpSink
 
@@ -67,7 +68,7 @@ def test_a_new_approval_notifies_the_webhook_and_the_deciders(
     assert (
         post.headers["x-signature"]
         == f"sha256={expected}"
-        == f"sha256={webhook_signature(post.body)}"
+        == f"sha256={hmac_sha256(webhook_secret(), post.body)}"
     )
     [mail] = mailoutbox
     assert "Publish the Q3 pack waits for a decision" in mail.subject

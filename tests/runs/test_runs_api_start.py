@@ -3,10 +3,13 @@
 import pytest
 
 from agentstudio.accounts.models import Role
-from playbooks.callbacks import run_callback_secret
+from agentstudio.webhooks import hmac_sha256
+from playbooks.callbacks import run_callback_secret, run_send_callback
+from playbooks.engine.runner import run_advance
 from playbooks.models import Run
 from playbooks.services import playbook_demote
 from tests.runs.conftest import ECHO_SPEC
+from tests.support.sink import HttpSink
 
 RUN_FIELDS = {
     "id",
@@ -166,3 +169,21 @@ def test_without_credentials_is_401(active_playbook):
 
     response = _start(APIClient(), active_playbook(ECHO_SPEC))
     assert response.status_code == 401
+
+
+def test_a_finished_run_posts_its_signed_callback(active_playbook, author, client_for, settings):
+    """The receiver checks the body's HMAC-SHA256 with the secret it got at the start."""
+    settings.AGENTSTUDIO_HTTP_ALLOW = ["127.0.0.1"]
+    sink = HttpSink.start()
+    try:
+        body = {"inputs": {"topic": "t"}, "callback_url": f"{sink.url}/done"}
+        started = _start(client_for(author), active_playbook(ECHO_SPEC), body).json()
+        run_advance(run_id=started["id"])
+        assert run_send_callback(run_id=started["id"]) == 200
+        [post] = sink.wait_for_posts(1, timeout=5)
+    finally:
+        sink.stop()
+    secret = started["callback_secret"]
+    assert post.headers["x-signature"] == f"sha256={hmac_sha256(secret, post.body)}"
+    assert post.headers["x-run-id"] == started["id"]
+    assert (post.json()["run"], post.json()["status"]) == (started["id"], "succeeded")
