@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agentstudio.accounts.models import Organization, Role
@@ -229,14 +230,14 @@ def approval_undo_window_closed(*, approval_id: Any) -> None:
 
 
 def approvals_release_after_undo(*, now: datetime | None = None) -> int:
-    """Beat sweep: approved calls past their undo window whose run still waits (a delayed
-    task lost with its broker) are released."""
+    """Beat sweep: approved calls past their undo window whose run still waits for them,
+    or whose API call is still unmade while its run runs (a delayed task lost with its
+    broker), are released."""
     now = now or timezone.now()
+    waiting = Q(run__status="waiting_for_approval") | Q(step="api", run__status="running")
     released = list(
         Approval.objects.filter(
-            status=ApprovalStatus.APPROVED,
-            undo_until__lte=now,
-            run__status="waiting_for_approval",
+            waiting, status=ApprovalStatus.APPROVED, undo_until__lte=now
         ).values_list("pk", flat=True)
     )
     for approval_id in released:

@@ -10,11 +10,17 @@ import pytest
 from django.utils import timezone
 
 from approvals.models import Approval, ApprovalDecision
-from approvals.services import approval_approve, approval_undo_window_closed
+from approvals.services import (
+    approval_approve,
+    approval_undo_window_closed,
+    approvals_release_after_undo,
+)
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run, ToolInvocation
 from tests.engine import tools_for_tests
-from tests.support.approvals import notify_spec, notify_waiting, undo_window_elapse
+from tests.support.approvals import NOTIFY, notify_spec, notify_waiting, undo_window_elapse
+from tools.scope import scope_token_issue, scope_token_verify
+from tools.services import tool_call_execute_approved, tool_call_external
 
 
 def _approved(active_playbook, author, approver, spec=None):
@@ -96,8 +102,6 @@ def test_only_deciders_undo(active_playbook, author, approver, client_for):
 def test_the_window_closes_on_time_through_the_beat_sweep(active_playbook, author, approver):
     run, approval = _approved(active_playbook, author, approver, notify_spec(undo_seconds=1))
     assert approval.undo_until <= timezone.now() + timedelta(seconds=1)
-    from approvals.services import approvals_release_after_undo
-
     assert approvals_release_after_undo() == 0
     time.sleep(max(0.0, (approval.undo_until - timezone.now()).total_seconds()) + 0.05)
     assert approvals_release_after_undo() == 1
@@ -110,3 +114,26 @@ def test_no_window_when_the_policy_sets_none(active_playbook, author, approver):
     run, approval = _approved(active_playbook, author, approver, notify_spec(undo_seconds=0))
     assert approval.undo_until is None
     assert Run.objects.get(pk=run.pk).status == "running"
+
+
+def test_an_api_call_waits_out_its_window_and_the_sweep_releases_it(
+    running_run, approver, django_capture_on_commit_callbacks
+):
+    tools_for_tests.CALLS.clear()
+    run = running_run(notify_spec())
+    scope, _run = scope_token_verify(scope_token_issue(run)[0])
+    asked = tool_call_external(scope=scope, run=run, name=NOTIFY, arguments={"value": "x"})
+    assert asked.structured["status"] == "pending"
+    approval = Approval.objects.get(run=run)
+    approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
+    tool_call_execute_approved(approval_id=approval.pk)  # inside the window: not made
+    assert tools_for_tests.CALLS == {}
+
+    Approval.objects.filter(pk=approval.pk).update(undo_until=timezone.now())
+    with django_capture_on_commit_callbacks() as queued:
+        assert approvals_release_after_undo() == 1  # as if the delayed task was lost
+    assert len(queued) == 1  # the call's execution, queued after the release commits
+    tool_call_execute_approved(approval_id=approval.pk)  # what that task runs
+    assert sum(tools_for_tests.CALLS.values()) == 1
+    assert Approval.objects.get(pk=approval.pk).status == "executed"
+    assert approvals_release_after_undo() == 0
