@@ -5,6 +5,7 @@ message, never a 500."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django.contrib import admin, messages
@@ -154,11 +155,16 @@ class ApprovalDecisionViews:
         return HttpResponseRedirect(reverse("admin:approvals_approval_change", args=[approval.pk]))
 
 
+def _not_json(constant: str) -> Any:
+    """NaN and Infinity are accepted by Python's parser but are not JSON (nor storable)."""
+    raise json.JSONDecodeError(f"{constant} is not JSON", constant, 0)
+
+
 def edited_payload(text: str) -> Any:
     """The edited payload from the page's textarea; text that is not JSON is refused like
     any other invalid edit, before the service is called."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as error:
         raise AppError(
             ErrorCode.VALIDATION_ERROR,
@@ -187,9 +193,14 @@ def question_answer_from_form(widget: str, choices: list[Any], raw: str | None) 
     raw = (raw or "").strip() if widget != "text" else (raw or "")
     try:
         if widget == "choice":
-            return choices[int(raw)]
+            index = int(raw)
+            if not 0 <= index < len(choices):
+                raise IndexError(index)
+            return choices[index]
         if widget == "number":
             number = float(raw)
+            if not math.isfinite(number):  # NaN and infinities are not JSON
+                raise ValueError(raw)
             return int(number) if number.is_integer() and "." not in raw else number
     except (ValueError, IndexError):
         raise AppError(

@@ -331,3 +331,15 @@ def test_no_form_edits_a_status_and_nobody_adds(author, approver, login):
     assert 'name="status"' not in html
     assert client.get(reverse("admin:approvals_approval_add")).status_code == 403
     assert "approve_selected" in client.get(QUEUE_URL).content.decode()
+
+
+def test_nan_in_an_edited_payload_is_refused_not_a_500(author, approver, login):
+    approval = _gate(author)
+    client = login(approver)
+    for text in ('{"rules": NaN}', '{"rules": [Infinity]}'):
+        response = client.post(
+            _approve_url(approval), {"body_hash": approval.body_hash, "payload": text}, follow=True
+        )
+        assert response.status_code == 200
+        assert any("not valid JSON" in message for message in page_messages(response))
+        assert fresh(approval).status == ApprovalStatus.PENDING

@@ -72,8 +72,18 @@ def test_the_form_matches_the_schema_and_the_answer_keeps_its_type(
 def test_an_answer_outside_the_schema_is_an_error_and_changes_nothing(
     active_playbook, author, approver, login
 ):
-    _run, question = _asked(active_playbook, author, {"type": "integer", "minimum": 1})
+    _run, question = _asked(active_playbook, author, {"type": "number"})
     client = login(approver)
+    for posted in ("many", "nan", "inf"):
+        response = _answer(client, question, {"answer": posted})
+        assert page_messages(response), "the refusal is shown"
+        assert Approval.objects.get(pk=question.pk).status == "pending"
+    _run, question = _asked(active_playbook, author, {"enum": ["dry", "warm"]})
+    for posted in ("-1", "2", "x"):  # a position outside the choices is not the last one
+        response = _answer(client, question, {"answer": posted})
+        assert page_messages(response), "the refusal is shown"
+        assert Approval.objects.get(pk=question.pk).status == "pending"
+    _run, question = _asked(active_playbook, author, {"type": "integer", "minimum": 1})
     for posted in ("0", "many"):
         response = _answer(client, question, {"answer": posted})
         assert page_messages(response), "the refusal is shown"
