@@ -98,6 +98,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 20,
         }
     )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The ORM's statements stay unprepared (Django's default), but psycopg honours an
+    # explicit `execute(..., prepare=True)` only when the connection has a threshold: the
+    # engine's hot statements ask for it (pg_checkpoint.py, lease.py), so set one that no
+    # statement reaches by repetition.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)

@@ -56,7 +56,7 @@ ENGINE_FUNCTIONS = (
     "_step_row",
     "run_events_append_locked",
     "run_events_publish_on_commit",
-    "_publish",
+    "submit",
     "_start",
     "_complete",
     "RunView.load",

@@ -231,6 +231,12 @@ def _checkpoint_fast(
         if overlap:
             checkpoint_writer.send(pg_checkpoint_statement(), params)
             view.pending.append(PendingCheckpoint(row, payloads, index, attempt, outcome))
+        elif view.may_overlap:  # the writer's connection, where the statement is prepared
+            written = checkpoint_writer.execute(pg_checkpoint_statement(), params)
+            if written is None:
+                return False
+            row.pk, row._state.adding = int(written[0]), False
+            run_events_publish_payloads(run.pk, payloads)
         elif pg_checkpoint_commit(row=row, params=params):
             transaction.on_commit(lambda: run_events_publish_payloads(run.pk, payloads))
         else:

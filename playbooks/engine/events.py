@@ -5,8 +5,9 @@ from __future__ import annotations
 import atexit
 import datetime
 import os
-import queue
+import select
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,8 +53,8 @@ def run_events_append_locked(
 
 def run_events_publish_on_commit(rows: list[RunEvent]) -> None:
     """Live subscribers hear of new events once they are durable; without Redis they poll.
-    The notice is handed to this process's publisher thread, so the engine does not wait
-    for Redis between steps; `run_events_flush` waits until everything handed over is sent."""
+    The notice is sent from this thread without waiting for Redis to answer (see
+    `_Publisher`); `run_events_flush` collects the answers."""
     if rows and settings.REDIS_URL:
         payloads = _payloads(rows)
         transaction.on_commit(lambda: _PUBLISHER.submit(payloads))
@@ -98,112 +99,128 @@ def run_events_publish_payloads(run_id: object, payloads: list[str]) -> None:
 
 
 def run_events_flush(timeout: float = 5.0) -> bool:
-    """Blocks until every notice handed over so far is published (or failed); False on
-    timeout. The engine calls it before a task returns, so a run's notices never outlive
-    the slice that wrote them."""
+    """Waits until Redis has answered every notice sent so far (or the connection failed);
+    False on timeout. The engine calls it before a task returns, so a run's notices never
+    outlive the slice that wrote them."""
     return _PUBLISHER.flush(timeout)
 
 
 class _Publisher:
-    """One daemon thread per process sends notices in order, in one pipeline per batch of
-    whatever has queued up meanwhile. Made lazily and again after a fork (a prefork pool
-    child does not inherit its parent's thread)."""
+    """Sends notices in the calling thread, on one connection per process, without waiting
+    for Redis to answer: a notice costs one `send` (the engine does not stop for a round
+    trip, and no second thread competes with it for the GIL). The answers (`:N` or an
+    error line each) are read later, whatever has arrived once `READ_BATCH` are due, and all
+    of them at `flush`.
+
+    Publishing is best effort by design: a subscriber that misses a notice (Redis restarted,
+    the connection broke) fills the gap from the database (`playbooks/api/stream.py`). So
+    a failed send drops the notice, logs it, and leaves Redis alone for `RETRY_SECONDS`
+    rather than stall the engine on reconnects. The connection is made by redis-py (URL,
+    credentials, TLS, timeouts, handshake) lazily, and again after a fork or when the
+    process's Redis pool is replaced (a changed REDIS_URL)."""
+
+    READ_BATCH = 256
+    RETRY_SECONDS = 1.0
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._pid: int | None = None
         self._lock = threading.Lock()
-
-    def _ensure_thread(self) -> None:
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid != os.getpid():
-                self._queue = queue.SimpleQueue()
-                threading.Thread(target=self._loop, name="event-publisher", daemon=True).start()
-                self._pid = os.getpid()
+        self._connection: Any = None
+        self._pool: Any = None
+        self._pid: int | None = None
+        self._unread = 0
+        self._partial = b""  # an answer cut by the end of a read
+        self._quiet_until = 0.0
 
     def submit(self, payloads: list[tuple[str, str]]) -> None:
-        self._ensure_thread()
-        self._queue.put(payloads)
+        with self._lock:
+            sock = self._socket()
+            if sock is None:
+                return
+            try:
+                if self._unread >= self.READ_BATCH:
+                    self._read_answers(sock, wait=0.0)
+                sock.sendall(b"".join(_publish_command(*payload) for payload in payloads))
+                self._unread += len(payloads)
+            except OSError:
+                self._failed("event publish failed")
 
     def flush(self, timeout: float) -> bool:
-        if self._pid != os.getpid():
-            return True  # nothing was ever submitted in this process
-        done = threading.Event()
-        self._queue.put(done)
-        return done.wait(timeout)
+        with self._lock:
+            if self._pid != os.getpid() or self._connection is None or not self._unread:
+                return True
+            deadline = time.monotonic() + timeout
+            try:
+                while self._unread:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._read_answers(self._connection._sock, wait=remaining)
+            except OSError:
+                self._failed("event publish answers lost")
+            return True
 
-    def _loop(self) -> None:
-        work = self._queue
-        while True:
-            items = [work.get()]
-            while not work.empty() and len(items) < 500:
-                items.append(work.get_nowait())
-            payloads = [p for item in items if isinstance(item, list) for p in item]
-            if payloads:
-                _publish(payloads)
-            for item in items:
-                if isinstance(item, threading.Event):
-                    item.set()
+    def _socket(self) -> Any:
+        """This process's socket to the current pool's server, or None while resting after
+        a failure. (`_sock` is redis-py's socket of a connected Connection.)"""
+        from agentstudio.redis_client import redis_client
+
+        pool = redis_client().connection_pool
+        if self._pid != os.getpid() or self._pool is not pool:
+            if self._pid == os.getpid() and self._connection is not None:
+                self._connection.disconnect()  # the pool was replaced; a fork's is its parent's
+            self._connection, self._pool, self._pid = None, pool, os.getpid()
+            self._unread, self._partial, self._quiet_until = 0, b"", 0.0
+        if self._connection is None and time.monotonic() >= self._quiet_until:
+            connection = pool.make_connection()  # the pool's settings; not pooled
+            try:
+                connection.connect()
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                self._failed("event publisher cannot connect")
+                return None
+            self._connection = connection
+        return self._connection._sock if self._connection is not None else None
+
+    def _read_answers(self, sock: Any, *, wait: float) -> None:
+        """Reads what has arrived, waiting up to `wait` seconds for the first byte."""
+        pending = getattr(sock, "pending", None)  # TLS: bytes already decrypted
+        if not (pending and pending()) and not select.select([sock], [], [], wait)[0]:
+            return
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionResetError("Redis closed the connection")
+        lines = (self._partial + data).split(b"\r\n")
+        self._partial = lines.pop()
+        self._unread -= len(lines)
+        for line in lines:
+            if line.startswith(b"-"):
+                _logger().warning(
+                    "event publish refused", error=line[1:200].decode(errors="replace")
+                )
+
+    def _failed(self, message: str) -> None:
+        if self._connection is not None:
+            self._connection.disconnect()
+        self._connection, self._unread, self._partial = None, 0, b""
+        self._quiet_until = time.monotonic() + self.RETRY_SECONDS
+        _logger().warning(message)
+
+
+def _publish_command(channel: str, message: str) -> bytes:
+    """`PUBLISH channel message` in the Redis protocol (RESP)."""
+    name, body = channel.encode(), message.encode()
+    return b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+        len(name),
+        name,
+        len(body),
+        body,
+    )
+
+
+def _logger() -> Any:
+    import structlog
+
+    return structlog.get_logger("agentstudio.events")
 
 
 _PUBLISHER = _Publisher()
 atexit.register(run_events_flush, 2.0)
-
-
-def _publish(payloads: list[tuple[str, str]]) -> None:
-    """One round trip: every PUBLISH of the batch sent at once, then their replies read,
-    retried as the connection's policy says. That is what a redis-py pipeline does, without
-    its command stack, pool checkout, response callbacks and metrics, which cost twice the
-    CPU of the round trip itself."""
-    connection = None
-    try:
-        connection = _publisher_connection()
-        packed = connection.pack_commands(
-            [("PUBLISH", channel, message) for channel, message in payloads]
-        )
-        connection.retry.call_with_retry(
-            lambda: _round_trip(connection, packed, len(payloads)),
-            lambda _error: connection.disconnect(),
-        )
-    except Exception:
-        if connection is not None:
-            connection.disconnect()  # replies may be left unread: start afresh next time
-        import structlog
-
-        structlog.get_logger("agentstudio.events").warning("event publish failed")
-
-
-def _round_trip(connection: Any, packed: list[bytes], replies: int) -> None:
-    connection.send_packed_command(packed)
-    for _ in range(replies):
-        connection.read_response()
-
-
-_LINK: dict[str, Any] = {}
-
-
-def _publisher_connection() -> Any:
-    """The publisher thread's own connection, taken once from the process's Redis pool (its
-    URL, credentials, timeouts and retry policy) and again after a fork or when the pool is
-    replaced (a changed REDIS_URL). Checked before each batch as the pool checks one it
-    hands out: one the server closed, or with data nobody read, is connected anew."""
-    from agentstudio.redis_client import redis_client
-
-    pool = redis_client().connection_pool
-    if _LINK.get("pool") is not pool or _LINK.get("pid") != os.getpid():
-        if _LINK.get("pid") == os.getpid():
-            _LINK["connection"].disconnect()
-        _LINK.clear()
-        _LINK.update(connection=pool.get_connection(), pool=pool, pid=os.getpid())
-    connection = _LINK["connection"]
-    try:
-        connection.connect()
-        stale = connection.can_read()
-    except (RedisConnectionError, RedisTimeoutError, OSError):
-        stale = True
-    if stale:
-        connection.disconnect()
-        connection.connect()
-    return connection

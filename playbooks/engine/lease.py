@@ -59,34 +59,44 @@ def run_lease_cover(*, run: Run, owner: str, step_seconds: float) -> bool:
 
 def run_claim_lease(*, run_id: object, owner: str | None = None) -> Run | None:
     """The run, when `owner` now holds its lease (it was free, expired, or already ours):
-    one conditional UPDATE that returns the row it claimed."""
+    one conditional UPDATE that returns the row it claimed, prepared once per connection on
+    PostgreSQL (it runs once per slice)."""
     owner = owner or worker_id()
-    ops, pk = connection.ops, Run._meta.pk
-    table = ops.quote_name(Run._meta.db_table)
-    columns = ", ".join(ops.quote_name(field.column) for field in Run._meta.concrete_fields)
-    sql = (
-        f"UPDATE {table} SET lease_owner = %s, lease_expires_at = %s "  # noqa: S608
-        "WHERE id = %s AND status IN (%s, %s) "
-        "AND (lease_expires_at IS NULL OR lease_expires_at < %s OR lease_owner = %s) "
-        f"RETURNING {columns}"
-    )
-    params = [
+    ops = connection.ops
+    params = (
         owner,
         ops.adapt_datetimefield_value(lease_expiry()),
-        pk.get_db_prep_value(run_id, connection),
+        Run._meta.pk.get_db_prep_value(run_id, connection),
         RunStatus.QUEUED,
         RunStatus.RUNNING,
         ops.adapt_datetimefield_value(timezone.now()),
         owner,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    )
+    if connection.vendor == "postgresql":
+        from playbooks.engine.pg_checkpoint import pg_fetch_one
+
+        row = pg_fetch_one(_claim_statement(), params)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_claim_statement(), params)
+            row = cursor.fetchone()
     if row is None:
         return None
     run = _run_from_row(row)
     run.version = playbook_version(run.version_id)
     return run
+
+
+@functools.cache
+def _claim_statement() -> str:
+    table = connection.ops.quote_name(Run._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in Run._meta.concrete_fields)
+    return (
+        f"UPDATE {table} SET lease_owner = %s, lease_expires_at = %s "  # noqa: S608
+        "WHERE id = %s AND status IN (%s, %s) "
+        "AND (lease_expires_at IS NULL OR lease_expires_at < %s OR lease_owner = %s) "
+        f"RETURNING {columns}"
+    )
 
 
 def _run_from_row(row: tuple) -> Run:

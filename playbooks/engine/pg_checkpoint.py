@@ -149,15 +149,21 @@ def pg_checkpoint_params(
 def pg_checkpoint_commit(*, row: RunStep, params: tuple) -> bool:
     """On this thread's connection: True when the guard matched and everything was written
     (committed, unless the caller holds a transaction open); False when the run moved on."""
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        _execute_with_wrappers(cursor, pg_checkpoint_statement(), params)
-        written = cursor.fetchone()
+    written = pg_fetch_one(pg_checkpoint_statement(), params)
     if written is None:
         return False
     row.pk = written[0]
     row._state.adding = False
     return True
+
+
+def pg_fetch_one(sql: str, params: tuple) -> tuple | None:
+    """The first row of `sql` on this thread's connection, the statement prepared once per
+    connection (settings give the connection the prepare threshold this needs)."""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        _execute_with_wrappers(cursor, sql, params)
+        return cursor.fetchone()
 
 
 def _execute_with_wrappers(cursor: psycopg.Cursor, sql: str, params: tuple) -> None:

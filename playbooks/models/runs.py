@@ -159,8 +159,14 @@ class RunStep(models.Model):
     after every model turn so a resumed run continues from the last completed turn."""
 
     id = models.BigAutoField(primary_key=True)
-    # db_index=False: the (run, index, attempt) unique index serves lookups by run
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False)
+    # db_index=False: the (run, index, attempt) unique index serves lookups by run.
+    # No database foreign-key constraint (Django still cascades deletes): the engine writes
+    # this row only in the statement whose guarded UPDATE found the run (pg_checkpoint.py)
+    # or under the run's row lock, and a constraint check per row would cost every step a
+    # lookup and a tuple lock of the run row at commit.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="steps", db_index=False, db_constraint=False
+    )
     index = models.PositiveIntegerField()
     step_id = models.CharField(max_length=64)
     kind = models.CharField(max_length=16)
@@ -197,7 +203,10 @@ class ToolInvocation(models.Model):
     executed again; a `started` one found after a crash has an unknown outcome."""
 
     id = models.BigAutoField(primary_key=True)
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tool_invocations")
+    # No database foreign-key constraint: see RunStep.run.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="tool_invocations", db_constraint=False
+    )
     key = models.CharField(max_length=200)  # unique: see Meta (no LIKE index needed)
     step_id = models.CharField(max_length=64)
     tool = models.CharField(max_length=200)
@@ -224,8 +233,11 @@ class RunEvent(models.Model):
     """What happened, in order: `seq` starts at 1 per run and has no gaps."""
 
     id = models.BigAutoField(primary_key=True)
-    # db_index=False: the (run, seq) unique index serves lookups by run
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events", db_index=False)
+    # db_index=False: the (run, seq) unique index serves lookups by run. No database
+    # foreign-key constraint: see RunStep.run.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="events", db_index=False, db_constraint=False
+    )
     seq = models.PositiveBigIntegerField()
     type = models.CharField(max_length=40)
     data = models.JSONField(default=dict)
