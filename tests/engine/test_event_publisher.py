@@ -67,9 +67,7 @@ def test_notices_arrive_in_order_and_flush_reads_every_answer(private_redis):
     assert received[-1][0]["data"]["n"] == "é" * count  # lengths count bytes, not characters
 
 
-def test_redis_down_drops_notices_quietly_and_the_publisher_comes_back(
-    private_redis, monkeypatch
-):
+def test_redis_down_drops_notices_quietly_and_the_publisher_comes_back(private_redis, monkeypatch):
     monkeypatch.setattr(events._Publisher, "RETRY_SECONDS", 0.3)
     run_id = "0196a3b0-0000-7000-8000-000000000002"
     run_events_publish_payloads(run_id, ['{"seq": 1}'])
