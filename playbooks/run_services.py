@@ -201,7 +201,7 @@ def run_cancel(*, run: Run, actor: Any, reason: str = "cancelled") -> Run:
 def _run_cancel(*, run: Run, actor: Any, reason: str) -> Run:
     from approvals.models import ApprovalStatus
     from approvals.services import approval_cancel
-    from playbooks.engine.finishing import _after_finish, run_wall_seconds
+    from playbooks.engine.finishing import run_after_finish, run_wall_seconds
 
     locked = _locked(run.pk)
     if locked.is_final:
@@ -221,7 +221,7 @@ def _run_cancel(*, run: Run, actor: Any, reason: str) -> Run:
         run=locked, events=[("run.cancelled", {"by": by, "reason": reason})], persist_seq=False
     )
     locked.save()
-    _after_finish(locked)
+    run_after_finish(locked)
     return locked
 
 

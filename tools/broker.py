@@ -25,6 +25,7 @@ from django.utils import timezone
 from jsonschema import Draft202012Validator
 
 from agentstudio.json_encoding import json_dumps
+from agentstudio.model_instances import model_instance
 from tools.context import ToolContext, ToolExecutionError, WrittenFile
 from tools.policy import ApprovalGate, ToolRefused, approval_gate, policy_rule
 from tools.registry import ToolDefinition, tool_registry
@@ -219,7 +220,8 @@ def tool_call(
         )
     if existing is not None and not existing.idempotent:
         raise ToolOutcomeUnknown(existing)
-    invocation = existing or ToolInvocation(
+    invocation = existing or model_instance(
+        ToolInvocation,
         run=run,
         key=key,
         step_id=step_id,

@@ -6,17 +6,37 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.db import transaction
 from django.utils import timezone
 
 from agentstudio.audit.models import AuditEvent, AuditStream, time_ordered_uuid
+from agentstudio.model_instances import model_instance
 
 
 def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8 with non-ASCII kept: the one hashing form."""
+    """Sorted keys, no spaces, UTF-8 with non-ASCII kept: the one hashing form. Documents of
+    strings, booleans, nulls, 64-bit integers, lists and string-keyed objects (every row the
+    engine writes) are encoded by orjson, which gives the same bytes for them several times
+    faster; anything else (floats, datetimes, ...) by the standard library, as always."""
+    if _plain(value):
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     ).encode("utf-8")
+
+
+def _plain(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -(2**63) <= value < 2**64
+    if kind is dict:
+        return all(type(key) is str and _plain(item) for key, item in value.items())
+    if kind is list:
+        return all(_plain(item) for item in value)
+    return False
 
 
 def audit_row_hash(
@@ -98,7 +118,8 @@ def audit_rows_build(
             created_at=stamp,
         )
         rows.append(
-            AuditEvent(
+            model_instance(
+                AuditEvent,
                 id=time_ordered_uuid(),
                 stream=stream,
                 seq=seq,

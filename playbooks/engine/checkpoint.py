@@ -12,8 +12,10 @@ import structlog
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from jinja2 import TemplateError
 
 from agentstudio.audit.models import AuditEvent
+from agentstudio.model_instances import model_instance
 from playbooks.engine.audit import run_audit_append_locked, run_audit_rows
 from playbooks.engine.events import (
     EventSpec,
@@ -65,7 +67,8 @@ def _step_row(
     step = view.steps[index]
     row = view.open_steps.get(index)
     if row is None:
-        row = RunStep(
+        row = model_instance(
+            RunStep,
             run_id=view.run.pk,
             index=index,
             step_id=step["id"],
@@ -164,11 +167,26 @@ class _FastWrite:
     audit: list[AuditEvent]
 
 
-def _fast_write(view: RunView, index: int, attempt: int, outcome: StepOutcome) -> _FastWrite:
+@dataclass
+class RunFinish:
+    """The run's success, written by its last step's checkpoint (see `_finish_with`)."""
+
+    outputs: Any
+    finished_at: Any = None
+    wall_seconds: float = 0.0
+
+
+def _fast_write(
+    view: RunView, index: int, attempt: int, outcome: StepOutcome, finish: RunFinish | None = None
+) -> _FastWrite:
     run, now, events = view.run, timezone.now(), []
     row = _step_row(view, index, attempt, outcome, now, events)
     events += outcome.events
     events += _step_events(row, outcome)
+    if finish is not None:
+        finish.finished_at = now
+        finish.wall_seconds = (now - run.started_at).total_seconds() if run.started_at else 0.0
+        events.append(("run.succeeded", {"outputs": finish.outputs}))
     usage = outcome.usage
     fields: dict = {
         "current_step": row.step_id,
@@ -185,12 +203,48 @@ def _fast_write(view: RunView, index: int, attempt: int, outcome: StepOutcome) -
         fields["cursor"] = index + 1
     if outcome.result == Result.RETRY:
         fields["not_before"] = outcome.retry_at
+    if finish is not None:
+        fields["finish"] = finish
     audit: list[AuditEvent] = []
     if outcome.invocations:
         audit, (fields["audit_seq"], fields["audit_hash"]) = run_audit_rows(
             run, outcome.invocations, now
         )
     return _FastWrite(row=row, events=events, fields=fields, now=now, audit=audit)
+
+
+def _finish_with(view: RunView, index: int, outcome: StepOutcome) -> RunFinish | None:
+    """The run's success, when the last step's checkpoint can carry it: the step succeeded
+    (or was skipped), the run ends without a review, its outputs render, and the write goes
+    through the writer (PostgreSQL, no transaction open). Otherwise None: the run completes
+    on its own afterwards, as always (`runner._complete`)."""
+    if not (
+        index == len(view.steps) - 1
+        and outcome.result in (Result.SUCCEEDED, Result.SKIPPED)
+        and view.on_postgresql
+        and view.may_overlap
+        and not view.spec.get("review")
+        # the one-statement write: new rows only, no artifacts (pg_checkpoint_supported)
+        and index not in view.open_steps
+        and not outcome.written
+        and all(invocation.pk is None for invocation in outcome.invocations)
+    ):
+        return None
+    from playbooks.engine.finishing import run_outputs
+
+    step_id = view.steps[index]["id"]
+    missing = object()
+    before = view.outputs.get(step_id, missing)
+    view.outputs[step_id] = outcome.output  # what the outputs see once the step is recorded
+    try:
+        return RunFinish(outputs=run_outputs(view))
+    except TemplateError:
+        return None  # the completion fails the run, with the reason, under the row lock
+    finally:
+        if before is missing:
+            del view.outputs[step_id]
+        else:
+            view.outputs[step_id] = before
 
 
 def _checkpoint_fast(
@@ -204,12 +258,14 @@ def _checkpoint_fast(
     to the locked path, which sees why. The write is worked out before the previous one in
     flight is collected, so that work overlaps the previous commit too."""
     loaded = view.run
-    write = _fast_write(view, index, attempt, outcome)
-    overlap = overlap and view.may_overlap
+    finish = _finish_with(view, index, outcome)
+    overlap = overlap and view.may_overlap and finish is None
+    write = _fast_write(view, index, attempt, outcome, finish)
     if not checkpoint_settle(view, owner, keep=OVERLAP_DEPTH - 1 if overlap else 0):
         return False
     if view.run is not loaded:  # the previous step went through the row lock: run reloaded
-        write = _fast_write(view, index, attempt, outcome)
+        finish = _finish_with(view, index, outcome)
+        write = _fast_write(view, index, attempt, outcome, finish)
     run, row, events, fields = view.run, write.row, write.events, write.fields
     if (
         view.on_postgresql
@@ -232,7 +288,8 @@ def _checkpoint_fast(
             checkpoint_writer.send(pg_checkpoint_statement(), params)
             view.pending.append(PendingCheckpoint(row, payloads, index, attempt, outcome))
         elif view.may_overlap:  # the writer's connection, where the statement is prepared
-            written = checkpoint_writer.execute(pg_checkpoint_statement(), params)
+            statement = pg_checkpoint_statement(finishing=finish is not None)
+            written = checkpoint_writer.execute(statement, params)
             if written is None:
                 return False
             row.pk, row._state.adding = int(written[0]), False
@@ -242,6 +299,8 @@ def _checkpoint_fast(
         else:
             return False
     else:
+        if finish is not None:
+            raise RuntimeError("a finishing checkpoint must take the one-statement write")
         rows = run_events_build(run=run, first_seq=run.event_seq + 1, events=events)
         if not _checkpoint_fast_orm(run, owner, fields, row, outcome, rows, write.audit):
             return False
@@ -254,7 +313,20 @@ def _checkpoint_fast(
     run.audit_hash = fields.get("audit_hash", run.audit_hash)
     _apply_usage(run, outcome)
     _view_after(view, index, attempt, row, outcome)
+    if finish is not None:
+        _run_finished(run, finish)
     return True
+
+
+def _run_finished(run: Run, finish: RunFinish) -> None:
+    """The run as its finishing checkpoint left it (committed), then what follows an end."""
+    from playbooks.engine.finishing import run_after_finish
+
+    run.succeed()
+    run.outputs, run.finished_at = finish.outputs, finish.finished_at
+    run.usage_wall_seconds, run.paused_reason = finish.wall_seconds, ""
+    run.lease_owner, run.lease_expires_at = "", None
+    run_after_finish(run)
 
 
 @dataclass

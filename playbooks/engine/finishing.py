@@ -22,7 +22,7 @@ def run_wall_seconds(run: Run) -> float:
     return (timezone.now() - run.started_at).total_seconds()
 
 
-def _after_finish(run: Run) -> None:
+def run_after_finish(run: Run) -> None:
     run_id, parent_id, callback = run.pk, run.parent_run_id, run.callback_url
 
     def hooks() -> None:
@@ -44,7 +44,7 @@ def run_fail_locked(locked: Run, error: str) -> list[EventSpec]:
     locked.finished_at = timezone.now()
     locked.usage_wall_seconds = run_wall_seconds(locked)
     locked.paused_reason = ""
-    _after_finish(locked)
+    run_after_finish(locked)
     return [("run.failed", {"error": locked.error})]
 
 
@@ -53,7 +53,7 @@ def run_succeed_locked(locked: Run) -> list[EventSpec]:
     locked.finished_at = timezone.now()
     locked.usage_wall_seconds = run_wall_seconds(locked)
     locked.paused_reason = ""
-    _after_finish(locked)
+    run_after_finish(locked)
     return [("run.succeeded", {"outputs": locked.outputs})]
 
 

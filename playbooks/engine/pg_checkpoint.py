@@ -19,7 +19,7 @@ from django.db import connection
 
 from agentstudio.audit.models import AuditEvent
 from agentstudio.json_encoding import json_dumps
-from playbooks.models import Run, RunEvent, RunStep, ToolInvocation
+from playbooks.models import Run, RunEvent, RunStatus, RunStep, ToolInvocation
 
 
 def _columns(model: type) -> tuple[str, ...]:
@@ -54,13 +54,23 @@ def _insert(
 
 
 @functools.cache
-def pg_checkpoint_statement() -> str:
+def pg_checkpoint_statement(*, finishing: bool = False) -> str:
+    """`finishing`: the run's last step, written together with the run's success (status,
+    outputs, end time, the lease let go), so a run ends with its last checkpoint."""
     run_table = Run._meta.db_table
+    if finishing:
+        ending = [
+            '  "lease_expires_at" = NULL, "lease_owner" = \'\', "paused_reason" = \'\',',
+            f'  "status" = \'{RunStatus.SUCCEEDED}\', "outputs" = %s::jsonb,',
+            '  "finished_at" = %s::timestamptz, "usage_wall_seconds" = %s::double precision,',
+        ]
+    else:
+        ending = ['  "lease_expires_at" = COALESCE(%s::timestamptz, "lease_expires_at"),']
     return "\n".join(
         [
             f'WITH guard AS (UPDATE "{run_table}" SET',
             '  "current_step" = %s::varchar,',
-            '  "lease_expires_at" = COALESCE(%s::timestamptz, "lease_expires_at"),',
+            *ending,
             '  "event_seq" = %s::bigint,',
             '  "model_calls" = %s::integer, "usage_usd" = "usage_usd" + %s::numeric,',
             '  "usage_input_tokens" = "usage_input_tokens" + %s::bigint,',
@@ -120,10 +130,17 @@ def pg_checkpoint_params(
     audit: list[Any],
 ) -> tuple:
     """`event_payloads`: each event as the JSON its live subscribers get (seq, type, data,
-    created_at), so an event is serialised once for both."""
+    created_at), so an event is serialised once for both. `fields["finish"]` (a RunFinish)
+    makes them the parameters of the finishing statement."""
+    finish = fields.get("finish")
+    if finish is None:
+        ending: tuple = (fields["lease_expires_at"],)
+    else:
+        outputs = None if finish.outputs is None else json_dumps(finish.outputs)
+        ending = (outputs, finish.finished_at, finish.wall_seconds)
     return (
         fields["current_step"],
-        fields["lease_expires_at"],
+        *ending,
         fields["event_seq"],
         fields["model_calls"],
         fields["usage_usd"],

@@ -178,13 +178,15 @@ def _run_slice(view: RunView, owner: str) -> Advance:
             return Advance.IDLE
         outcome = step_execute(view, index)
         following = index + 1
+        # What runs while this checkpoint commits: the next step if it is pure, or after
+        # the last step the completion, which collects every answer before it writes.
         if not checkpoint_step(
             view=view,
             index=index,
             attempt=view.attempt_for(index),
             outcome=outcome,
             owner=owner,
-            overlap=following < len(view.steps) and view.step_is_pure(following),
+            overlap=following >= len(view.steps) or view.step_is_pure(following),
         ):
             _log.info("run stopped by someone else", run=str(run_id))
             return Advance.IDLE

@@ -170,10 +170,13 @@ class CheckpointWriter:
     def _next_result(pgconn: pq.PGconn) -> pq.PGresult | None:
         """The next result, reading from the socket only while libpq cannot make one from
         what it already holds: the end of a statement's results and its sync point usually
-        arrive with the result itself, and need no read that would find nothing."""
-        while pgconn.is_busy():
-            select.select([pgconn.socket], [], [])
-            pgconn.consume_input()
+        arrive with the result itself, and need no read that would find nothing. An answer
+        that arrived while the engine worked is read without waiting in `select` first."""
+        if pgconn.is_busy():
+            pgconn.consume_input()  # what has arrived already (libpq's socket never blocks)
+            while pgconn.is_busy():
+                select.select([pgconn.socket], [], [])
+                pgconn.consume_input()
         return pgconn.get_result()
 
     def _check(self, result: pq.PGresult) -> None:
