@@ -113,8 +113,9 @@ class _Publisher:
     of them at `flush`.
 
     Publishing is best effort by design: a subscriber that misses a notice (Redis restarted,
-    the connection broke) fills the gap from the database (`playbooks/api/stream.py`). So
-    a failed send drops the notice, logs it, and leaves Redis alone for `RETRY_SECONDS`
+    the connection broke) fills the gap from the database (`playbooks/api/stream.py`). A
+    send that finds the connection broken is tried once more on a new one; when that fails
+    too, the notice is dropped and logged, and Redis is left alone for `RETRY_SECONDS`
     rather than stall the engine on reconnects. The connection is made by redis-py (URL,
     credentials, TLS, timeouts, handshake) lazily, and again after a fork or when the
     process's Redis pool is replaced (a changed REDIS_URL)."""
@@ -132,17 +133,25 @@ class _Publisher:
         self._quiet_until = 0.0
 
     def submit(self, payloads: list[tuple[str, str]]) -> None:
+        """Sends; a connection found broken (Redis restarted) is replaced at once and the
+        notice sent again, once, before the publisher rests."""
+        message = b"".join(_publish_command(*payload) for payload in payloads)
         with self._lock:
-            sock = self._socket()
-            if sock is None:
-                return
-            try:
-                if self._unread >= self.READ_BATCH:
-                    self._read_answers(sock, wait=0.0)
-                sock.sendall(b"".join(_publish_command(*payload) for payload in payloads))
-                self._unread += len(payloads)
-            except OSError:
-                self._failed("event publish failed")
+            for last_try in (False, True):
+                sock = self._socket()
+                if sock is None:
+                    return
+                try:
+                    if self._unread >= self.READ_BATCH:
+                        self._read_answers(sock, wait=0.0)
+                    sock.sendall(message)
+                    self._unread += len(payloads)
+                    return
+                except OSError:
+                    if last_try:
+                        self._failed("event publish failed")
+                    else:
+                        self._disconnect()
 
     def flush(self, timeout: float) -> bool:
         with self._lock:
@@ -197,10 +206,13 @@ class _Publisher:
                     "event publish refused", error=line[1:200].decode(errors="replace")
                 )
 
-    def _failed(self, message: str) -> None:
+    def _disconnect(self) -> None:
         if self._connection is not None:
             self._connection.disconnect()
         self._connection, self._unread, self._partial = None, 0, b""
+
+    def _failed(self, message: str) -> None:
+        self._disconnect()
         self._quiet_until = time.monotonic() + self.RETRY_SECONDS
         _logger().warning(message)
 

@@ -88,3 +88,21 @@ def test_redis_down_drops_notices_quietly_and_the_publisher_comes_back(private_r
     run_events_publish_payloads(run_id, ['{"seq": 50}'])
     assert run_events_flush(timeout=5) is True
     assert _received(subscriber, 1) == [[{"seq": 50}]]
+
+
+def test_a_restarted_redis_gets_the_next_notices_without_a_pause(private_redis):
+    run_id = "0196a3b0-0000-7000-8000-000000000003"
+    run_events_publish_payloads(run_id, ['{"seq": 1}'])
+    assert run_events_flush(timeout=5) is True
+    private_redis.stop()
+    private_redis.start()
+    subscriber = _subscriber(private_redis, run_events_channel(run_id))
+    with capture_logs() as logs:
+        for seq in (2, 3, 4):  # the old connection takes at most the first one with it
+            run_events_publish_payloads(run_id, [json.dumps({"seq": seq})])
+        assert run_events_flush(timeout=5) is True
+    assert [entry for entry in logs if entry["log_level"] == "warning"] == []
+    received = _received(subscriber, 2)
+    if received and received[0][0]["seq"] == 2:  # the first one made it after all
+        received += _received(subscriber, 1)
+    assert [message[0]["seq"] for message in received][-2:] == [3, 4]
