@@ -10,6 +10,7 @@ import time
 
 import httpx
 import httpx2
+import jwt
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -143,3 +144,87 @@ def test_a_call_that_needs_approval_answers_pending(running_run, base_url):
     assert result.structured_content["status"] == "pending"
     approval = Approval.objects.get(pk=result.structured_content["approval_id"])
     assert (approval.kind, approval.run_id, approval.tool) == ("tool_call", run.pk, NOTIFY)
+
+
+def _post_tools_list(base_url: str, token: str) -> httpx.Response:
+    return httpx.post(
+        f"{base_url}/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+    )
+
+
+def _forged(token: str, key: str, **changes) -> str:
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return jwt.encode({**claims, **changes}, key, algorithm="HS256")
+
+
+@pytest.mark.parametrize("spoil", ["tampered", "expired", "finished run", "earlier attempt"])
+def test_a_token_that_no_longer_holds_is_401(running_run, base_url, spoil):
+    from playbooks.run_services import run_cancel
+
+    run = running_run(spec_with([ECHO]))
+    token, _ = scope_token_issue(run)
+    if spoil == "tampered":
+        token = _forged(
+            token, "a-key-that-is-not-the-signing-key-at-all", allowed_risk_max="secret"
+        )
+    elif spoil == "expired":
+        token = _forged(token, settings.SECRET_KEY, exp=int(time.time()) - 5)
+    elif spoil == "finished run":
+        run_cancel(run=run, actor=None)
+    else:
+        run.attempt += 1  # what a retry's transition does
+        run.save(update_fields=["attempt"])
+    response = _post_tools_list(base_url, token)
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "not_authenticated")
+    assert not ToolInvocation.objects.filter(run=run).exists()
+
+
+def test_a_token_narrowed_below_a_tools_risk_neither_lists_nor_calls_it(running_run, base_url):
+    run = running_run(spec_with([ECHO]))
+    token, _ = scope_token_issue(run)
+    narrowed = _forged(token, settings.SECRET_KEY, allowed_risk_max="read")
+
+    async def work(client):
+        listed = await client.list_tools()
+        try:
+            await client.call_tool(ECHO, {"value": 1})
+        except MCPError as exc:
+            return listed, exc.error.data["code"], exc.error.message
+        raise AssertionError("a call above the token's risk was answered")
+
+    listed, code, message = _with_client(base_url, narrowed, work)
+    assert (listed.tools, code) == ([], "permission_denied")
+    assert "above this run's limit read" in message
+    assert not ToolInvocation.objects.filter(run=run).exists()
+
+
+def test_a_denied_risk_class_is_refused_without_calling(running_run, base_url):
+    run = running_run(spec_with(["tools.test.peek_secret"], max_risk="secret"))
+    token, _ = scope_token_issue(run)
+
+    async def work(client):
+        try:
+            await client.call_tool("tools.test.peek_secret", {})
+        except MCPError as exc:
+            return exc.error.data["code"], exc.error.message
+        raise AssertionError("a denied tool was called")
+
+    code, message = _with_client(base_url, token, work)
+    assert code == "permission_denied" and "denied by the approval policy" in message
+    assert not ToolInvocation.objects.filter(run=run).exists()
+
+
+def test_a_failure_inside_the_tool_is_a_result_with_is_error(running_run, base_url):
+    run = running_run(spec_with(["tools.test.flaky"]))
+    token, _ = scope_token_issue(run)
+
+    async def work(client):
+        return await client.call_tool("tools.test.flaky", {"fail_times": 1, "value": "v"})
+
+    result = _with_client(base_url, token, work)
+    assert result.is_error is True
+    assert "flaky failure 1" in result.content[0].text
+    invocation = ToolInvocation.objects.get(run=run)
+    assert (invocation.tool, invocation.status) == ("tools.test.flaky", "failed")

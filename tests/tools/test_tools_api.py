@@ -138,6 +138,18 @@ def test_arguments_outside_the_input_schema_are_200_is_error(running_run, client
     assert "/sleep_ms" in body["content"][0]["text"]
 
 
+def test_a_failure_inside_the_tool_is_200_is_error(running_run, client):
+    run = running_run(spec_with(["tools.test.flaky"]))
+    token, _ = scope_token_issue(run)
+    response = _call(client, token, "tools.test.flaky", {"fail_times": 1, "value": "v"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["isError"] is True
+    assert "flaky failure 1" in body["content"][0]["text"]
+    invocation = ToolInvocation.objects.get(run=run)
+    assert (invocation.tool, invocation.status) == ("tools.test.flaky", "failed")
+
+
 def test_a_denied_risk_class_is_403(running_run, client):
     run = running_run(spec_with(["tools.test.peek_secret"], max_risk="secret"))
     token, _ = scope_token_issue(run)

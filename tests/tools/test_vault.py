@@ -7,7 +7,7 @@ import logging
 
 import pytest
 from cryptography.fernet import Fernet
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from approvals.models import Approval
 from approvals.services import approval_approve
@@ -69,12 +69,28 @@ def test_the_api_never_returns_a_value(
     assert admin.delete("/api/v1/secrets/api.token/").status_code == 404
 
 
-def test_set_secret_reads_the_value_from_stdin(org, monkeypatch):
+@pytest.mark.parametrize(
+    "arguments",
+    [["{org}", "slack.webhook"], ["slack.webhook", "--org", "{org}"]],
+    ids=["ORG NAME", "NAME --org ORG"],
+)
+def test_set_secret_reads_the_value_from_stdin(org, monkeypatch, arguments):
     monkeypatch.setattr("sys.stdin", io.StringIO(VALUE + "\n"))
     out = io.StringIO()
-    call_command("set_secret", "slack.webhook", "--org", org.name, stdout=out)
+    call_command("set_secret", *[a.format(org=org.name) for a in arguments], stdout=out)
     assert out.getvalue().strip().endswith(f"vault of {org.name}")
-    assert vault_decrypt(Secret.objects.get(organization=org).ciphertext) == VALUE
+    secret = Secret.objects.get(organization=org)
+    assert (secret.name, vault_decrypt(secret.ciphertext)) == ("slack.webhook", VALUE)
+
+
+@pytest.mark.parametrize(
+    "arguments", [["slack.webhook"], ["a", "b", "c"], ["a", "b", "--org", "c"]]
+)
+def test_set_secret_refuses_arguments_that_do_not_name_org_and_secret(org, monkeypatch, arguments):
+    monkeypatch.setattr("sys.stdin", io.StringIO(VALUE + "\n"))
+    with pytest.raises(CommandError, match="set_secret ORG NAME"):
+        call_command("set_secret", *arguments)
+    assert not Secret.objects.exists()
 
 
 def test_a_secret_reaches_the_tool_and_nothing_else(
