@@ -216,8 +216,9 @@ def _promotion_cancel_pending(*, playbook: Playbook, actor: Any, reason: str) ->
 def promotion_payload(playbook: Playbook) -> dict[str, Any]:
     """What the approver of a promotion sees and hashes: exactly the spec to activate."""
     from playbooks.spec.policy import promotion_policy
+    from tools.registry import tool_lookup_for
 
-    policy = promotion_policy(playbook.spec)
+    policy = promotion_policy(playbook.spec, tool_lookup=tool_lookup_for(playbook.organization_id))
     return {
         "playbook": str(playbook.pk),
         "slug": playbook.slug,
@@ -235,7 +236,11 @@ def playbook_promote(
     playbook = _locked(playbook)
     if playbook.status != PlaybookStatus.DRAFT:
         raise _invalid_state(f"Only a draft can be promoted; this playbook is {playbook.status}.")
-    checked = spec_check_stored(spec=playbook.spec, source_yaml=playbook.spec_source_yaml)
+    checked = spec_check_stored(
+        spec=playbook.spec,
+        source_yaml=playbook.spec_source_yaml,
+        organization_id=playbook.organization_id,
+    )
     spec_require_valid(checked)
     assert checked.policy is not None
     if not checked.policy.requires_approval:

@@ -7,6 +7,7 @@ from agentstudio.errors import AppError, ErrorCode
 from playbooks.spec.policy import PromotionPolicy, promotion_policy
 from playbooks.spec.validator import SpecReport, spec_validate, spec_validate_yaml
 from playbooks.spec.yaml_loader import SpecYAMLError, spec_parse_yaml
+from tools.registry import tool_lookup_for
 
 
 @dataclass
@@ -21,22 +22,30 @@ class CheckedSpec:
         return self.spec is not None and not self.report.errors
 
 
-def spec_check(*, spec: Any = None, spec_yaml: str | None = None) -> CheckedSpec:
-    """Validates either form; YAML errors carry 1-based line and column."""
+def spec_check(
+    *, spec: Any = None, spec_yaml: str | None = None, organization_id: Any = None
+) -> CheckedSpec:
+    """Validates either form; YAML errors carry 1-based line and column. The spec may use
+    the tools everyone has and those of `organization_id`'s connections (none without it)."""
+    lookup = tool_lookup_for(organization_id)
     if spec_yaml is not None:
-        parsed, report = spec_validate_yaml(spec_yaml)
+        parsed, report = spec_validate_yaml(spec_yaml, tool_lookup=lookup)
         checked = CheckedSpec(spec=parsed, report=report, source_yaml=spec_yaml)
     else:
         checked = CheckedSpec(
-            spec=spec if isinstance(spec, dict) else None, report=spec_validate(spec)
+            spec=spec if isinstance(spec, dict) else None,
+            report=spec_validate(spec, tool_lookup=lookup),
         )
     if checked.valid:
-        checked.policy = promotion_policy(checked.spec)
+        checked.policy = promotion_policy(checked.spec, tool_lookup=lookup)
     return checked
 
 
-def spec_check_stored(*, spec: dict[str, Any], source_yaml: str = "") -> CheckedSpec:
-    """Re-validates a stored spec, with YAML positions when its source text still matches."""
+def spec_check_stored(
+    *, spec: dict[str, Any], source_yaml: str = "", organization_id: Any = None
+) -> CheckedSpec:
+    """Re-validates a stored spec, with YAML positions when its source text still matches
+    (tools as in `spec_check`)."""
     positions = None
     if source_yaml:
         try:
@@ -45,10 +54,11 @@ def spec_check_stored(*, spec: dict[str, Any], source_yaml: str = "") -> Checked
             parsed = None
         if parsed != spec:
             positions = None
-    report = spec_validate(spec, positions=positions)
+    lookup = tool_lookup_for(organization_id)
+    report = spec_validate(spec, positions=positions, tool_lookup=lookup)
     checked = CheckedSpec(spec=spec, report=report, source_yaml=source_yaml)
     if checked.valid:
-        checked.policy = promotion_policy(spec)
+        checked.policy = promotion_policy(spec, tool_lookup=lookup)
     return checked
 
 

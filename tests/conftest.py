@@ -132,9 +132,11 @@ def active_playbook(author):
     default) with `allowed` runners, and activated as the system."""
 
     def _make(spec: dict, *, owner=None, allowed=(), **extra):
-        checked = spec_check(spec=copy.deepcopy(spec))
-        assert checked.valid, [problem.as_dict() for problem in checked.report.errors]
         creator = owner or author
+        checked = spec_check(
+            spec=copy.deepcopy(spec), organization_id=creator.membership.organization_id
+        )
+        assert checked.valid, [problem.as_dict() for problem in checked.report.errors]
         playbook = playbook_create(
             organization=creator.membership.organization,
             actor=creator,

@@ -194,7 +194,7 @@ def tool_call(
     from playbooks.models import InvocationStatus, ToolInvocation
 
     definition = tool_registry.get(name)
-    if definition is None:
+    if definition is None or not definition.visible_to(scope.organization_id):
         raise ToolRefused("not_found", f"There is no tool {name!r}.")
     if not scope.allows_tool(name):
         raise ToolRefused("permission_denied", f"{name} is not in this run's scope.")

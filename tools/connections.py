@@ -26,6 +26,8 @@ from tools.registry import RISK_CLASSES, ToolDefinition, risk_rank
 _CACHE_SECONDS = 2.0
 _cache: dict[str, tuple[float, Any]] = {}
 _NAME = re.compile(r"^tools\.([a-z0-9][a-z0-9_-]{0,63})\.([a-z0-9_-]{1,128})$")
+# Namespaces of the studio's own tools: no connection may take one.
+RESERVED_CONNECTION_NAMES = ("studio", "skill", "test")
 
 
 def local_tool_name(remote: str) -> str:
@@ -38,7 +40,7 @@ def _row(name: str) -> Any:
     from tools.models import ConnectionTool
 
     match = _NAME.match(name)
-    if match is None or match.group(1) in ("studio", "skill", "test"):
+    if match is None or match.group(1) in RESERVED_CONNECTION_NAMES:
         return None
     cached = _cache.get(name)
     if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
@@ -61,19 +63,23 @@ def _row(name: str) -> Any:
 def connection_tool_definition(name: str) -> ToolDefinition | None:
     """The registry resolver for connection tools."""
     row = _row(name)
-    if row is None:
-        return None
+    return None if row is None else connection_tool_definition_of(row)
+
+
+def connection_tool_definition_of(row: Any) -> ToolDefinition:
+    """The registry definition of one imported tool (its connection loaded with it)."""
     return ToolDefinition(
-        name=name,
+        name=row.registry_name,
         title=row.title or row.remote_name,
         description=row.description or f"{row.remote_name} on {row.connection.name}",
         input_schema=row.input_schema or {"type": "object"},
-        output_schema=None,
+        output_schema=row.output_schema or None,
         risk=row.risk,
         idempotent=risk_rank(row.risk) <= risk_rank("compute"),
         untrusted_output=row.untrusted,
         open_world=True,
         has_dry_run=False,
+        organization_id=str(row.connection.organization_id),
     )
 
 
@@ -146,6 +152,21 @@ def connection_call(row: Any, ctx: ToolContext, arguments: dict[str, Any]) -> An
     return result.structured_content if result.structured_content is not None else {"text": text}
 
 
+def _schema_or(schema: Any, fallback: Any) -> Any:
+    """A remote tool's JSON Schema when it is one (Draft 2020-12), else `fallback`: the
+    broker validates every call against it, so a malformed one must not reach it."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    if not isinstance(schema, dict) or not schema:
+        return fallback
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError:
+        return fallback
+    return schema
+
+
 @transaction.atomic
 def connection_create(
     *, organization: Any, actor: Any, name: str, url: str, auth_secret: str = ""
@@ -154,6 +175,11 @@ def connection_create(
     from tools.models import Connection
 
     org_admin_assert(actor=actor, organization=organization, what="manage connections")
+    if name in RESERVED_CONNECTION_NAMES:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            f"{name!r} names the studio's own tools (tools.{name}.*); choose another name.",
+        )
     connection = Connection(
         organization=organization, name=name, url=url, auth_secret=auth_secret, created_by=actor
     )
@@ -202,7 +228,8 @@ def connection_refresh(*, connection: Any, actor: Any) -> int:
                     "remote_name": tool.name,
                     "title": (tool.title or "")[:300],
                     "description": tool.description or "",
-                    "input_schema": tool.input_schema or {"type": "object"},
+                    "input_schema": _schema_or(tool.input_schema, {"type": "object"}),
+                    "output_schema": _schema_or(getattr(tool, "output_schema", None), None),
                 },
             )
         connection.tools.exclude(name__in=seen).delete()

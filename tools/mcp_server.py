@@ -52,15 +52,10 @@ def _tool(definition: Any) -> types.Tool:
 
 
 async def _list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-    from tools.registry import tool_registry
+    from tools.selectors import tool_list_in_scope
 
     scope, _run = _scope_of(ctx)
-    definitions = [
-        definition
-        for name in sorted(scope.allowed_tools)
-        if (definition := tool_registry.get(name)) is not None
-        and scope.allows_risk(definition.risk)
-    ]
+    definitions = await sync_to_async(_call_closing_connection)(tool_list_in_scope, scope=scope)
     return types.ListToolsResult(tools=[_tool(definition) for definition in definitions])
 
 

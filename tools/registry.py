@@ -3,6 +3,7 @@
 import copy
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,9 +48,18 @@ class ToolDefinition:
     untrusted_output: bool
     open_world: bool
     has_dry_run: bool
+    # Built-in, skill and plugin tools are everyone's; a connection's tools belong to the
+    # organization that registered it, and no other organization sees or calls them.
+    organization_id: str | None = None
 
     def __post_init__(self) -> None:
         risk_rank(self.risk)
+
+    def visible_to(self, organization_id: object) -> bool:
+        """Whether an organization (its id; None for no organization) may see this tool."""
+        return self.organization_id is None or (
+            organization_id is not None and self.organization_id == str(organization_id)
+        )
 
     @property
     def annotations(self) -> dict[str, Any]:
@@ -131,6 +141,19 @@ class ToolRegistry:
 
     def __len__(self) -> int:
         return len(self._definitions)
+
+
+def tool_lookup_for(organization_id: object) -> Callable[[str], ToolDefinition | None]:
+    """Registry lookups as one organization sees them: another organization's connection
+    tools are unknown to it (None: only the tools that are everyone's)."""
+
+    def lookup(name: str) -> ToolDefinition | None:
+        definition = tool_registry.get(name)
+        if definition is None or not definition.visible_to(organization_id):
+            return None
+        return definition
+
+    return lookup
 
 
 def tool_registry_with_builtins() -> ToolRegistry:

@@ -38,11 +38,11 @@ def _denied(message: str) -> AppError:
     return AppError(ErrorCode.PERMISSION_DENIED, message)
 
 
-def _checked_from(data: dict[str, Any]) -> Any:
+def _checked_from(data: dict[str, Any], *, organization_id: Any) -> Any:
     if "spec_yaml" in data:
-        return spec_check(spec_yaml=data["spec_yaml"])
+        return spec_check(spec_yaml=data["spec_yaml"], organization_id=organization_id)
     if "spec" in data:
-        return spec_check(spec=data["spec"])
+        return spec_check(spec=data["spec"], organization_id=organization_id)
     return None
 
 
@@ -78,10 +78,11 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(request=PlaybookWriteSerializer, responses={201: PlaybookSerializer})
     def create(self, request: Request) -> Response:
         data = self._write_serializer(spec_required=True).validated_data
+        organization = user_organization(request.user)
         playbook = services.playbook_create(
-            organization=user_organization(request.user),
+            organization=organization,
             actor=request.user,
-            checked=_checked_from(data),
+            checked=_checked_from(data, organization_id=organization.pk),
             name=data.get("name"),
             slug=data.get("slug"),
             description=data.get("description"),
@@ -96,7 +97,7 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         playbook = services.playbook_update(
             playbook=playbook,
             actor=request.user,
-            checked=_checked_from(data),
+            checked=_checked_from(data, organization_id=playbook.organization_id),
             name=data.get("name"),
             slug=data.get("slug"),
             description=data.get("description"),
@@ -121,10 +122,11 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         serializer = ImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        organization = user_organization(request.user)
         playbook = services.playbook_create(
-            organization=user_organization(request.user),
+            organization=organization,
             actor=request.user,
-            checked=spec_check(spec_yaml=data["spec_yaml"]),
+            checked=spec_check(spec_yaml=data["spec_yaml"], organization_id=organization.pk),
             name=data.get("name"),
             slug=data.get("slug"),
             source="import",
@@ -147,8 +149,12 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         serializer = ValidateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        checked = _checked_from(data) or spec_check_stored(
-            spec=playbook.spec, source_yaml=playbook.spec_source_yaml
+        checked = _checked_from(data, organization_id=playbook.organization_id) or (
+            spec_check_stored(
+                spec=playbook.spec,
+                source_yaml=playbook.spec_source_yaml,
+                organization_id=playbook.organization_id,
+            )
         )
         body: dict[str, Any] = {
             "valid": checked.valid,
@@ -164,7 +170,11 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["get"], url_path="promotion-requirements")
     def promotion_requirements(self, request: Request, pk: str) -> Response:
         playbook = self.get_object()
-        checked = spec_check_stored(spec=playbook.spec, source_yaml=playbook.spec_source_yaml)
+        checked = spec_check_stored(
+            spec=playbook.spec,
+            source_yaml=playbook.spec_source_yaml,
+            organization_id=playbook.organization_id,
+        )
         if checked.policy is None:
             errors = [problem.as_dict() for problem in checked.report.errors]
             raise AppError(

@@ -28,12 +28,29 @@ TOKEN = "remote-server-token-77"
 SEEN: list = []
 
 
+SKU_SCHEMA = {"type": "object", "properties": {"sku": {"type": "string"}}, "required": ["sku"]}
+PRICE_SCHEMA = {
+    "type": "object",
+    "properties": {"sku": {"type": "string"}, "price": {"type": "number"}},
+    "required": ["sku", "price"],
+}
+
+
 async def _list(ctx, params):
-    schema = {"type": "object", "properties": {"sku": {"type": "string"}}, "required": ["sku"]}
     return types.ListToolsResult(
         tools=[
-            types.Tool(name="Lookup.Price", description="Price of a SKU", input_schema=schema),
-            types.Tool(name="send_order", description="Orders a SKU", input_schema=schema),
+            types.Tool(
+                name="Lookup.Price",
+                description="Price of a SKU",
+                input_schema=SKU_SCHEMA,
+                output_schema=PRICE_SCHEMA,
+            ),
+            types.Tool(
+                name="send_order",
+                description="Orders a SKU",
+                input_schema=SKU_SCHEMA,
+                output_schema={"type": "not-a-json-type"},  # malformed: must not be kept
+            ),
         ]
     )
 
@@ -163,3 +180,104 @@ def test_a_refresh_keeps_classifications_and_a_non_admin_may_not_register(
     assert (tool.risk, tool.untrusted) == ("read", False)
     with pytest.raises(AppError):
         connection_create(organization=org, actor=approver, name="other", url="http://127.0.0.1:1/")
+
+
+def test_a_refresh_keeps_a_valid_output_schema_and_drops_a_malformed_one(connected):
+    tools = {tool.name: tool for tool in ConnectionTool.objects.filter(connection=connected)}
+    assert tools["lookup_price"].output_schema == PRICE_SCHEMA
+    assert tools["send_order"].output_schema is None
+    assert tool_registry.get("tools.shop.lookup_price").output_schema == PRICE_SCHEMA
+
+
+@pytest.mark.parametrize("name", ["studio", "skill", "test"])
+def test_a_connection_may_not_take_a_namespace_of_the_studios_own_tools(org, admin_user, name):
+    from agentstudio.errors import AppError
+
+    with pytest.raises(AppError, match="the studio's own tools"):
+        connection_create(organization=org, actor=admin_user, name=name, url="http://127.0.0.1:1/")
+
+
+def test_the_tool_list_shows_a_connections_tools_to_its_organization_only(
+    connected, client_for, viewer, other_org, make_user
+):
+    mine = {t["name"]: t for t in client_for(viewer).get("/api/v1/tools/").json()["tools"]}
+    assert mine["tools.shop.lookup_price"]["risk"] == "external_send"
+    assert mine["tools.shop.lookup_price"]["annotations"]["openWorldHint"] is True
+    assert mine["tools.shop.lookup_price"]["outputSchema"] == PRICE_SCHEMA
+    assert "tools.studio.files.read" in mine
+    outsider = make_user("viewer", organization=other_org)
+    theirs = {t["name"] for t in client_for(outsider).get("/api/v1/tools/").json()["tools"]}
+    assert "tools.studio.files.read" in theirs
+    assert not {name for name in theirs if name.startswith("tools.shop.")}
+
+
+def test_another_organization_can_neither_use_nor_call_a_connections_tools(
+    connected, other_org, make_user, client_for
+):
+    from playbooks.specs import spec_check
+    from tools.broker import tool_call
+    from tools.context import ToolContext
+    from tools.policy import ToolRefused
+    from tools.scope import ToolScope
+
+    spec = {
+        "name": "Borrowed tool",
+        "tools": ["tools.shop.lookup_price"],
+        "max_risk": "external_send",
+        "steps": [{"id": "price", "tool": "tools.shop.lookup_price", "args": {"sku": "A-1"}}],
+    }
+    checked = spec_check(spec=spec, organization_id=other_org.pk)
+    assert not checked.valid
+    assert any("tools.shop.lookup_price" in p.message for p in checked.report.errors)
+    assert spec_check(spec=spec, organization_id=connected.organization_id).valid
+
+    outsider = make_user("author", organization=other_org)
+    response = client_for(outsider).post("/api/v1/playbooks/", {"spec": spec}, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "validation_error")
+
+    # Even a scope that names the tool (it cannot be issued: no spec of theirs validates)
+    # does not reach another organization's server.
+    scope = ToolScope(
+        run_id="0",
+        playbook_id="0",
+        organization_id=str(other_org.pk),
+        allowed_tools=frozenset({"tools.shop.lookup_price"}),
+        allowed_risk_max="secret",
+        policy={},
+    )
+    context = ToolContext(run_id="0", step_id="s", call_key="0:s:1", workspace=None)
+    with pytest.raises(ToolRefused) as refused:
+        tool_call(
+            scope=scope,
+            run=None,
+            step_id="s",
+            key="0:s:1",
+            name="tools.shop.lookup_price",
+            arguments={"sku": "A-1"},
+            context=context,
+            timeout_seconds=5,
+        )
+    assert refused.value.code == "not_found"
+    assert SEEN == []
+
+
+def test_a_scope_token_lists_the_tools_it_may_call(connected, running_run, admin_user):
+    from rest_framework.test import APIClient
+
+    from tools.connections import connection_tool_classify
+    from tools.scope import scope_token_issue
+
+    tool = ConnectionTool.objects.get(connection=connected, name="lookup_price")
+    connection_tool_classify(tool=tool, actor=admin_user, risk="read", untrusted=True)
+    run = running_run(
+        {
+            "name": "Price check",
+            "tools": ["tools.shop.lookup_price", "tools.studio.util.echo"],
+            "steps": [{"id": "price", "tool": "tools.shop.lookup_price", "args": {"sku": "A"}}],
+        }
+    )
+    token, _ = scope_token_issue(run)
+    response = APIClient().get("/api/v1/tools/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200, response.json()
+    listed = {t["name"]: t["risk"] for t in response.json()["tools"]}
+    assert listed == {"tools.shop.lookup_price": "read", "tools.studio.util.echo": "compute"}

@@ -50,6 +50,25 @@ def test_tools_lists_every_tool_with_its_risk_and_annotations(client_for, viewer
     assert set(tools[ECHO]) >= {"title", "description", "inputSchema", "annotations"}
 
 
+@pytest.mark.parametrize("token", [None, "not-a-jwt", "eyJhbGciOiJIUzI1NiJ9.e30.x"])
+def test_the_tool_list_needs_a_key_a_session_or_a_scope_token(client, token):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    response = client.get("/api/v1/tools/", **headers)
+    assert _error(response) == (401, "not_authenticated")
+
+
+def test_a_finished_runs_token_lists_nothing(running_run, client):
+    from playbooks.run_services import run_cancel
+
+    run = running_run(spec_with([ECHO]))
+    token, _ = scope_token_issue(run)
+    listed = client.get("/api/v1/tools/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert [tool["name"] for tool in listed.json()["tools"]] == [ECHO]
+    run_cancel(run=run, actor=None)
+    response = client.get("/api/v1/tools/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert _error(response) == (401, "not_authenticated")
+
+
 def test_a_call_with_the_scope_token_runs_and_is_recorded(running_run, client):
     run = running_run(spec_with([ECHO]))
     token, _ = scope_token_issue(run)

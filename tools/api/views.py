@@ -13,11 +13,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agentstudio.accounts.permissions import IsOrganizationMember
+from agentstudio.accounts.roles import user_membership
 from agentstudio.errors import AppError, ErrorCode
 from playbooks import run_selectors
 from tools.policy import ToolRefused
 from tools.registry import tool_registry
 from tools.scope import ScopeTokenInvalid, scope_token_verify
+from tools.selectors import tool_list_in_scope, tool_list_visible
 from tools.services import run_scope_token_issue, tool_call_external
 
 
@@ -27,11 +30,25 @@ class ToolCallSerializer(serializers.Serializer):
 
 
 class ToolListView(APIView):
-    """Every tool the broker knows, as MCP listing entries plus their risk class."""
+    """The tools the caller may see, as MCP listing entries plus their risk class: with an
+    API key or a session, everyone's tools and the organization's connection tools; with a
+    run scope token (an agent), the tools that token may call."""
+
+    permission_classes: list[Any] = []  # a member, or a scope token: checked in get()
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
-        tools = sorted(tool_registry.all(), key=lambda definition: definition.name)
+        if request.user and request.user.is_authenticated:
+            membership = user_membership(request.user)
+            if membership is None:
+                raise AppError(ErrorCode.PERMISSION_DENIED, IsOrganizationMember.message)
+            tools = tool_list_visible(organization_id=membership.organization_id)
+        else:
+            try:
+                scope, _run = scope_token_verify(_bearer(request))
+            except ScopeTokenInvalid as exc:
+                raise AppError(ErrorCode.NOT_AUTHENTICATED, str(exc)) from exc
+            tools = tool_list_in_scope(scope=scope)
         return Response({"tools": [definition.to_mcp() for definition in tools]})
 
 
