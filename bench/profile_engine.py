@@ -196,15 +196,18 @@ def profile_engine(
         out["one_run_advance"] = {
             "result": str(result),
             "statements_total": len(shapes),
-            "commits_total": meter.commits,
             "redis_publishes_total": meter.publishes,
             "statements_before_first_step": prefix,
             "statements_per_step": per_step,
             "statements_per_step_count": len(per_step),
             "steps_identical_in_steady_state": steady,
             "statements_after_last_step": tail,
-            "commits_per_step": rnd((meter.commits - 2) / steps, 2),  # start and complete
-            "redis_publishes_per_step": rnd((meter.publishes - 2) / steps, 2),
+            # Checkpoints commit on their own (autocommit) on the worker's pipelined
+            # connection, so Django's connection commits only outside them; PostgreSQL's
+            # own count of transactions per step is a_engine.postgres_per_step.
+            "django_connection_commits_total": meter.commits,
+            # one notice for the start, then one per step (the last one also ends the run)
+            "redis_publishes_per_step": rnd((meter.publishes - 1) / steps, 2),
             "counts_by_table": dict(Counter(_table(s) for s in shapes)),
             "ms_by_statement_shape": _by_shape(shapes, [t for _, t in meter.statements]),
         }
