@@ -21,13 +21,17 @@ from django.utils import timezone
 from agentstudio.accounts.roles import org_admin_assert
 from agentstudio.errors import AppError, ErrorCode
 from tools.context import ToolContext, ToolExecutionError
-from tools.registry import RISK_CLASSES, ToolDefinition, risk_rank
+from tools.registry import (
+    RESERVED_CONNECTION_NAMES,
+    RISK_CLASSES,
+    ToolDefinition,
+    reserved_connection_name_message,
+    risk_rank,
+)
 
 _CACHE_SECONDS = 2.0
 _cache: dict[str, tuple[float, Any]] = {}
 _NAME = re.compile(r"^tools\.([a-z0-9][a-z0-9_-]{0,63})\.([a-z0-9_-]{1,128})$")
-# Namespaces of the studio's own tools: no connection may take one.
-RESERVED_CONNECTION_NAMES = ("studio", "skill", "test")
 
 
 def local_tool_name(remote: str) -> str:
@@ -176,10 +180,7 @@ def connection_create(
 
     org_admin_assert(actor=actor, organization=organization, what="manage connections")
     if name in RESERVED_CONNECTION_NAMES:
-        raise AppError(
-            ErrorCode.VALIDATION_ERROR,
-            f"{name!r} names the studio's own tools (tools.{name}.*); choose another name.",
-        )
+        raise AppError(ErrorCode.VALIDATION_ERROR, reserved_connection_name_message(name))
     connection = Connection(
         organization=organization, name=name, url=url, auth_secret=auth_secret, created_by=actor
     )

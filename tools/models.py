@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+
+from tools.registry import RESERVED_CONNECTION_NAMES, reserved_connection_name_message
 
 VAULT_NAME_VALIDATOR = RegexValidator(
     r"^[A-Za-z0-9_.-]{1,200}$", "Use 1-200 letters, digits, dots, dashes or underscores."
@@ -76,6 +79,11 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Refuses a reserved name on every path that validates (the admin's form too)."""
+        if self.name in RESERVED_CONNECTION_NAMES:
+            raise ValidationError({"name": reserved_connection_name_message(self.name)})
 
 
 class ConnectionTool(models.Model):

@@ -14,6 +14,13 @@ TOOL_NAME_PATTERN = r"^tools(\.[a-z0-9_-]+){2,}$"
 TOOL_NAME_MAX_LENGTH = 200
 _TOOL_NAME_RE = re.compile(TOOL_NAME_PATTERN)
 
+# Namespaces of the studio's own tools: no connection may take one.
+RESERVED_CONNECTION_NAMES = ("studio", "skill", "test")
+
+
+def reserved_connection_name_message(name: str) -> str:
+    return f"{name!r} names the studio's own tools (tools.{name}.*); choose another name."
+
 
 def risk_rank(risk: str) -> int:
     """The position of a risk class in RISK_CLASSES (read is 0); ValueError when unknown."""

@@ -281,3 +281,15 @@ def test_a_scope_token_lists_the_tools_it_may_call(connected, running_run, admin
     assert response.status_code == 200, response.json()
     listed = {t["name"]: t["risk"] for t in response.json()["tools"]}
     assert listed == {"tools.shop.lookup_price": "read", "tools.studio.util.echo": "compute"}
+
+
+def test_the_admin_refuses_a_reserved_connection_name_on_the_form(admin_user, client):
+    from tools.models import Connection
+
+    client.force_login(admin_user)
+    response = client.post(
+        "/admin/tools/connection/add/", {"name": "studio", "url": "http://127.0.0.1:1/mcp"}
+    )
+    assert response.status_code == 200  # the form again, with the error on the name
+    assert "the studio&#x27;s own tools" in response.content.decode()
+    assert not Connection.objects.filter(name="studio").exists()
