@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator
 
 from agentstudio.errors import AppError, ErrorCode
 from playbooks.engine.events import run_events_append_locked
+from playbooks.engine.steps.gates import decision_record
 from playbooks.models import Playbook, PlaybookStatus, Run, RunStatus, RunStep, StepStatus
 from playbooks.spec.defaults import spec_effective_budget
 
@@ -380,8 +381,9 @@ def _complete_waiting_step(run: Run, approval: Any) -> list:
         return []  # not the step the run waits on: the engine reads the decision itself
     row.status = StepStatus.SUCCEEDED
     row.output = approval.response if approval.kind == "question" else approval.payload
+    row.state = decision_record(approval)
     row.finished_at = timezone.now()
-    row.save(update_fields=["status", "output", "finished_at"])
+    row.save(update_fields=["status", "output", "state", "finished_at"])
     run.cursor = row.index + 1
     run.current_step = row.step_id
     return [("step.succeeded", {"step": row.step_id, "index": row.index, "attempt": row.attempt})]

@@ -40,7 +40,8 @@ class ToolContext:
     call_key: str
     workspace: Path
     # For tools.studio.report.lineage: one entry per finished step, oldest first:
-    # {"step", "kind", "tool", "inputs", "artifacts": [paths], "started_at", "finished_at"}
+    # {"step", "kind", "tool", "inputs", "artifacts": [paths], "started_at", "finished_at"},
+    # and for a decided gate or question "decision": {approval, status, by, at, body_hash}
     lineage: list[dict[str, Any]] = field(default_factory=list)
     max_file_bytes: int = 50 * 1024 * 1024
     written: list[WrittenFile] = field(default_factory=list)

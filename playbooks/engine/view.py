@@ -106,14 +106,20 @@ class RunView:
         step = self.steps[row.index] if row.index < len(self.steps) else {}
         if "tool" in step:
             tool = step["tool"]
-        self.lineage.append(
-            {
-                "step": row.step_id,
-                "kind": row.kind,
-                "tool": tool,
-                "inputs": row.input,
-                "artifacts": sorted(artifacts),
-                "started_at": row.started_at.isoformat() if row.started_at else None,
-                "finished_at": row.finished_at.isoformat() if row.finished_at else None,
-            }
-        )
+        entry = {
+            "step": row.step_id,
+            "kind": row.kind,
+            "tool": tool,
+            "inputs": row.input,
+            "artifacts": sorted(artifacts),
+            "started_at": row.started_at.isoformat() if row.started_at else None,
+            "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        }
+        decision = (row.state or {}).get("decision") if isinstance(row.state, dict) else None
+        if decision is not None:
+            # A gate's inputs are what the person approved (after any edit), not the proposal;
+            # a question's answer is its output.
+            if row.kind == "approval" and isinstance(row.input, dict):
+                entry["inputs"] = {**row.input, "payload": row.output}
+            entry["decision"] = decision
+        self.lineage.append(entry)

@@ -17,6 +17,7 @@ import uuid
 import pytest
 from django.conf import settings
 
+from approvals.hashing import approval_body_hash
 from approvals.models import Approval
 from approvals.services import approval_approve
 from playbooks.catalogue import blueprints_seed
@@ -95,6 +96,18 @@ def test_data_cleanup_applies_the_rules_as_edited_by_the_approver(
     assert lineage["artifacts"]["cleaned.csv"] == {"produced_by": "apply", "from_inputs": [DATASET]}
     assert lineage["artifacts"]["report.md"]["produced_by"] == "report"
     assert lineage["artifacts"]["lineage.json"]["produced_by"] == "lineage"
+    # The gate records what the approver approved (their edit), who, and its hash.
+    gate.refresh_from_db()
+    gate_entry = next(step for step in lineage["steps"] if step["step"] == "review_rules")
+    assert gate_entry["inputs"]["payload"] == edited
+    assert gate_entry["decision"] == {
+        "approval": str(gate.pk),
+        "status": "approved",
+        "by": approver.username,
+        "at": gate.decided_at.isoformat(),
+        "body_hash": approval_body_hash(edited),
+    }
+    assert "name_postcode" not in json.dumps(gate_entry)
     apply_entry = next(step for step in lineage["steps"] if step["step"] == "apply")
     assert apply_entry["inputs"]["rules"] == edited["rules"]
     assert apply_entry["artifacts"] == ["cleaned.csv"]

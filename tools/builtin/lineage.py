@@ -51,7 +51,11 @@ def lineage_document(ctx: ToolContext, target: str) -> dict[str, Any]:
             for reference in _file_references(entry.get("inputs"), known_files)
             if reference not in own
         ]
-        steps.append({key: entry.get(key) for key in _STEP_FIELDS} | {"artifacts": own})
+        steps.append(
+            {key: entry.get(key) for key in _STEP_FIELDS}
+            | {key: entry[key] for key in _OPTIONAL_STEP_FIELDS if key in entry}
+            | {"artifacts": own}
+        )
         for path in own:
             artifacts[path] = {"produced_by": entry.get("step"), "from_inputs": references}
     artifacts[target] = {"produced_by": ctx.step_id, "from_inputs": []}
@@ -64,6 +68,7 @@ def lineage_document(ctx: ToolContext, target: str) -> dict[str, Any]:
 
 
 _STEP_FIELDS = ("step", "kind", "tool", "inputs", "started_at", "finished_at")
+_OPTIONAL_STEP_FIELDS = ("decision",)  # who approved a gate or answered a question, the hash
 
 
 def _file_references(inputs: Any, known_files: set[str]) -> list[str]:

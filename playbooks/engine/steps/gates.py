@@ -17,12 +17,28 @@ def decided_approval(view: RunView, key: str) -> Any:
     return Approval.objects.filter(run=view.run, call_key=key).order_by("-created_at").first()
 
 
+def decision_record(approval: Any) -> dict[str, Any]:
+    """What a decided gate or answered question keeps in its step row's `state`: which
+    approval, who decided, when, and the hash of the payload they approved (after any edit),
+    so the lineage records what a person approved rather than what was proposed."""
+    decided_by = approval.decided_by
+    return {
+        "decision": {
+            "approval": str(approval.pk),
+            "status": approval.status,
+            "by": decided_by.get_username() if decided_by is not None else None,
+            "at": approval.decided_at.isoformat() if approval.decided_at else None,
+            "body_hash": approval.body_hash,
+        }
+    }
+
+
 def resolved_outcome(approval: Any, *, output: Any) -> StepOutcome | None:
     """The step's outcome once a person decided, or None while still pending."""
     from approvals.models import ApprovalStatus
 
     if approval.status in (ApprovalStatus.APPROVED, ApprovalStatus.EXECUTED):
-        return StepOutcome(result=Result.SUCCEEDED, output=output)
+        return StepOutcome(result=Result.SUCCEEDED, output=output, state=decision_record(approval))
     if approval.status == ApprovalStatus.PENDING:
         return None
     reason = approval.reason or approval.status
