@@ -360,3 +360,63 @@ def test_vault_takes_only_a_name_the_author_wrote(source):
 def test_a_literal_vault_name_passes_the_check():
     assert template_check("{{ vault('slack.token') }}") == []
     assert template_check("{{ {'token': vault(\"a.b\")} }}") == []
+
+
+def test_an_edit_of_a_call_with_a_secret_header_passes_the_schema_check(
+    active_playbook, author, approver, client_for, settings
+):
+    """The handle stands where a string header will be: the edit's schema check leaves
+    that place to the broker, which validates the resolved arguments."""
+    from tests.support.sink import HttpSink
+
+    settings.AGENTSTUDIO_HTTP_ALLOW = ["127.0.0.1"]
+    sink = HttpSink.start()
+    try:
+        spec = {
+            "name": "Post with a secret header",
+            "tools": ["tools.studio.http.post"],
+            "max_risk": "external_send",
+            "steps": [
+                {
+                    "id": "send",
+                    "tool": "tools.studio.http.post",
+                    "args": {
+                        "url": f"{sink.url}/in",
+                        "json": {"n": 1},
+                        "headers": {"Authorization": "{{ vault('api.token') }}"},
+                    },
+                }
+            ],
+        }
+        run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+        run_advance(run_id=run.pk)
+        approval = Approval.objects.get(run=run)
+        edited = {**approval.payload["arguments"], "json": {"n": 2}}
+        bad = {**edited, "headers": {"Authorization": HANDLE, "X-Count": 3}}
+        client = client_for(approver)
+        refused = client.patch(
+            f"/api/v1/approvals/{approval.pk}/",
+            {"payload": {"tool": approval.tool, "arguments": bad}},
+            format="json",
+        )
+        assert refused.status_code == 400
+        assert [d["path"] for d in refused.json()["error"]["details"]] == ["/payload/arguments"]
+        assert "/headers/X-Count" in refused.json()["error"]["details"][0]["message"]
+        response = client.post(
+            f"/api/v1/approvals/{approval.pk}/approve/",
+            {
+                "body_hash": approval.body_hash,
+                "payload": {"tool": approval.tool, "arguments": edited},
+            },
+            format="json",
+        )
+        assert response.status_code == 200, response.json()
+        undo_window_elapse(approval)
+        run_advance(run_id=run.pk)
+        run.refresh_from_db()
+        assert run.status == "succeeded"
+        [request] = sink.requests
+        assert (request.headers["authorization"], request.json()) == (VALUE, {"n": 2})
+        assert VALUE not in recorded(run)
+    finally:
+        sink.stop()
