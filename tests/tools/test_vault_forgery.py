@@ -420,3 +420,27 @@ def test_an_edit_of_a_call_with_a_secret_header_passes_the_schema_check(
         assert VALUE not in recorded(run)
     finally:
         sink.stop()
+
+
+def test_a_caller_cannot_name_the_secret_slack_posts_through(running_run):
+    """The Slack tool's webhook is the vault's `slack.webhook`, chosen by nobody at call
+    time: an argument naming another secret is refused before anything resolves."""
+    from rest_framework.test import APIClient
+
+    slack = "tools.studio.notify.slack"
+    run = running_run(spec_with([slack], max_risk="external_send"))
+    token, _ = scope_token_issue(run)
+    response = APIClient().post(
+        "/api/v1/tools/call/",
+        {"name": slack, "arguments": {"text": "hi", "webhook_secret": "api.token"}},
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["isError"] is True
+    assert body["structuredContent"]["error"] == (
+        "Arguments do not match the tool's inputSchema: /: Additional properties are not "
+        "allowed ('webhook_secret' was unexpected)"
+    )
+    assert not Approval.objects.filter(run=run).exists()
