@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 VAULT_MARKER = "$vault"  # a JSON value {"$vault": name} is shaped like a handle to a secret
 
 
@@ -20,9 +22,20 @@ def json_pointer_join(base: str, key: Any) -> str:
     return f"{base}/{str(key).replace('~', '~0').replace('/', '~1')}"
 
 
+def _may_hold_handles(value: Any) -> bool:
+    """False when `value` surely holds no handle: its JSON text never says "$vault" (a
+    few microseconds, on every tool call's arguments; the walk is only for the rest)."""
+    try:
+        return b'"$vault"' in orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # not plain JSON: walk it
+        return True
+
+
 def vault_references(value: Any, *, base: str = "") -> dict[str, Any]:
     """Every handle-shaped value inside `value`: its JSON Pointer → the name it refers to."""
     found: dict[str, Any] = {}
+    if not _may_hold_handles(value):
+        return found
     pending: list[tuple[str, Any]] = [(base, value)]
     while pending:
         path, item = pending.pop()

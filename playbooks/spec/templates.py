@@ -70,6 +70,8 @@ def vault_handles_as_json(value: Any) -> tuple[Any, dict[str, str]]:
     where those are (JSON Pointer → name). A VaultHandle only comes from a vault() call in
     the spec (data is JSON, never one), so these are the author's references: the only
     handles the broker resolves (tools.vault)."""
+    if not _holds_vault_handle(value):
+        return value, {}
     references: dict[str, str] = {}
 
     def walk(item: Any, path: str) -> Any:
@@ -83,6 +85,16 @@ def vault_handles_as_json(value: Any) -> tuple[Any, dict[str, str]]:
         return item
 
     return walk(value, ""), references
+
+
+def _holds_vault_handle(value: Any) -> bool:
+    if isinstance(value, VaultHandle):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_vault_handle(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_vault_handle(item) for item in value)
+    return False
 
 
 @dataclass(frozen=True)
