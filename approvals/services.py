@@ -15,6 +15,7 @@ from agentstudio.accounts.models import Organization, Role
 from agentstudio.accounts.roles import can_decide_approvals, user_membership
 from agentstudio.audit import events
 from agentstudio.errors import AppError, ErrorCode
+from agentstudio.secret_references import vault_reference_changes
 from approvals.hashing import approval_body_hash
 from approvals.models import (
     Approval,
@@ -455,6 +456,15 @@ def _edited_payload_checked(approval: Approval, payload: Any) -> Any:
             ErrorCode.VALIDATION_ERROR,
             f"A {approval.kind} approval's payload cannot be edited.",
             details=[{"path": "/payload", "message": f"not editable for {approval.kind}"}],
+        )
+    # A secret reference is the author's alone: an approver may not add, drop, move or
+    # rename one (the broker would refuse a handle the author did not write anyway).
+    changes = vault_reference_changes(approval.payload, payload, base="/payload")
+    if changes:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            "An edit may not add, remove or change a secret reference.",
+            details=changes,
         )
     if approval.kind != ApprovalKind.TOOL_CALL:
         return payload

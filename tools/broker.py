@@ -9,13 +9,9 @@ there is never a second path.
 
 from __future__ import annotations
 
-import concurrent.futures
 import math
-import os
-import signal
-import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,15 +20,16 @@ from django.db import transaction
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
+from agentstudio import secret_references
 from agentstudio.json_encoding import json_dumps
 from agentstudio.model_instances import model_instance
+from tools.broker_secrets import errors_off_handles, leaving, vault_error, with_secrets
 from tools.context import ToolContext, ToolExecutionError, WrittenFile
 from tools.policy import ApprovalGate, ToolRefused, approval_gate, policy_rule
 from tools.registry import ToolDefinition, tool_registry
 from tools.scope import ToolScope
-from tools.vault import VaultError, vault_has_handles, vault_resolve_arguments, vault_scrub
-
-_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="tool")
+from tools.timeouts import ToolTimeout, run_with_timeout
+from tools.vault import VaultError, VaultHandleForged
 
 
 class ToolOutcomeUnknown(Exception):
@@ -132,10 +129,14 @@ def _schema_errors(schema: dict[str, Any] | None, value: Any) -> list[str]:
             check.valid.add(key)
         return []
     return [
-        f"{'/' + '/'.join(str(p) for p in error.absolute_path) if error.absolute_path else '/'}: "
-        f"{error.message}"
+        _problem(error)
         for error in sorted(check.validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     ][:20]
+
+
+def _problem(error: Any) -> str:
+    path = "/" + "/".join(str(p) for p in error.absolute_path) if error.absolute_path else "/"
+    return f"{path}: {error.message}"
 
 
 def _implementation(name: str) -> Any:
@@ -177,6 +178,7 @@ def tool_call(
     context: ToolContext,
     timeout_seconds: float,
     prior_keys: Collection[str] | None = None,
+    vault_references: Mapping[str, str] | None = None,
 ) -> ToolCallResult:
     """Makes (or replays) one tool call through the gates, in DESIGN.md's order: the tool
     exists → it is in the scope → its risk is within the scope → the arguments are valid →
@@ -190,7 +192,51 @@ def tool_call(
     `prior_keys` are the invocation keys the run already has, passed by a caller that holds
     the run's lease (only the holder's guarded checkpoint adds invocations): a key outside
     it needs no lookup. Non-idempotent calls are always looked up, because their "started"
-    row is written before the side effect, outside any checkpoint."""
+    row is written before the side effect, outside any checkpoint.
+
+    `vault_references` are the handles the playbook's author wrote (JSON Pointer → name,
+    rendered from the spec's vault() calls): only those resolve. A handle-shaped value
+    anywhere else arrived as data and the call is refused. Whatever leaves the broker, a
+    result or a refusal, is scrubbed of every secret the call used (`leaving`)."""
+    secrets: list[str] = []
+    try:
+        result, approval = _gated_call(
+            scope=scope,
+            run=run,
+            step_id=step_id,
+            key=key,
+            name=name,
+            arguments=arguments,
+            context=context,
+            timeout_seconds=timeout_seconds,
+            prior_keys=prior_keys,
+            authored=vault_references or {},
+            secrets=secrets,
+        )
+    except ToolRefused as exc:
+        raise ToolRefused(exc.code, leaving(exc.message, secrets, context)) from None
+    result = leaving(result, secrets, context)
+    if approval is not None:
+        _approval_executed(approval, result)
+    return result
+
+
+def _gated_call(
+    *,
+    scope: ToolScope,
+    run: Any,
+    step_id: str,
+    key: str,
+    name: str,
+    arguments: Any,
+    context: ToolContext,
+    timeout_seconds: float,
+    prior_keys: Collection[str] | None,
+    authored: Mapping[str, str],
+    secrets: list[str],
+) -> tuple[ToolCallResult, Any]:
+    """tool_call's gates, in order: the result (unscrubbed) and the approval it executes.
+    `secrets` collects the secrets resolved, for the caller to scrub with."""
     from playbooks.models import InvocationStatus, ToolInvocation
 
     definition = tool_registry.get(name)
@@ -209,7 +255,7 @@ def tool_call(
         InvocationStatus.SUCCEEDED,
         InvocationStatus.FAILED,
     ):
-        return ToolCallResult(
+        replayed = ToolCallResult(
             name=name,
             key=key,
             structured=existing.result,
@@ -218,6 +264,7 @@ def tool_call(
             invocation=existing,
             replayed=True,
         )
+        return replayed, None
     if existing is not None and not existing.idempotent:
         raise ToolOutcomeUnknown(existing)
     invocation = existing or model_instance(
@@ -232,13 +279,13 @@ def tool_call(
         started_at=timezone.now(),
     )
     try:
-        call_arguments, secrets = _with_secrets(arguments, scope)
-    except VaultError as exc:
-        return _finish(invocation, _error_result(name, key, f"Vault: {exc}.", invocation))
+        call_arguments = with_secrets(arguments, scope, authored, secrets)
+    except (VaultError, VaultHandleForged) as exc:
+        return _finish(invocation, vault_error(name, key, exc, invocation)), None
     problems = _schema_errors(definition.input_schema, call_arguments)
     if problems:
         message = "Arguments do not match the tool's inputSchema: " + "; ".join(problems)
-        return _finish(invocation, _error_result(name, key, message, invocation))
+        return _finish(invocation, _error_result(name, key, message, invocation)), None
     rule = policy_rule(scope, definition)
     approval = None
     if rule.get("mode") == "deny":
@@ -257,20 +304,19 @@ def tool_call(
         if gate.request is not None and definition.has_dry_run:
             gate.request["dry_run"] = _dry_run(definition, context, arguments)
         if gate.request is not None or gate.pending is not None:
-            return _awaiting_approval(name, key, invocation, gate)
+            return _awaiting_approval(name, key, invocation, gate), None
         if gate.refusal:
-            return _finish(invocation, _error_result(name, key, gate.refusal, invocation))
+            return _finish(invocation, _error_result(name, key, gate.refusal, invocation)), None
         if gate.arguments != arguments:  # edited by the approver: the same checks again
             try:
-                call_arguments, secrets = _with_secrets(gate.arguments, scope)
-            except VaultError as exc:
-                return _finish(invocation, _error_result(name, key, f"Vault: {exc}.", invocation))
+                call_arguments = with_secrets(gate.arguments, scope, authored, secrets)
+            except (VaultError, VaultHandleForged) as exc:
+                return _finish(invocation, vault_error(name, key, exc, invocation)), None
             problems = _schema_errors(definition.input_schema, call_arguments)
             if problems:
                 message = "The approved arguments do not match the tool's inputSchema: "
-                return _finish(
-                    invocation, _error_result(name, key, message + "; ".join(problems), invocation)
-                )
+                failed = _error_result(name, key, message + "; ".join(problems), invocation)
+                return _finish(invocation, failed), None
             arguments = invocation.arguments = gate.arguments
         approval = gate.approval
     if not definition.idempotent and invocation.pk is None:
@@ -280,25 +326,7 @@ def tool_call(
             invocation.save()
     context.organization_id = scope.organization_id
     result = _execute(definition, call_arguments, context, timeout_seconds, invocation)
-    _scrub(result, secrets + context.secrets_used)
-    result = _finish(invocation, result)
-    if approval is not None:
-        _approval_executed(approval, result)
-    return result
-
-
-def _with_secrets(arguments: Any, scope: ToolScope) -> tuple[Any, list[str]]:
-    """The arguments to call with: vault handles resolved (only here, at call time)."""
-    if not vault_has_handles(arguments):
-        return arguments, []
-    return vault_resolve_arguments(arguments, organization_id=scope.organization_id)
-
-
-def _scrub(result: ToolCallResult, secrets: list[str]) -> None:
-    """No secret leaves a call: not in its result, its text, nor anything recorded of it."""
-    if secrets:
-        result.structured = vault_scrub(result.structured, secrets)
-        result.text = vault_scrub(result.text, secrets)
+    return _finish(invocation, result), approval
 
 
 def _dry_run(definition: ToolDefinition, context: ToolContext, arguments: Any) -> Any:
@@ -365,7 +393,7 @@ def _execute(
         )
     started = time.monotonic()
     try:
-        structured = _run_with_timeout(implementation, context, arguments, timeout)
+        structured = run_with_timeout(implementation, context, arguments, timeout)
     except ToolTimeout:
         if not definition.idempotent:
             # The thread may still complete the call: retrying could send twice.
@@ -405,57 +433,6 @@ def _execute(
     return result
 
 
-class ToolTimeout(BaseException):
-    """Raised into a tool that ran past its timeout. A BaseException, so a tool's own
-    `except Exception` cannot swallow it."""
-
-
-def _run_with_timeout(implementation: Any, context: ToolContext, arguments: Any, timeout: float):
-    """Runs the tool on this thread under a SIGALRM timer when this is the main thread and
-    the timer is free (a Celery pool process): no hand-off, no thread wake-up on a busy
-    machine. Elsewhere (a server thread) it runs on the tool pool and is waited for."""
-    if threading.current_thread() is threading.main_thread() and signal.getitimer(
-        signal.ITIMER_REAL
-    ) == (0.0, 0.0):
-        return _run_inline(implementation, context, arguments, timeout)
-    future = _EXECUTOR.submit(implementation, context, arguments)
-    try:
-        return future.result(timeout=timeout)
-    except concurrent.futures.TimeoutError:
-        future.cancel()
-        raise ToolTimeout from None
-
-
-class _Alarm:
-    """The SIGALRM handler is installed once per process and each call only arms the timer.
-    An alarm that arrives while no tool runs goes to whatever handler was there before."""
-
-    installed_in: int | None = None
-    armed = False
-    previous: Any = signal.SIG_DFL
-
-    @classmethod
-    def expire(cls, signum: int, frame: Any) -> None:
-        if cls.armed:
-            cls.armed = False
-            raise ToolTimeout
-        if callable(cls.previous):
-            cls.previous(signum, frame)
-
-
-def _run_inline(implementation: Any, context: ToolContext, arguments: Any, timeout: float):
-    if _Alarm.installed_in != os.getpid():
-        _Alarm.previous = signal.signal(signal.SIGALRM, _Alarm.expire)
-        _Alarm.installed_in = os.getpid()
-    _Alarm.armed = True
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        return implementation(context, arguments)
-    finally:
-        _Alarm.armed = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-
-
 def _finish(invocation: Any, result: ToolCallResult) -> ToolCallResult:
     from playbooks.models import InvocationStatus
 
@@ -469,8 +446,12 @@ def _finish(invocation: Any, result: ToolCallResult) -> ToolCallResult:
 
 def tool_arguments_problems(name: str, arguments: Any) -> list[str]:
     """The inputSchema's complaints about `arguments` for tool `name` (an approver's edit
-    passes the same check as the model's call); an unknown tool is one complaint."""
+    passes the same check as the model's call); an unknown tool is one complaint. A vault
+    handle stands where its secret will be: the broker checks that place once resolved."""
     definition = tool_registry.get(name)
     if definition is None:
         return [f"there is no tool {name!r}"]
-    return _schema_errors(definition.input_schema, arguments)
+    if not definition.input_schema or not secret_references.vault_references(arguments):
+        return _schema_errors(definition.input_schema, arguments)
+    validator = _schema_check(definition.input_schema).validator
+    return [_problem(error) for error in errors_off_handles(validator, arguments)][:20]

@@ -7,7 +7,6 @@ from tools.registry import ToolDefinition
 # Relative to the run workspace: no leading slash or backslash, no ".." segment, no NUL.
 WORKSPACE_PATH_PATTERN = r"^(?![/\\])(?!.*(^|[/\\])\.\.([/\\]|$))[^\x00]+$"
 HTTP_URL_PATTERN = r"^[hH][tT][tT][pP][sS]?://[^\s]+$"
-VAULT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,200}$"
 HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$"
 MAX_FILE_CONTENT_CHARS = 10_000_000
 
@@ -458,12 +457,6 @@ STUDIO_NOTIFY_SLACK = ToolDefinition(
         {
             "text": _text(max_length=40_000),
             "channel": _text(max_length=80),
-            "webhook_secret": {
-                "type": "string",
-                "pattern": VAULT_NAME_PATTERN,
-                "default": "slack.webhook",
-                "description": "Name of the vault entry holding the webhook URL.",
-            },
         },
         required=("text",),
     ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -19,12 +20,23 @@ from django.db import transaction
 from agentstudio.accounts.roles import org_admin_assert
 from agentstudio.audit import events as audit_events
 from agentstudio.errors import AppError, ErrorCode
-
-VAULT_MARKER = "$vault"  # an argument value {"$vault": name} is a handle to a secret
+from agentstudio.secret_references import json_pointer_join, vault_references
+from tools.vault_logs import vault_logs_watch
 
 
 class VaultError(Exception):
     """A secret that does not exist or cannot be decrypted (the key changed)."""
+
+
+class VaultHandleForged(Exception):
+    """A handle-shaped value the playbook's author did not write: data never resolves."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"Arguments hold a vault handle at {path or '/'} that the playbook's author did "
+            "not write: a secret resolves only from vault('name') in the spec."
+        )
+        self.path = path
 
 
 def _cipher() -> MultiFernet:
@@ -93,38 +105,43 @@ def vault_resolve(*, organization_id: Any, name: str) -> str:
     secret = Secret.objects.filter(organization_id=organization_id, name=name).first()
     if secret is None:
         raise VaultError(f"there is no secret named {name!r} in this organization's vault")
-    return vault_decrypt(secret.ciphertext)
+    value = vault_decrypt(secret.ciphertext)
+    vault_logs_watch(value)  # from now on, no log line of this process shows it
+    return value
 
 
-def vault_resolve_arguments(arguments: Any, *, organization_id: Any) -> tuple[Any, list[str]]:
-    """Arguments with every `{"$vault": name}` handle replaced by its secret, and the
-    secrets used (to scrub from whatever the call returns)."""
+def vault_resolve_arguments(
+    arguments: Any, *, organization_id: Any, authored: Mapping[str, Any]
+) -> tuple[Any, list[str]]:
+    """Arguments with each handle the author wrote (`authored`: JSON Pointer → name, from
+    the spec's vault() calls) replaced by its secret, and the secrets used (to scrub from
+    whatever the call returns). Any other handle-shaped value arrived as data (an input,
+    an output, a caller's arguments, an edit): VaultHandleForged, and nothing resolves."""
+    found = vault_references(arguments)
+    for path in sorted(found):
+        if path not in authored or authored[path] != found[path]:
+            raise VaultHandleForged(path)
+    if not found:
+        return arguments, []
     used: list[str] = []
 
-    def walk(value: Any) -> Any:
+    def walk(value: Any, path: str) -> Any:
+        if path in found:
+            secret = vault_resolve(organization_id=organization_id, name=found[path])
+            used.append(secret)
+            return secret
         if isinstance(value, dict):
-            if set(value) == {VAULT_MARKER} and isinstance(value[VAULT_MARKER], str):
-                secret = vault_resolve(organization_id=organization_id, name=value[VAULT_MARKER])
-                used.append(secret)
-                return secret
-            return {key: walk(item) for key, item in value.items()}
+            return {key: walk(item, json_pointer_join(path, key)) for key, item in value.items()}
         if isinstance(value, list):
-            return [walk(item) for item in value]
+            return [walk(item, json_pointer_join(path, i)) for i, item in enumerate(value)]
         return value
 
-    return walk(arguments), used
+    return walk(arguments, ""), used
 
 
-def vault_has_handles(arguments: Any) -> bool:
-    if isinstance(arguments, dict):
-        return VAULT_MARKER in arguments or any(vault_has_handles(v) for v in arguments.values())
-    if isinstance(arguments, list):
-        return any(vault_has_handles(item) for item in arguments)
-    return False
-
-
-def vault_scrub(value: Any, secrets: list[str]) -> Any:
-    """`value` with every secret replaced by a marker, wherever it appears in a string."""
+def vault_scrub(value: Any, secrets: Collection[str]) -> Any:
+    """`value` with every secret replaced by a marker, wherever it appears in a string: the
+    one scrub for every way out of the broker (results, errors, records and logs)."""
     if not secrets:
         return value
     if isinstance(value, str):
@@ -134,6 +151,6 @@ def vault_scrub(value: Any, secrets: list[str]) -> Any:
         return value
     if isinstance(value, dict):
         return {key: vault_scrub(item, secrets) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [vault_scrub(item, secrets) for item in value]
     return value

@@ -12,6 +12,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from agentstudio.secret_references import VAULT_MARKER, json_pointer_join
+
 TEMPLATE_NAMES = frozenset({"inputs", "steps", "run", "vault", "loop"})
 # Attributes that reach interpreter internals; anything starting with "_" is refused too.
 DENIED_ATTRIBUTES = frozenset(
@@ -63,16 +65,36 @@ class VaultHandle:
         return f"vault:{self.name}"
 
 
-def vault_handles_as_json(value: Any) -> Any:
-    """Rendered arguments as JSON: each whole-value VaultHandle becomes `{"$vault": name}`,
-    the form the broker resolves at call time (tools.vault)."""
+def vault_handles_as_json(value: Any) -> tuple[Any, dict[str, str]]:
+    """Rendered arguments as JSON, each whole-value VaultHandle as `{"$vault": name}`, and
+    where those are (JSON Pointer → name). A VaultHandle only comes from a vault() call in
+    the spec (data is JSON, never one), so these are the author's references: the only
+    handles the broker resolves (tools.vault)."""
+    if not _holds_vault_handle(value):
+        return value, {}
+    references: dict[str, str] = {}
+
+    def walk(item: Any, path: str) -> Any:
+        if isinstance(item, VaultHandle):
+            references[path] = item.name
+            return {VAULT_MARKER: item.name}
+        if isinstance(item, dict):
+            return {key: walk(inner, json_pointer_join(path, key)) for key, inner in item.items()}
+        if isinstance(item, list):
+            return [walk(inner, json_pointer_join(path, i)) for i, inner in enumerate(item)]
+        return item
+
+    return walk(value, ""), references
+
+
+def _holds_vault_handle(value: Any) -> bool:
     if isinstance(value, VaultHandle):
-        return {"$vault": value.name}
+        return True
     if isinstance(value, dict):
-        return {key: vault_handles_as_json(item) for key, item in value.items()}
+        return any(_holds_vault_handle(item) for item in value.values())
     if isinstance(value, list):
-        return [vault_handles_as_json(item) for item in value]
-    return value
+        return any(_holds_vault_handle(item) for item in value)
+    return False
 
 
 @dataclass(frozen=True)
@@ -296,7 +318,34 @@ def template_check(source: str) -> list[TemplateProblem]:
         problem = _node_problem(node, bound=bound)
         if problem is not None and problem not in problems:
             problems.append(problem)
+    for problem in _vault_problems(tree):
+        if problem not in problems:
+            problems.append(problem)
     return problems
+
+
+def _vault_problems(tree: nodes.Template) -> Iterator[TemplateProblem]:
+    """vault() is called by name with one string literal: the secret is chosen by the
+    author, never by data (vault(inputs.name)), and vault is never passed around."""
+    literal_calls: set[int] = set()
+    for node in _walk(tree):
+        if isinstance(node, nodes.Call) and _is_vault_name(node.node):
+            arguments = node.args
+            literal = len(arguments) == 1 and isinstance(arguments[0], nodes.Const)
+            if literal and isinstance(arguments[0].value, str) and not _call_extras(node):
+                literal_calls.add(id(node.node))
+    for node in _walk(tree):
+        if _is_vault_name(node) and id(node) not in literal_calls:
+            message = "vault() takes one secret name written in the spec, e.g. vault('slack.token')"
+            yield TemplateProblem(message=message, kind="vault", line=node.lineno)
+
+
+def _is_vault_name(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Name) and node.name == "vault" and node.ctx == "load"
+
+
+def _call_extras(call: nodes.Call) -> bool:
+    return bool(call.kwargs or call.dyn_args or call.dyn_kwargs)
 
 
 def template_step_references(source: str) -> set[str]:

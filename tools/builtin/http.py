@@ -128,18 +128,26 @@ def _slack_body(arguments: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+# The one vault entry the Slack tool reads. Fixed, not an argument: a secret is chosen by
+# the playbook's author, never by whoever calls the tool (an agent, an API caller).
+SLACK_WEBHOOK_SECRET = "slack.webhook"
+
+
 def notify_slack_dry_run(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
     """The message as it would be posted; the webhook stays a vault reference."""
-    secret = arguments.get("webhook_secret", "slack.webhook")
     return {
         "dry_run": True,
-        "request": {"method": "POST", "url": f"vault:{secret}", "json": _slack_body(arguments)},
+        "request": {
+            "method": "POST",
+            "url": f"vault:{SLACK_WEBHOOK_SECRET}",
+            "json": _slack_body(arguments),
+        },
     }
 
 
 def notify_slack(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Posts through the Slack incoming webhook kept in the vault under `webhook_secret`."""
-    url = ctx.secret(arguments.get("webhook_secret", "slack.webhook"))
+    """Posts through the Slack incoming webhook kept in the vault as `slack.webhook`."""
+    url = ctx.secret(SLACK_WEBHOOK_SECRET)
     refusal = url_refusal(url)
     if refusal:
         raise ToolExecutionError(f"Refused the webhook in the vault: {refusal}.")

@@ -125,9 +125,11 @@ def step_tool_call(
     name: str,
     arguments: Any,
     context: ToolContext,
+    vault_references: dict[str, str] | None = None,
 ) -> ToolCallResult:
     """A call from a step through the broker, in the run's scope and under the step's
-    timeout; the lease holder's known invocation keys spare the idempotency lookup."""
+    timeout; the lease holder's known invocation keys spare the idempotency lookup. Only a
+    tool step passes `vault_references` (its author's); an agent's calls have none."""
     return tool_call(
         scope=view.scope(),
         run=view.run,
@@ -138,18 +140,18 @@ def step_tool_call(
         context=context,
         timeout_seconds=step_timeout(step),
         prior_keys=view.invocation_keys,
+        vault_references=vault_references,
     )
 
 
 def execute_tool_step(view: RunView, index: int, step: dict[str, Any], attempt: int) -> StepOutcome:
-    arguments = vault_handles_as_json(
+    arguments, references = vault_handles_as_json(
         template_render_value(step.get("args", {}), view.template_context())
     )
     key = call_key(view, step["id"], attempt, "0")
+    context = tool_context(view, step["id"], key)
     try:
-        result = step_tool_call(
-            view, step, key, step["tool"], arguments, tool_context(view, step["id"], key)
-        )
+        result = step_tool_call(view, step, key, step["tool"], arguments, context, references)
     except ToolOutcomeUnknown as exc:
         paused = outcome_unknown_pause(exc, step["id"])
         paused.input = arguments
