@@ -366,6 +366,13 @@ class ProcessStack:
         self.beat.wait_for_log("runs.requeue_stalled", ready_timeout)
         return self.beat
 
+    def start_serve(self, *, port: int, **env_overrides: str) -> ChildProcess:
+        """Starts `manage.py serve` (web, one worker, beat: its own children) on `port`."""
+        argv = [
+            sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "1",
+        ]  # fmt: skip
+        return self._spawn("serve", argv, self.child_env(**env_overrides))
+
     def logs_tail(self, lines: int = 60) -> str:
         parts = []
         for child in [*self.children, *([self.redis.process] if self.redis.process else [])]:
