@@ -188,10 +188,10 @@ AGENTSTUDIO_WORKSPACE_ROOT = Path(
 )
 # A worker advances a run for at most one slice, then re-enqueues it (fairness).
 AGENTSTUDIO_RUN_SLICE_SECONDS = env.float("AGENTSTUDIO_RUN_SLICE_SECONDS", default=10.0)
-# A lease outlives any single step (before a step starts, the lease is extended to cover
-# its timeout), so a live worker never loses its run to another; a dead worker's lease
-# expires and the run moves on.
-AGENTSTUDIO_RUN_LEASE_SECONDS = env.int("AGENTSTUDIO_RUN_LEASE_SECONDS", default=300)
+# A worker's lease on a run: its heartbeat thread renews it every third of this while a
+# slice runs (however long a step takes), so a live worker never loses its run to another;
+# a dead worker's lease expires within this and beat rings for the run again.
+AGENTSTUDIO_RUN_LEASE_SECONDS = env.int("AGENTSTUDIO_RUN_LEASE_SECONDS", default=15)
 AGENTSTUDIO_STEP_TIMEOUT_SECONDS = env.float("AGENTSTUDIO_STEP_TIMEOUT_SECONDS", default=120.0)
 AGENTSTUDIO_STALLED_RUN_SECONDS = env.int("AGENTSTUDIO_STALLED_RUN_SECONDS", default=30)
 AGENTSTUDIO_TOOL_MODULES = env.list("AGENTSTUDIO_TOOL_MODULES", default=[])
@@ -263,7 +263,7 @@ CELERY_BEAT_SCHEDULE = {
     "approvals-remind-expiring": {"task": "approvals.remind_expiring", "schedule": 60.0},
     "runs-requeue-stalled": {
         "task": "runs.requeue_stalled",
-        "schedule": env.float("AGENTSTUDIO_REQUEUE_INTERVAL_SECONDS", default=15.0),
+        "schedule": env.float("AGENTSTUDIO_REQUEUE_INTERVAL_SECONDS", default=5.0),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from playbooks.models import Run, RunStatus
@@ -12,7 +12,8 @@ from playbooks.models import Run, RunStatus
 def runs_requeue_stalled() -> int:
     """Queued or running runs with no live lease whose doorbell is older than the stall
     window (a crashed worker, a lost broker message) are enqueued again; the lease makes a
-    duplicate doorbell harmless."""
+    duplicate doorbell harmless. A lease that expired (its worker stopped renewing it: it
+    died) is rung for at once, if nobody rang since it expired."""
     from playbooks.run_services import run_enqueue
 
     now = timezone.now()
@@ -20,7 +21,9 @@ def runs_requeue_stalled() -> int:
     stalled = Run.objects.filter(
         Q(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]),
         Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
-        Q(doorbell_at__isnull=True) | Q(doorbell_at__lt=stale),
+        Q(doorbell_at__isnull=True)
+        | Q(doorbell_at__lt=stale)
+        | Q(lease_expires_at__lt=now, doorbell_at__lt=F("lease_expires_at")),
         Q(not_before__isnull=True) | Q(not_before__lte=now),
     ).values_list("pk", flat=True)[:1000]
     count = 0

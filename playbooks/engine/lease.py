@@ -13,6 +13,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
+from playbooks.engine.heartbeat import lease_heartbeat
 from playbooks.models import PlaybookVersion, Run, RunStatus
 
 _WORKER_IDS: dict[int, str] = {}
@@ -41,12 +42,22 @@ def lease_renewal(current: object) -> object | None:
 
 
 def run_lease_cover(*, run: Run, owner: str, step_seconds: float) -> bool:
-    """Before a step that may take `step_seconds`: the lease must last that long plus a
-    margin (a tenth of the lease, 1 to 30 s), so no other worker takes the run over mid-step.
-    A step that fits in a lease only renews it (a dead worker's run is still picked up one
-    lease later); a longer one extends it past the usual length. False when not ours."""
+    """Before a step that may take `step_seconds`: no other worker may take the run over
+    mid-step. While the heartbeat holds the lease it renews it as the step runs, so the
+    lease need only be alive (half of it left, else renewed here) and stays short: a dead
+    worker's run is picked up within one lease. Without one (inside a transaction), the
+    lease is made to last the step plus a margin (a tenth of the lease, 1 to 30 s). False
+    when not ours."""
     lease = settings.AGENTSTUDIO_RUN_LEASE_SECONDS
-    needed = timedelta(seconds=step_seconds + min(30.0, max(1.0, lease / 10)))
+    held = lease_heartbeat.held(run_id=run.pk)
+    if held is not None:
+        if held.lost:
+            return False
+        if run.lease_expires_at is None or held.expires_at > run.lease_expires_at:
+            run.lease_expires_at = held.expires_at  # so checkpoints do not renew it again
+        needed = timedelta(seconds=lease / 2)
+    else:
+        needed = timedelta(seconds=step_seconds + min(30.0, max(1.0, lease / 10)))
     now = timezone.now()
     if run.lease_expires_at is not None and run.lease_expires_at - now >= needed:
         return True
@@ -54,6 +65,7 @@ def run_lease_cover(*, run: Run, owner: str, step_seconds: float) -> bool:
     if Run.objects.filter(pk=run.pk, lease_owner=owner).update(lease_expires_at=expiry) != 1:
         return False
     run.lease_expires_at = expiry
+    lease_heartbeat.renewed(run_id=run.pk, expires_at=expiry)
     return True
 
 

@@ -3,7 +3,8 @@
 Claim the lease → execute consecutive steps inline, one checkpoint transaction each → stop
 when the run finishes, pauses, must wait for a retry backoff, or its time slice is used up
 (then ring the doorbell again, for fairness) → release the lease. A paused run holds no
-worker; a crashed worker's lease expires and the beat task rings again.
+worker. While the slice runs, the heartbeat renews the (short) lease; a crashed worker's
+lease expires within one lease length and the beat task rings again.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from playbooks.engine.checkpoint import (
 )
 from playbooks.engine.events import EventSpec, run_events_append_locked, run_events_flush
 from playbooks.engine.finishing import run_complete_locked, run_outputs, run_succeed_locked
+from playbooks.engine.heartbeat import lease_heartbeat
 from playbooks.engine.lease import (
     run_claim_lease,
     run_lease_cover,
@@ -123,9 +125,11 @@ def run_advance(*, run_id: object, owner: str | None = None) -> Advance:
     run = run_claim_lease(run_id=run_id, owner=owner)
     if run is None:
         return Advance.BUSY
+    lease_heartbeat.hold(run=run, owner=owner)  # renews the lease while the slice runs
     try:
         return _advance_claimed(run, owner)
     finally:
+        lease_heartbeat.release(run_id=run_id)
         if run.lease_owner == owner:  # a finished run let go in its last write
             run_release_lease(run_id=run_id, owner=owner)
         run_events_flush()

@@ -256,7 +256,8 @@ class ProcessStack:
 
     Workers run `celery -A agentstudio worker --concurrency 1` (prefork: a main process and
     one pool child, one process group) with short leases, so a killed worker's run is picked
-    up again within seconds by the beat task `runs.requeue_stalled`.
+    up again within seconds by the beat task `runs.requeue_stalled`. A timing set to None
+    (before the children start) leaves the shipped default in force.
     """
 
     def __init__(
@@ -266,9 +267,9 @@ class ProcessStack:
         database_url: str,
         secret_key: str,
         var_dir: Path,
-        lease_seconds: int = 6,
-        stalled_seconds: int = 2,
-        requeue_interval_seconds: float = 1.0,
+        lease_seconds: int | None = 6,
+        stalled_seconds: int | None = 2,
+        requeue_interval_seconds: float | None = 1.0,
         extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.directory = directory
@@ -312,17 +313,26 @@ class ProcessStack:
                 "AGENTSTUDIO_WORKSPACE_ROOT": str(self.workspace_root),
                 "AGENTSTUDIO_TOOL_MODULES": "tests.support.tools",
                 "AGENTSTUDIO_HTTP_ALLOW": LOOPBACK,
-                "AGENTSTUDIO_RUN_LEASE_SECONDS": str(self.lease_seconds),
-                # steps must fit in the short lease, or each would extend it past the test
-                "AGENTSTUDIO_STEP_TIMEOUT_SECONDS": str(max(1, self.lease_seconds - 2)),
-                "AGENTSTUDIO_STALLED_RUN_SECONDS": str(self.stalled_seconds),
-                "AGENTSTUDIO_REQUEUE_INTERVAL_SECONDS": str(self.requeue_interval_seconds),
                 "PYTHONPATH": os.pathsep.join(
                     [str(BASE_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
                 ),
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        timings = {
+            "AGENTSTUDIO_RUN_LEASE_SECONDS": self.lease_seconds,
+            # steps must fit in the short lease, or each would extend it past the test
+            "AGENTSTUDIO_STEP_TIMEOUT_SECONDS": (
+                None if self.lease_seconds is None else max(1, self.lease_seconds - 2)
+            ),
+            "AGENTSTUDIO_STALLED_RUN_SECONDS": self.stalled_seconds,
+            "AGENTSTUDIO_REQUEUE_INTERVAL_SECONDS": self.requeue_interval_seconds,
+        }
+        for name, value in timings.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = str(value)
         env.update(self.extra_env)
         env.update(overrides)
         return env
@@ -355,6 +365,13 @@ class ProcessStack:
         self.beat = self._spawn("beat", argv, self.child_env())
         self.beat.wait_for_log("runs.requeue_stalled", ready_timeout)
         return self.beat
+
+    def start_serve(self, *, port: int, **env_overrides: str) -> ChildProcess:
+        """Starts `manage.py serve` (web, one worker, beat: its own children) on `port`."""
+        argv = [
+            sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "1",
+        ]  # fmt: skip
+        return self._spawn("serve", argv, self.child_env(**env_overrides))
 
     def logs_tail(self, lines: int = 60) -> str:
         parts = []
