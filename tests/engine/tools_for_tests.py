@@ -110,3 +110,12 @@ tool_plugin_register(
     _definition("tools.test.notify", idempotent=False, risk="external_send"), _count
 )
 tool_plugin_register(_definition("tools.test.peek_secret", idempotent=True, risk="secret"), _count)
+
+
+def _unstorable(ctx: ToolContext, args: dict) -> dict:
+    """Answers text PostgreSQL cannot store: a NUL character, or a lone surrogate."""
+    text = "a\x00b" if args.get("value") == "nul" else "a\ud800b"
+    return {"value": args.get("value"), "text": text}
+
+
+tool_plugin_register(_definition("tools.test.unstorable", idempotent=True), _unstorable)
