@@ -17,6 +17,7 @@ from jinja2 import TemplateError
 from agentstudio.audit.models import AuditEvent
 from agentstudio.model_instances import model_instance
 from playbooks.engine.audit import run_audit_append_locked, run_audit_rows
+from playbooks.engine.calls_apart import invocations_record_apart
 from playbooks.engine.events import (
     EventSpec,
     run_event_payloads,
@@ -436,6 +437,9 @@ def checkpoint_step(
         return _checkpoint_locked(view, index, attempt, outcome, owner)
     except UNSTORABLE_ERRORS as exc:
         return _checkpoint_unstorable(view, index, attempt, outcome, owner, exc, True)
+    except Exception:
+        invocations_record_apart(run_id=view.run.pk, owner=owner, invocations=outcome.invocations)
+        raise
 
 
 def _checkpoint_unstorable(
@@ -453,9 +457,13 @@ def _checkpoint_unstorable(
     _log.warning(
         "step outcome cannot be stored", run=str(view.run.pk), index=index, error=failed.error
     )
-    if not checkpoint_settle(view, owner):
-        return False
-    return _checkpoint_locked(view, index, attempt, failed, owner, update_view=update_view)
+    try:
+        if not checkpoint_settle(view, owner):
+            return False
+        return _checkpoint_locked(view, index, attempt, failed, owner, update_view=update_view)
+    except Exception:
+        invocations_record_apart(run_id=view.run.pk, owner=owner, invocations=failed.invocations)
+        raise
 
 
 def _checkpoint_locked(

@@ -110,9 +110,7 @@ def test_an_overlapped_checkpoint_that_is_refused_fails_the_run_and_records_no_l
     run_advance(run_id=run.pk)
     _assert_failed_unstorable(run, "s0", "NUL character (\\u0000) at /text")
     assert list(RunStep.objects.filter(run=run).values_list("step_id", flat=True)) == ["s0"]
-    assert list(ToolInvocation.objects.filter(run=run).values_list("step_id", flat=True)) == [
-        "s0"
-    ]
+    assert list(ToolInvocation.objects.filter(run=run).values_list("step_id", flat=True)) == ["s0"]
 
 
 @pytest.mark.django_db(transaction=True)
