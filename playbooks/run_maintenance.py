@@ -12,7 +12,9 @@ from playbooks.models import Run, RunStatus
 def runs_requeue_stalled() -> int:
     """Queued or running runs with no live lease whose doorbell is older than the stall
     window (a crashed worker, a lost broker message) are enqueued again; the lease makes a
-    duplicate doorbell harmless."""
+    duplicate doorbell harmless. A run whose worker died holding it counts a death
+    (engine.slice_failures), and the death that reaches the limit fails it instead."""
+    from playbooks.engine.slice_failures import slice_death_record
     from playbooks.run_services import run_enqueue
 
     now = timezone.now()
@@ -22,9 +24,12 @@ def runs_requeue_stalled() -> int:
         Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
         Q(doorbell_at__isnull=True) | Q(doorbell_at__lt=stale),
         Q(not_before__isnull=True) | Q(not_before__lte=now),
-    ).values_list("pk", flat=True)[:1000]
+    ).values_list("pk", "lease_owner")[:1000]
     count = 0
-    for run_id in stalled:
+    for run_id, owner in stalled:
+        # A lease that ran out without being let go: its worker died mid-slice.
+        if owner and not slice_death_record(run_id=run_id, owner=owner):
+            continue  # that was one death too many: the run failed
         run_enqueue(run_id=run_id)
         count += 1
     return count

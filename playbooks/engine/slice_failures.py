@@ -8,6 +8,9 @@ death after progress starts again at one, a slice that ends normally clears the 
 the AGENTSTUDIO_RUN_SLICE_FAILURES_MAXth death fails the run with its error (run.failed,
 and an audit row on the run's chain). Failures of the infrastructure (the database or a
 broker out of reach) are not the run's fault and are not counted.
+
+A worker killed mid-slice (SIGKILL, out of memory) counts nothing itself: the beat counts
+it when it finds the run's lease expired and never let go (`slice_death_record`).
 """
 
 from __future__ import annotations
@@ -61,28 +64,56 @@ def slice_failure_record(*, run_id: object, owner: str, cursor: int, exc: Except
 
 
 def _record_locked(run_id: object, owner: str, cursor: int, error: str) -> None:
-    from playbooks.engine.finishing import run_fail_locked
-
     locked = Run.objects.select_for_update().get(pk=run_id)
     if locked.lease_owner != owner or locked.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
         return  # someone else moved the run meanwhile; their move stands
-    locked.slice_failures = 1 if locked.cursor != cursor else locked.slice_failures + 1
-    fields = ["slice_failures"]
+    failures = 1 if locked.cursor != cursor else locked.slice_failures + 1
+    _count_locked(locked, failures, error, ["slice_failures"])
+
+
+def slice_death_record(*, run_id: object, owner: str) -> bool:
+    """The beat found the run still leased to `owner` past the lease's end: that worker
+    died mid-slice (killed, out of memory) without counting it. Counts the death and lets go
+    of the dead lease, so each death counts once. False when this failed the run (nothing
+    to re-enqueue); never raises."""
+    try:
+        with transaction.atomic():
+            locked = Run.objects.select_for_update().get(pk=run_id)
+            expired = locked.lease_expires_at is not None and (
+                locked.lease_expires_at < timezone.now()
+            )
+            alive = locked.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+            if not (expired and alive and locked.lease_owner == owner):
+                return True  # claimed (or moved) meanwhile: nothing to count
+            locked.lease_owner, locked.lease_expires_at = "", None
+            error = "its worker stopped mid-slice (killed, or out of memory) and its lease ran out"
+            fields = ["slice_failures", "lease_owner", "lease_expires_at"]
+            return not _count_locked(locked, locked.slice_failures + 1, error, fields)
+    except Exception:
+        _log.exception("a dead worker's slice could not be counted", run=str(run_id))
+        return True
+
+
+def _count_locked(locked: Run, failures: int, error: str, fields: list[str]) -> bool:
+    """Saves the count (`fields` of `locked`); at the limit fails the run instead, through
+    the normal failure path. True when it failed the run."""
+    from playbooks.engine.finishing import run_fail_locked
+
+    locked.slice_failures = failures
     limit = settings.AGENTSTUDIO_RUN_SLICE_FAILURES_MAX
-    _log.warning(
-        "slice died", run=str(run_id), failures=locked.slice_failures, limit=limit, error=error
-    )
-    if locked.slice_failures >= limit:
-        died = f"the worker's slice died at it {locked.slice_failures} times in a row"
-        message = f"{_step_name(locked)} failed: {died}: "
-        if locked.status == RunStatus.QUEUED:
-            locked.start()  # it never got to start: fail it from running, as any run fails
-        events = run_fail_locked(locked, message + error)
-        _audit_failed_locked(locked)
-        locked.lease_owner, locked.lease_expires_at = "", None
-        run_events_append_locked(run=locked, events=events, persist_seq=False)
-        fields = None  # everything the failure changed
-    locked.save(update_fields=fields)
+    _log.warning("slice died", run=str(locked.pk), failures=failures, limit=limit, error=error)
+    if failures < limit:
+        locked.save(update_fields=fields)
+        return False
+    died = f"the worker's slice died at it {failures} times in a row"
+    if locked.status == RunStatus.QUEUED:
+        locked.start()  # it never got to start: fail it from running, as any run fails
+    events = run_fail_locked(locked, f"{_step_name(locked)} failed: {died}: {error}")
+    _audit_failed_locked(locked)
+    locked.lease_owner, locked.lease_expires_at = "", None
+    run_events_append_locked(run=locked, events=events, persist_seq=False)
+    locked.save()
+    return True
 
 
 def _step_name(locked: Run) -> str:

@@ -18,7 +18,7 @@ from tests.support.runs import (
     run_wait_for_status,
     step_rows,
 )
-from tests.support.tool_definitions import POISON
+from tests.support.tool_definitions import KILL_WORKER, POISON
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -87,3 +87,28 @@ def test_a_slice_that_keeps_dying_fails_its_run_after_three_deaths(
     assert types == ["run.queued", "run.started", "run.failed"]
     assert worker.log_text().count("slice died") == 3
     assert run_reload(run).status == "failed"
+
+
+def test_a_step_that_kills_its_worker_every_time_fails_its_run_after_three_deaths(
+    e2e_stack, active_playbook, author
+):
+    # Nothing in the dying worker can count: the beat does, when it finds the lease run out
+    # and never let go (the stack's leases last 6 s).
+    beat = e2e_stack.start_beat()
+    worker = e2e_stack.start_worker()
+    spec = {
+        "name": "Runs its worker out of memory",
+        "tools": [KILL_WORKER],
+        "steps": [{"id": "oom", "tool": KILL_WORKER, "args": {}}],
+    }
+    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_wait_for_status(run, "failed", timeout=45)
+    assert run.error == (
+        "step oom failed: the worker's slice died at it 3 times in a row: its worker stopped "
+        "mid-slice (killed, or out of memory) and its lease ran out"
+    )
+    assert (run.slice_failures, run.lease_owner) == (3, "")
+    assert step_rows(run) == []  # no execution got as far as its checkpoint
+    types = assert_event_stream_intact(run)
+    assert types == ["run.queued", "run.started", "run.failed"]
+    assert beat.alive and worker.alive  # the worker replaced its killed pool child each time

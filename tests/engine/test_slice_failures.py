@@ -3,6 +3,8 @@ after AGENTSTUDIO_RUN_SLICE_FAILURES_MAX deaths in a row, through the normal fai
 instead of being re-enqueued by the beat forever; a tool call whose checkpoint died with its
 slice still leaves its invocation and audit row."""
 
+from datetime import timedelta
+
 import psycopg
 import pytest
 from django.db import IntegrityError
@@ -144,3 +146,64 @@ def test_a_file_write_whose_checkpoint_died_leaves_its_invocation_and_audit_row(
     assert (run.status, run.usage_tool_calls, run.slice_failures) == ("succeeded", 1, 0)
     assert ToolInvocation.objects.filter(run=run).count() == 1
     assert audit.count() == 1
+
+
+def _worker_died_holding(run: Run) -> None:
+    """What a worker killed mid-slice leaves: its lease, run out and never let go."""
+    Run.objects.filter(pk=run.pk).update(
+        lease_owner="host:4242:dead",
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+        doorbell_at=None,
+    )
+
+
+def test_the_beat_counts_workers_that_died_holding_the_run_and_fails_it_at_the_limit(
+    running_run, settings
+):
+    settings.AGENTSTUDIO_RUN_SLICE_FAILURES_MAX = 3
+    run = running_run(
+        {
+            "name": "Killed",
+            "steps": [{"id": "big", "tool": "tools.test.count"}],
+            "tools": ["tools.test.count"],
+        }
+    )
+    for deaths in (1, 2):
+        _worker_died_holding(run)
+        assert runs_requeue_stalled() == 1
+        run.refresh_from_db()
+        assert (run.status, run.slice_failures, run.lease_owner) == ("running", deaths, "")
+        assert runs_requeue_stalled() == 0  # counted once: the doorbell just rang
+        Run.objects.filter(pk=run.pk).update(doorbell_at=None)
+    _worker_died_holding(run)
+    assert runs_requeue_stalled() == 0
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert run.error == (
+        "step big failed: the worker's slice died at it 3 times in a row: its worker stopped "
+        "mid-slice (killed, or out of memory) and its lease ran out"
+    )
+    assert (run.lease_owner, run.lease_expires_at) == ("", None)
+    assert run.events.order_by("seq").last().type == "run.failed"
+    audit = AuditEvent.objects.get(stream=f"run:{run.pk}")
+    assert (audit.type, audit.data["error"]) == ("run.failed", run.error)
+
+
+def test_a_live_lease_and_a_let_go_lease_count_no_death(running_run, settings):
+    run = running_run(
+        {
+            "name": "Fine",
+            "steps": [{"id": "s", "tool": "tools.test.count"}],
+            "tools": ["tools.test.count"],
+        }
+    )
+    Run.objects.filter(pk=run.pk).update(
+        lease_owner="host:1:alive",
+        lease_expires_at=timezone.now() + timedelta(seconds=60),
+        doorbell_at=None,
+    )
+    assert runs_requeue_stalled() == 0
+    Run.objects.filter(pk=run.pk).update(lease_owner="", lease_expires_at=None, doorbell_at=None)
+    assert runs_requeue_stalled() == 1
+    run.refresh_from_db()
+    assert run.slice_failures == 0

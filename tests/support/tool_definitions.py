@@ -12,10 +12,14 @@ specs naming them validate there and the registry holds only the built-ins for o
   it first appends its call key there, so a test can count executions, not just records.
 - `tools.test.poison` (risk compute, idempotent): takes its own step's row first, so the
   step's checkpoint always fails and its slice dies (a run that cannot get past a step).
+- `tools.test.kill_worker` (risk compute, idempotent): SIGKILLs the worker process that
+  runs it, every time (a step that runs its worker out of memory).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from typing import Any
 
@@ -28,6 +32,7 @@ from tools.registry import ToolDefinition, tool_registry
 SINK_POST = "tools.test.sink.post"
 SLOW = "tools.test.slow"
 POISON = "tools.test.poison"
+KILL_WORKER = "tools.test.kill_worker"
 HTTP_TIMEOUT_SECONDS = 30.0
 SLOW_MAX_SECONDS = 30
 
@@ -140,7 +145,28 @@ POISON_DEFINITION = ToolDefinition(
     has_dry_run=False,
 )
 
+
+def kill_worker(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    """SIGKILLs the process running it (a worker's pool child), as the OOM killer would."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    return {}
+
+
+KILL_WORKER_DEFINITION = ToolDefinition(
+    name=KILL_WORKER,
+    title="Kill the worker",
+    description="Test tool: SIGKILLs the worker process that runs it.",
+    input_schema={"type": "object", "properties": {}, "additionalProperties": False},
+    output_schema=None,
+    risk="compute",
+    idempotent=True,
+    untrusted_output=False,
+    open_world=False,
+    has_dry_run=False,
+)
+
 E2E_TOOLS = [
+    (KILL_WORKER_DEFINITION, kill_worker),
     (SINK_POST_DEFINITION, sink_post),
     (SLOW_DEFINITION, slow),
     (POISON_DEFINITION, poison),
