@@ -81,8 +81,8 @@ def _reason(found: _Found, exc: BaseException, kept: bool) -> str:
 
 
 def unstorable_outcome(outcome: StepOutcome, exc: BaseException) -> StepOutcome:
-    """The failed outcome to store instead of `outcome`, which the database refused: the
-    reason as its error, no output, and everything else (input, state, events, the tool
+    """The failed outcome to store instead of `outcome`, which the database refused (a
+    retry stays a retry): the reason as its error, no output, and everything else (input, state, events, the tool
     invocations and artifacts of calls that did happen, usage) with offending characters
     replaced."""
     found = _Found()
@@ -102,7 +102,9 @@ def unstorable_outcome(outcome: StepOutcome, exc: BaseException) -> StepOutcome:
             invocation.result, found=found, where=f"{invocation.tool} call's result"
         )
     return StepOutcome(
-        result=Result.FAILED,
+        # an attempt that was to be retried still is (its next try may answer otherwise)
+        result=Result.RETRY if outcome.result == Result.RETRY else Result.FAILED,
+        retry_at=outcome.retry_at if outcome.result == Result.RETRY else None,
         input=step_input,
         output=None,
         error=_reason(found, exc, kept=bool(outcome.invocations)),

@@ -133,3 +133,24 @@ def test_a_file_write_whose_checkpoint_is_refused_leaves_its_invocation_and_audi
     artifact = Artifact.objects.get(run=run)
     assert (artifact.path, artifact.size, artifact.step_id) == ("out.txt", 7, "w")
     assert RunStep.objects.get(run=run).input == {"path": "out.txt", "content": "one\ufffdtwo"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_attempt_to_be_retried_whose_error_cannot_be_stored_is_still_retried(
+    active_playbook, author
+):
+    step = {"id": "f", "tool": UNSTORABLE, "args": {"value": "fail"}}
+    step["retry"] = {"attempts": 2, "backoff_seconds": 60}
+    run = _start(active_playbook, author, [step])
+    assert run_advance(run_id=run.pk) == Advance.REQUEUED
+    run.refresh_from_db()
+    assert run.status == "running" and run.not_before is not None
+    row = RunStep.objects.get(run=run)
+    assert (row.attempt, row.status) == (1, "failed")
+    assert row.error.startswith(
+        "step output cannot be stored: PostgreSQL cannot store a NUL character (\\u0000) at / "
+        "of its error"
+    )
+    invocation = ToolInvocation.objects.get(run=run)
+    assert invocation.result == {"error": "bad\ufffdbyte"}
+    assert [kind for kind, _ in _events(run)][-1] == "step.failed"

@@ -113,7 +113,10 @@ tool_plugin_register(_definition("tools.test.peek_secret", idempotent=True, risk
 
 
 def _unstorable(ctx: ToolContext, args: dict) -> dict:
-    """Answers text PostgreSQL cannot store: a NUL character, or a lone surrogate."""
+    """Answers text PostgreSQL cannot store: a NUL character, or a lone surrogate; or fails
+    with a NUL in its message."""
+    if args.get("value") == "fail":
+        raise ToolExecutionError("bad\x00byte")
     text = "a\x00b" if args.get("value") == "nul" else "a\ud800b"
     return {"value": args.get("value"), "text": text}
 
