@@ -82,9 +82,9 @@ def _reason(found: _Found, exc: BaseException, kept: bool) -> str:
 
 def unstorable_outcome(outcome: StepOutcome, exc: BaseException) -> StepOutcome:
     """The failed outcome to store instead of `outcome`, which the database refused (a
-    retry stays a retry): the reason as its error, no output, and everything else (input, state, events, the tool
-    invocations and artifacts of calls that did happen, usage) with offending characters
-    replaced."""
+    retry stays a retry): the reason as its error, no output, and everything else (input,
+    state, events, the tool invocations and artifacts of calls that did happen, usage) with
+    offending characters replaced."""
     found = _Found()
     storable_value(outcome.output, found=found, where="output")
     step_input = storable_value(outcome.input, found=found, where="input")
