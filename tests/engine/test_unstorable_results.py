@@ -154,3 +154,39 @@ def test_an_attempt_to_be_retried_whose_error_cannot_be_stored_is_still_retried(
     invocation = ToolInvocation.objects.get(run=run)
     assert invocation.result == {"error": "bad\ufffdbyte"}
     assert [kind for kind, _ in _events(run)][-1] == "step.failed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_agent_turn_that_reads_nul_bytes_fails_its_step_with_its_call_recorded(
+    active_playbook, author
+):
+    # the tool's result enters the conversation the turn's checkpoint carries
+    spec = {
+        "name": "Agent reads a binary file",
+        "tools": [READ],
+        "model": {
+            "provider": "scripted",
+            "name": "gpt-4o-mini",
+            "responses": [
+                {"step": "a", "tool_calls": [{"name": READ, "arguments": {"path": "a.txt"}}]},
+                {"step": "a", "content": "done"},
+            ],
+        },
+        "steps": [
+            {
+                "id": "a",
+                "agent": {"instruction": "Read a.txt", "allowed_tools": [READ], "max_turns": 3},
+            }
+        ],
+    }
+    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    (run_workspace(run.pk) / "a.txt").write_bytes(b"x\x00y")
+    run_advance(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert run.error.startswith("step a failed: step output cannot be stored: ")
+    assert "NUL character (\\u0000)" in run.error
+    [invocation] = ToolInvocation.objects.filter(run=run)
+    assert (invocation.tool, invocation.result["content"]) == (READ, "x\ufffdy")
+    assert AuditEvent.objects.filter(stream=f"run:{run.pk}", type="tool.called").count() == 1
+    assert runs_requeue_stalled() == 0
