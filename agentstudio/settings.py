@@ -194,6 +194,9 @@ AGENTSTUDIO_RUN_SLICE_SECONDS = env.float("AGENTSTUDIO_RUN_SLICE_SECONDS", defau
 AGENTSTUDIO_RUN_LEASE_SECONDS = env.int("AGENTSTUDIO_RUN_LEASE_SECONDS", default=15)
 AGENTSTUDIO_STEP_TIMEOUT_SECONDS = env.float("AGENTSTUDIO_STEP_TIMEOUT_SECONDS", default=120.0)
 AGENTSTUDIO_STALLED_RUN_SECONDS = env.int("AGENTSTUDIO_STALLED_RUN_SECONDS", default=30)
+# A run whose slice dies with an error this many times in a row at the same step fails,
+# instead of being re-enqueued by beat forever.
+AGENTSTUDIO_RUN_SLICE_FAILURES_MAX = env.int("AGENTSTUDIO_RUN_SLICE_FAILURES_MAX", default=3)
 AGENTSTUDIO_TOOL_MODULES = env.list("AGENTSTUDIO_TOOL_MODULES", default=[])
 # Folders of skills (Agent Skills format); the shipped ones live in skills/.
 AGENTSTUDIO_SKILL_DIRS = [

@@ -13,7 +13,9 @@ def runs_requeue_stalled() -> int:
     """Queued or running runs with no live lease whose doorbell is older than the stall
     window (a crashed worker, a lost broker message) are enqueued again; the lease makes a
     duplicate doorbell harmless. A lease that expired (its worker stopped renewing it: it
-    died) is rung for at once, if nobody rang since it expired."""
+    died) is rung for at once, if nobody rang since it expired, and counts a death
+    (engine.slice_failures): the death that reaches the limit fails the run instead."""
+    from playbooks.engine.slice_failures import slice_death_record
     from playbooks.run_services import run_enqueue
 
     now = timezone.now()
@@ -25,9 +27,12 @@ def runs_requeue_stalled() -> int:
         | Q(doorbell_at__lt=stale)
         | Q(lease_expires_at__lt=now, doorbell_at__lt=F("lease_expires_at")),
         Q(not_before__isnull=True) | Q(not_before__lte=now),
-    ).values_list("pk", flat=True)[:1000]
+    ).values_list("pk", "lease_owner")[:1000]
     count = 0
-    for run_id in stalled:
+    for run_id, owner in stalled:
+        # A lease that ran out without being let go: its worker died mid-slice.
+        if owner and not slice_death_record(run_id=run_id, owner=owner):
+            continue  # that was one death too many: the run failed
         run_enqueue(run_id=run_id)
         count += 1
     return count

@@ -240,6 +240,7 @@ def run_retry(*, run: Run, actor: Any) -> Run:
     locked.error = ""
     locked.finished_at = None
     locked.not_before = None
+    locked.slice_failures = 0  # a person's retry gives it its chances again
     by = actor.get_username() if actor is not None else "system"
     run_events_append_locked(
         run=locked,

@@ -9,6 +9,7 @@ there is never a second path.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Collection, Mapping
@@ -163,7 +164,10 @@ def _error_result(name: str, key: str, message: str, invocation: Any) -> ToolCal
 
 
 def _text_of(structured: Any) -> str:
-    text = json_dumps(structured)
+    try:
+        text = json_dumps(structured)
+    except orjson.JSONEncodeError:  # a lone surrogate: escaped; the checkpoint refuses it
+        text = json.dumps(structured, default=str)
     return text if len(text) <= 16_384 else text[:16_384] + " …[truncated]"
 
 

@@ -17,6 +17,7 @@ from jinja2 import TemplateError
 from agentstudio.audit.models import AuditEvent
 from agentstudio.model_instances import model_instance
 from playbooks.engine.audit import run_audit_append_locked, run_audit_rows
+from playbooks.engine.calls_apart import invocations_record_apart
 from playbooks.engine.events import (
     EventSpec,
     run_event_payloads,
@@ -35,6 +36,7 @@ from playbooks.engine.pg_checkpoint import (
     pg_run_update_params,
     pg_run_update_statement,
 )
+from playbooks.engine.unstorable import UNSTORABLE_ERRORS, unstorable_outcome
 from playbooks.engine.view import RunView, step_kind
 from playbooks.engine.writer import checkpoint_writer, writer_available
 from playbooks.models import Artifact, Run, RunEvent, RunStatus, RunStep, StepStatus
@@ -294,10 +296,12 @@ def _checkpoint_fast(
                 return False
             row.pk, row._state.adding = int(written[0]), False
             run_events_publish_payloads(run.pk, payloads)
-        elif pg_checkpoint_commit(row=row, params=params):
-            transaction.on_commit(lambda: run_events_publish_payloads(run.pk, payloads))
         else:
-            return False
+            with transaction.atomic():  # a refused statement must not abort the caller's
+                committed = pg_checkpoint_commit(row=row, params=params)
+            if not committed:
+                return False
+            transaction.on_commit(lambda: run_events_publish_payloads(run.pk, payloads))
     else:
         if finish is not None:
             raise RuntimeError("a finishing checkpoint must take the one-statement write")
@@ -348,7 +352,17 @@ def checkpoint_settle(view: RunView, owner: str, keep: int = 0) -> bool:
     checkpoints would have been. False means the run is not ours any more."""
     while len(view.pending) > keep:
         pending = view.pending.popleft()
-        written = checkpoint_writer.receive()
+        try:
+            written = checkpoint_writer.receive()
+        except UNSTORABLE_ERRORS as exc:
+            # The writer let go of its connection and of the later answers: each of those
+            # guarded on the cursor this one never moved, so none committed. This step ends
+            # the run; the later (pure) ones are moot.
+            view.pending.clear()
+            _checkpoint_unstorable(
+                view, pending.index, pending.attempt, pending.outcome, owner, exc, False
+            )
+            return False
         if written is not None:
             pending.row.pk = int(written[0])
             pending.row._state.adding = False
@@ -413,13 +427,43 @@ def checkpoint_step(
     With `overlap` (the caller will run a pure step next) a plain success may be left to
     commit on the writer while the caller goes on; `checkpoint_settle` collects it."""
     overlap = overlap and outcome.result in (Result.SUCCEEDED, Result.SKIPPED)
-    if outcome.result in _FAST_RESULTS and _checkpoint_fast(
-        view=view, index=index, attempt=attempt, outcome=outcome, owner=owner, overlap=overlap
-    ):
-        return True
-    if not checkpoint_settle(view, owner):
-        return False
-    return _checkpoint_locked(view, index, attempt, outcome, owner)
+    try:
+        if outcome.result in _FAST_RESULTS and _checkpoint_fast(
+            view=view, index=index, attempt=attempt, outcome=outcome, owner=owner, overlap=overlap
+        ):
+            return True
+        if not checkpoint_settle(view, owner):
+            return False
+        return _checkpoint_locked(view, index, attempt, outcome, owner)
+    except UNSTORABLE_ERRORS as exc:
+        return _checkpoint_unstorable(view, index, attempt, outcome, owner, exc, True)
+    except Exception:
+        invocations_record_apart(run_id=view.run.pk, owner=owner, invocations=outcome.invocations)
+        raise
+
+
+def _checkpoint_unstorable(
+    view: RunView,
+    index: int,
+    attempt: int,
+    outcome: StepOutcome,
+    owner: str,
+    exc: BaseException,
+    update_view: bool,
+) -> bool:
+    """The database refused the outcome (every try would): the step fails with the reason,
+    under the row lock, its tool calls and their audit rows recorded (see unstorable.py)."""
+    failed = unstorable_outcome(outcome, exc)
+    _log.warning(
+        "step outcome cannot be stored", run=str(view.run.pk), index=index, error=failed.error
+    )
+    try:
+        if not checkpoint_settle(view, owner):
+            return False
+        return _checkpoint_locked(view, index, attempt, failed, owner, update_view=update_view)
+    except Exception:
+        invocations_record_apart(run_id=view.run.pk, owner=owner, invocations=failed.invocations)
+        raise
 
 
 def _checkpoint_locked(

@@ -35,6 +35,7 @@ from playbooks.engine.lease import (
     worker_id,
 )
 from playbooks.engine.outcome import Result
+from playbooks.engine.slice_failures import slice_failure_record, slice_failures_clear
 from playbooks.engine.steps import step_execute
 from playbooks.engine.steps.tool import step_timeout
 from playbooks.engine.view import RunView
@@ -126,13 +127,20 @@ def run_advance(*, run_id: object, owner: str | None = None) -> Advance:
     if run is None:
         return Advance.BUSY
     lease_heartbeat.hold(run=run, owner=owner)  # renews the lease while the slice runs
+    cursor, failures = run.cursor, run.slice_failures
     try:
-        return _advance_claimed(run, owner)
+        advanced = _advance_claimed(run, owner)
+    except Exception as exc:
+        slice_failure_record(run_id=run_id, owner=owner, cursor=cursor, exc=exc)
+        raise
     finally:
         lease_heartbeat.release(run_id=run_id)
         if run.lease_owner == owner:  # a finished run let go in its last write
             run_release_lease(run_id=run_id, owner=owner)
         run_events_flush()
+    if failures:
+        slice_failures_clear(run_id=run_id)
+    return advanced
 
 
 def _advance_claimed(run: Run, owner: str) -> Advance:

@@ -60,6 +60,9 @@ class Run(FSMModelMixin, models.Model):
         null=True, blank=True, help_text="A step retry waits until then (backoff)."
     )
     doorbell_at = models.DateTimeField(null=True, blank=True, help_text="Last enqueue.")
+    # Slices in a row that died with an error before the run moved past its current step;
+    # AGENTSTUDIO_RUN_SLICE_FAILURES_MAX of them fail the run (engine.slice_failures).
+    slice_failures = models.PositiveSmallIntegerField(default=0)
     event_seq = models.PositiveBigIntegerField(default=0)
     # The head of the run's audit chain (stream `run:<id>`): only the run's writers, who
     # hold its lease or its row lock, move it, so the chain needs no head row of its own.

@@ -110,3 +110,44 @@ tool_plugin_register(
     _definition("tools.test.notify", idempotent=False, risk="external_send"), _count
 )
 tool_plugin_register(_definition("tools.test.peek_secret", idempotent=True, risk="secret"), _count)
+
+
+def _unstorable(ctx: ToolContext, args: dict) -> dict:
+    """Answers text PostgreSQL cannot store: a NUL character, or a lone surrogate; or fails
+    with a NUL in its message."""
+    if args.get("value") == "fail":
+        raise ToolExecutionError("bad\x00byte")
+    text = "a\x00b" if args.get("value") == "nul" else "a\ud800b"
+    return {"value": args.get("value"), "text": text}
+
+
+tool_plugin_register(_definition("tools.test.unstorable", idempotent=True), _unstorable)
+
+
+def _conflict(ctx: ToolContext, args: dict) -> dict:
+    """While its attempt is at most `fail_times`, inserts the very step row its checkpoint is
+    about to insert (a corrupt record): that checkpoint fails on the unique constraint and
+    the slice dies. The next slice sees a failed attempt and tries the next one."""
+    from django.utils import timezone
+
+    from playbooks.models import Run, RunStep
+
+    step_id, attempt = ctx.step_id, int(ctx.call_key.rsplit("@", 1)[1].split(":")[0])
+    if attempt <= int(args.get("fail_times", 1_000)):
+        run = Run.objects.get(pk=ctx.run_id)
+        index = [step["id"] for step in run.version.spec["steps"]].index(step_id)
+        RunStep.objects.get_or_create(
+            run=run,
+            index=index,
+            attempt=attempt,
+            defaults={
+                "step_id": step_id,
+                "kind": "tool",
+                "status": "failed",
+                "started_at": timezone.now(),
+            },
+        )
+    return {"value": args.get("value")}
+
+
+tool_plugin_register(_definition("tools.test.conflict", idempotent=True), _conflict)

@@ -10,10 +10,16 @@ specs naming them validate there and the registry holds only the built-ins for o
 - `tools.test.slow` (risk compute, idempotent): sleeps, then echoes `value`; a step that is
   long enough to kill a worker or stop Redis while it runs. With `trace` (a workspace path)
   it first appends its call key there, so a test can count executions, not just records.
+- `tools.test.poison` (risk compute, idempotent): takes its own step's row first, so the
+  step's checkpoint always fails and its slice dies (a run that cannot get past a step).
+- `tools.test.kill_worker` (risk compute, idempotent): SIGKILLs the worker process that
+  runs it, every time (a step that runs its worker out of memory).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from typing import Any
 
@@ -25,6 +31,8 @@ from tools.registry import ToolDefinition, tool_registry
 
 SINK_POST = "tools.test.sink.post"
 SLOW = "tools.test.slow"
+POISON = "tools.test.poison"
+KILL_WORKER = "tools.test.kill_worker"
 HTTP_TIMEOUT_SECONDS = 30.0
 SLOW_MAX_SECONDS = 30
 
@@ -97,7 +105,72 @@ SLOW_DEFINITION = ToolDefinition(
     has_dry_run=False,
 )
 
-E2E_TOOLS = [(SINK_POST_DEFINITION, sink_post), (SLOW_DEFINITION, slow)]
+
+def poison(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Inserts the very step row its checkpoint is about to insert (a corrupt record), so
+    that checkpoint fails on the unique constraint and the slice dies; the next slice sees
+    a failed attempt, tries the next one, and dies the same way."""
+    from django.utils import timezone
+
+    from playbooks.models import Run, RunStep
+
+    attempt = int(ctx.call_key.rsplit("@", 1)[1].split(":")[0])
+    run = Run.objects.select_related("version").get(pk=ctx.run_id)
+    index = [step["id"] for step in run.version.spec["steps"]].index(ctx.step_id)
+    RunStep.objects.get_or_create(
+        run=run,
+        index=index,
+        attempt=attempt,
+        defaults={
+            "step_id": ctx.step_id,
+            "kind": "tool",
+            "status": "failed",
+            "started_at": timezone.now(),
+        },
+    )
+    return {"value": arguments.get("value")}
+
+
+POISON_DEFINITION = ToolDefinition(
+    name=POISON,
+    title="Take its own step row",
+    description="Test tool: inserts the step row its checkpoint will insert, so every "
+    "checkpoint of its step fails and the slice dies.",
+    input_schema={"type": "object", "properties": {"value": {}}, "additionalProperties": False},
+    output_schema=None,
+    risk="compute",
+    idempotent=True,
+    untrusted_output=False,
+    open_world=False,
+    has_dry_run=False,
+)
+
+
+def kill_worker(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    """SIGKILLs the process running it (a worker's pool child), as the OOM killer would."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    return {}
+
+
+KILL_WORKER_DEFINITION = ToolDefinition(
+    name=KILL_WORKER,
+    title="Kill the worker",
+    description="Test tool: SIGKILLs the worker process that runs it.",
+    input_schema={"type": "object", "properties": {}, "additionalProperties": False},
+    output_schema=None,
+    risk="compute",
+    idempotent=True,
+    untrusted_output=False,
+    open_world=False,
+    has_dry_run=False,
+)
+
+E2E_TOOLS = [
+    (KILL_WORKER_DEFINITION, kill_worker),
+    (SINK_POST_DEFINITION, sink_post),
+    (SLOW_DEFINITION, slow),
+    (POISON_DEFINITION, poison),
+]
 
 
 def e2e_tools_register() -> None:
