@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -78,3 +79,39 @@ def url_refusal(url: str) -> str:
         if refusal:
             return f"{host} resolves to {refusal}"
     return ""
+
+
+def _connect_backend() -> Any:
+    import httpcore
+
+    class _CheckedBackend(httpcore.SyncBackend):
+        """Connects only to addresses that pass the guard, resolved here, at connect time:
+        a name that resolved to a public address when url_refusal looked cannot point the
+        connection at a private one a moment later (DNS rebinding)."""
+
+        def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+            if host in settings.AGENTSTUDIO_HTTP_ALLOW:
+                return super().connect_tcp(host, port, *args, **kwargs)
+            try:
+                infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+            except (OSError, UnicodeError) as exc:
+                raise httpcore.ConnectError(f"{host} does not resolve") from exc
+            addresses = [str(info[4][0]) for info in infos]
+            for address in addresses:
+                refusal = address_refusal(address)
+                if refusal:
+                    raise httpcore.ConnectError(f"{host} resolves to {refusal}")
+            return super().connect_tcp(addresses[0], port, *args, **kwargs)
+
+    return _CheckedBackend()
+
+
+def guarded_transport() -> Any:
+    """An httpx transport whose every connection (each redirect hop too) passes the guard
+    on the address it actually connects to; TLS still verifies the URL's host name."""
+    import httpx
+
+    transport = httpx.HTTPTransport(trust_env=False)
+    # httpx has no argument for httpcore's network backend (httpx and httpcore are pinned).
+    transport._pool._network_backend = _connect_backend()
+    return transport

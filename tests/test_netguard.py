@@ -1,9 +1,13 @@
 """The SSRF guard's classification, on addresses directly: only globally routable ones pass
 (literal IPs resolve to themselves, so nothing here sends traffic)."""
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
 import pytest
 
-from agentstudio.netguard import address_refusal, url_refusal
+from agentstudio.netguard import address_refusal, guarded_transport, url_refusal
 
 NOT_GLOBAL = "a private or local address (not globally routable)"
 
@@ -94,3 +98,37 @@ def test_a_host_listed_in_agentstudio_http_allow_passes(settings):
     settings.AGENTSTUDIO_HTTP_ALLOW = ["127.0.0.1"]
     assert url_refusal("http://127.0.0.1:8080/x") == ""
     assert url_refusal("http://[::ffff:127.0.0.1]/") != ""
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"hello")
+
+
+@pytest.fixture
+def loopback_server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_the_guarded_transport_checks_the_address_it_connects_to(settings, loopback_server):
+    """Checked again at connect time (not only by url_refusal beforehand), so a name that
+    resolves differently a moment later (DNS rebinding) cannot reach a private address."""
+    settings.AGENTSTUDIO_HTTP_ALLOW = []
+    with httpx.Client(transport=guarded_transport()) as client:
+        for host in ("127.0.0.1", "localhost", "[::ffff:127.0.0.1]"):
+            with pytest.raises(httpx.ConnectError, match="private or local address"):
+                client.get(f"http://{host}:{loopback_server}/")
+    settings.AGENTSTUDIO_HTTP_ALLOW = ["127.0.0.1"]
+    with httpx.Client(transport=guarded_transport()) as client:
+        response = client.get(f"http://127.0.0.1:{loopback_server}/")
+    assert (response.status_code, response.text) == (200, "hello")
