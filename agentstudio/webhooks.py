@@ -8,7 +8,7 @@ import hmac
 
 import httpx
 
-from agentstudio.netguard import url_refusal
+from agentstudio.netguard import guarded_transport, url_refusal
 
 
 def hmac_sha256(secret: str, body: bytes) -> str:
@@ -20,17 +20,18 @@ def signed_post(url: str, body: bytes, *, secret: str, headers: dict[str, str]) 
     raises OSError, so the calling task retries; other statuses are returned."""
     if url_refusal(url):
         return None
-    response = httpx.post(
-        url,
-        content=body,
-        timeout=10,
-        follow_redirects=False,
-        headers={
-            "Content-Type": "application/json",
-            "X-Signature": f"sha256={hmac_sha256(secret, body)}",
-            **headers,
-        },
-    )
+    with httpx.Client(
+        timeout=10, follow_redirects=False, trust_env=False, transport=guarded_transport()
+    ) as client:
+        response = client.post(
+            url,
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Signature": f"sha256={hmac_sha256(secret, body)}",
+                **headers,
+            },
+        )
     if response.status_code >= 500:
         raise OSError(f"{url} answered {response.status_code}")
     return response.status_code

@@ -288,6 +288,13 @@ def approval_approve(
 ) -> Approval:
     """Approves the payload whose hash the approver saw; 409 if it changed, 410 if expired."""
     approval_assert_can_decide(approval=approval, actor=actor)
+    if approval.kind == ApprovalKind.QUESTION:
+        # Approving would complete the step with no answer, past the question's schema.
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            "A question is answered, not approved: "
+            f"POST /api/v1/approvals/{approval.pk}/answer/ with {{answer}}.",
+        )
     reason = _reason_checked(reason, required=False)
     _expire_if_overdue(approval)
     with transaction.atomic():

@@ -107,13 +107,24 @@ def _headers(connection: Any, organization_id: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
+async def _refuse_unless_global(request: Any) -> None:
+    """Every request the SDK sends (a followed redirect too) passes the guard, not only the
+    first one; DNS is resolved off the event loop."""
+    from agentstudio.netguard import url_refusal
+
+    refusal = await asyncio.to_thread(url_refusal, str(request.url))
+    if refusal:
+        raise ToolExecutionError(f"Refused {request.url.host}: {refusal}.")
+
+
 async def _session(url: str, headers: dict[str, str], work: Any) -> Any:
     import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
+    guarded = {"request": [_refuse_unless_global]}
     async with (
-        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        httpx2.AsyncClient(headers=headers, timeout=30, event_hooks=guarded) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
         return await work(client)

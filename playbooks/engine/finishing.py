@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from jinja2 import TemplateError
@@ -12,6 +13,7 @@ from jinja2 import TemplateError
 from playbooks.engine.events import EventSpec
 from playbooks.engine.view import RunView
 from playbooks.models import Run
+from playbooks.spec.template_limits import template_time_limit
 from playbooks.spec.templates import template_render_value
 
 
@@ -61,7 +63,9 @@ def run_outputs(view: RunView) -> Any:
     declared = view.spec.get("outputs")
     if declared is None:
         return {step_id: output for step_id, output in view.outputs.items()}
-    return template_render_value(declared, view.template_context())
+    seconds = settings.AGENTSTUDIO_STEP_TIMEOUT_SECONDS
+    with template_time_limit(seconds=seconds, label=f"the outputs' {seconds:g} s time limit"):
+        return template_render_value(declared, view.template_context())
 
 
 def run_complete_locked(locked: Run, view: RunView) -> list[EventSpec]:

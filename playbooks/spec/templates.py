@@ -1,7 +1,6 @@
 """Playbook templates: a locked-down Jinja2 sandbox, native-type rendering and static checks."""
 
 import functools
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -10,9 +9,12 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS
+from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from agentstudio.secret_references import VAULT_MARKER, json_pointer_join
+from playbooks.spec import template_limits as limits
+from playbooks.spec.template_limits import MAX_RENDERED_SEQUENCE
 
 TEMPLATE_NAMES = frozenset({"inputs", "steps", "run", "vault", "loop"})
 # Attributes that reach interpreter internals; anything starting with "_" is refused too.
@@ -49,8 +51,6 @@ SAFE_FILTERS = frozenset(
         "truncate", "unique", "upper", "urlencode", "wordcount", "wordwrap",
     }
 )  # fmt: skip
-MAX_RENDERED_SEQUENCE = 1_000_000
-MAX_POWER_RESULT_BITS = 100_000
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{[-+]?(?P<expression>.*?)[-+]?\}\}\s*$", re.DOTALL)
 _TEMPLATE_MARKERS = ("{{", "}}", "{%", "%}", "{#", "#}")
 
@@ -110,31 +110,43 @@ class TemplateProblem:
 
 
 class _StudioSandbox(ImmutableSandboxedEnvironment):
-    """The sandbox plus limits on operators whose result size the template controls."""
+    """The sandbox plus the limits of template_limits: every operation it sees ticks the
+    time limit, and whatever builds text or lists is measured first."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    code_generator_class = limits.BoundedCodeGenerator
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    bounded_loop = staticmethod(limits.bounded_loop)
+    bounded_concat = staticmethod(limits.bounded_concat)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "%" and isinstance(left, str):
             raise SecurityError("the % string operator is not allowed; join strings with ~")
-        if operator == "*":
-            _refuse_oversized_repeat(left, right)
-        if operator == "**":
-            _refuse_oversized_power(left, right)
+        limits.refuse_oversized_binop(operator, left, right)
         return super().call_binop(context, operator, left, right)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        limits.tick()
+        return super().getattr(obj, attribute)
 
-def _refuse_oversized_repeat(left: Any, right: Any) -> None:
-    for sequence, times in ((left, right), (right, left)):
-        is_repeat = isinstance(sequence, str | list | tuple) and isinstance(times, int)
-        if is_repeat and len(sequence) * times > MAX_RENDERED_SEQUENCE:
-            raise SecurityError("the result of * would be too large")
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        limits.tick()
+        return super().getitem(obj, argument)
 
-
-def _refuse_oversized_power(base: Any, exponent: Any) -> None:
-    is_integer_power = isinstance(base, int) and isinstance(exponent, int) and exponent > 0
-    if is_integer_power and base.bit_length() * exponent > MAX_POWER_RESULT_BITS:
-        raise SecurityError("the result of ** would be too large")
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        limits.tick()
+        # What template_check lets a template call, and nothing else (no str methods
+        # such as ljust, whose size the template would choose).
+        allowed = (
+            isinstance(__obj, Macro | LoopContext)
+            or __obj is _vault
+            or __obj is limits.bounded_loop
+        )
+        if not allowed:
+            raise SecurityError("calls are not allowed in templates, except vault('name')")
+        result = super().call(__context, __obj, *args, **kwargs)
+        if isinstance(result, str) and len(result) > limits.MAX_RENDERED_TEXT:
+            raise SecurityError("the result of a macro would be too large")
+        return result
 
 
 def _vault(name: Any) -> VaultHandle:
@@ -154,7 +166,7 @@ def _json_default(value: Any) -> Any:
 
 
 def _tojson(value: Any, indent: int | None = None) -> str:
-    return json.dumps(value, ensure_ascii=False, indent=indent, default=_json_default)
+    return limits.bounded_json(value, indent=indent, default=_json_default)
 
 
 def _bounded_replace(value: Any, old: str, new: str, count: int | None = None) -> str:
@@ -169,9 +181,19 @@ def _bounded_replace(value: Any, old: str, new: str, count: int | None = None) -
 def template_environment() -> ImmutableSandboxedEnvironment:
     """The one environment playbook templates run in: sandboxed, immutable, strict."""
     # Templates produce prompts, arguments and JSON, never HTML, so escaping would corrupt them.
-    environment = _StudioSandbox(undefined=StrictUndefined, autoescape=False)
-    environment.filters = {name: FILTERS[name] for name in SAFE_FILTERS if name in FILTERS}
-    environment.filters.update(tojson=_tojson, replace=_bounded_replace)
+    environment = _StudioSandbox(
+        undefined=StrictUndefined, autoescape=False, finalize=limits.finalize_output
+    )
+    filters = {name: FILTERS[name] for name in SAFE_FILTERS if name in FILTERS}
+    filters.update(
+        tojson=_tojson,
+        replace=_bounded_replace,
+        join=limits.bounded_join,
+        sum=limits.bounded_sum,
+    )
+    environment.filters = {
+        name: limits.bounded_filter(name, function) for name, function in filters.items()
+    }
     environment.globals = {"vault": _vault}
     return environment
 
@@ -201,7 +223,8 @@ def _native_value(value: Any) -> Any:
     if isinstance(value, Undefined):
         str(value)  # StrictUndefined raises UndefinedError naming what is missing.
     if isinstance(value, Iterator | range | tuple):
-        return list(value)
+        value = list(limits.bounded_loop(value))
+    limits.refuse_oversized(value, what="the expression")
     return value
 
 
@@ -212,20 +235,27 @@ def template_render_string(source: str, context: Mapping[str, Any]) -> Any:
     expression = _single_expression(source)
     if expression is not None:
         return _native_value(_compiled_expression(expression)(**context))
-    return _compiled_template(source).render(**context)
+    return limits.bounded_output(_compiled_template(source).generate(**context))
 
 
 def template_render_value(value: Any, context: Mapping[str, Any]) -> Any:
-    """Renders every string inside a JSON value (dict keys stay as they are).
+    """Renders every string inside a JSON value (dict keys stay as they are), within the
+    caller's template_time_limit (else template_limits.DEFAULT_RENDER_SECONDS).
 
-    Raises jinja2 errors (UndefinedError, SecurityError, TemplateSyntaxError) on failure.
+    Raises jinja2 errors (UndefinedError, SecurityError, TemplateSyntaxError,
+    template_limits.TemplateTimeout) on failure.
     """
+    with limits.render_bounded():
+        return _render_value(value, context)
+
+
+def _render_value(value: Any, context: Mapping[str, Any]) -> Any:
     if isinstance(value, str):
         return template_render_string(value, context)
     if isinstance(value, dict):
-        return {key: template_render_value(item, context) for key, item in value.items()}
+        return {key: _render_value(item, context) for key, item in value.items()}
     if isinstance(value, list):
-        return [template_render_value(item, context) for item in value]
+        return [_render_value(item, context) for item in value]
     return value
 
 
@@ -314,8 +344,10 @@ def template_check(source: str) -> list[TemplateProblem]:
         return [syntax_problem] if syntax_problem else []
     bound = _bound_names(tree)
     problems: list[TemplateProblem] = []
-    for node in _walk(tree):
-        problem = _node_problem(node, bound=bound)
+    for problem in [
+        *(_node_problem(node, bound=bound) for node in _walk(tree)),
+        *_recursion_problems(tree),
+    ]:
         if problem is not None and problem not in problems:
             problems.append(problem)
     for problem in _vault_problems(tree):
@@ -346,6 +378,53 @@ def _is_vault_name(node: nodes.Node) -> bool:
 
 def _call_extras(call: nodes.Call) -> bool:
     return bool(call.kwargs or call.dyn_args or call.dyn_kwargs)
+
+
+def _recursion_problems(tree: nodes.Template) -> Iterator[TemplateProblem]:
+    """Recursion lets a short template double its work at every level, so none is allowed:
+    no recursive loop, no macro that reaches itself, no macro handed on as a value (which
+    could reach it in the end)."""
+    macros = [node for node in _walk(tree) if isinstance(node, nodes.Macro)]
+    names = {macro.name for macro in macros}
+    callees = {id(node.node) for node in _walk(tree) if isinstance(node, nodes.Call)}
+    for node in _walk(tree):
+        if isinstance(node, nodes.For) and node.recursive:
+            message = "recursive loops are not allowed in templates"
+            yield TemplateProblem(message=message, kind="recursion", line=node.lineno)
+        elif _is_macro_as_value(node, names=names, callees=callees):
+            message = f"{node.name!r} can only be called, not used as a value"
+            yield TemplateProblem(message=message, kind="recursion", line=node.lineno)
+    calls = {name: set() for name in names}
+    for macro in macros:
+        for node in _walk(macro):
+            callee = node.node if isinstance(node, nodes.Call) else None
+            if isinstance(callee, nodes.Name) and callee.name in names:
+                calls[macro.name].add(callee.name)
+    for macro in macros:
+        if _reaches(calls, start=macro.name, target=macro.name):
+            message = f"macro {macro.name!r} calls itself (directly or through other macros)"
+            yield TemplateProblem(message=message, kind="recursion", line=macro.lineno)
+
+
+def _is_macro_as_value(node: nodes.Node, *, names: set[str], callees: set[int]) -> bool:
+    return (
+        isinstance(node, nodes.Name)
+        and node.ctx == "load"
+        and id(node) not in callees
+        and (node.name in names or node.name == "caller")
+    )
+
+
+def _reaches(calls: dict[str, set[str]], *, start: str, target: str) -> bool:
+    pending, seen = list(calls[start]), set()
+    while pending:
+        name = pending.pop()
+        if name == target:
+            return True
+        if name not in seen:
+            seen.add(name)
+            pending.extend(calls.get(name, ()))
+    return False
 
 
 def template_step_references(source: str) -> set[str]:

@@ -104,3 +104,29 @@ def test_a_file_question_takes_an_upload_into_the_workspace(
     assert Approval.objects.get(pk=question.pk).response == "answers/q/notes.txt"
     assert (run_workspace(run.pk) / "answers/q/notes.txt").read_bytes() == b"quarter closed"
     assert _finished_with(run) == "answers/q/notes.txt"
+
+
+def test_the_admin_does_not_approve_a_question_without_its_answer(
+    active_playbook, author, approver, login
+):
+    _run, question = _asked(active_playbook, author, {"type": "integer"})
+    client = login(approver)
+    page = client.get(reverse("admin:approvals_approval_change", args=[question.pk]))
+    assert reverse("admin:approvals_approval_approve", args=[question.pk]) not in (
+        page.content.decode()
+    )
+    posted = client.post(
+        reverse("admin:approvals_approval_approve", args=[question.pk]),
+        {"body_hash": question.body_hash},
+        follow=True,
+    )
+    bulk = client.post(
+        reverse("admin:approvals_approval_changelist"),
+        {"action": "approve_selected", "_selected_action": [question.pk]},
+        follow=True,
+    )
+    answer_path = f"/api/v1/approvals/{question.pk}/answer/"
+    assert any(answer_path in message for message in page_messages(posted))
+    assert any(answer_path in message for message in page_messages(bulk))
+    question.refresh_from_db()
+    assert (question.status, question.response) == ("pending", None)

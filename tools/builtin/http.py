@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from agentstudio.netguard import url_refusal
+from agentstudio.netguard import guarded_transport, url_refusal
 from tools.context import ToolContext, ToolExecutionError
 
 MAX_FETCH_BYTES = 1024 * 1024
@@ -26,8 +26,14 @@ def _guarded(url: str) -> None:
 
 
 def _client() -> httpx.Client:
-    # trust_env=False: no proxy or netrc from the worker's environment
-    return httpx.Client(follow_redirects=False, timeout=REQUEST_TIMEOUT_SECONDS, trust_env=False)
+    # trust_env=False: no proxy or netrc from the worker's environment; the transport checks
+    # the address each connection is made to (url_refusal looked at the name just before).
+    return httpx.Client(
+        follow_redirects=False,
+        timeout=REQUEST_TIMEOUT_SECONDS,
+        trust_env=False,
+        transport=guarded_transport(),
+    )
 
 
 def http_fetch(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from jinja2 import TemplateError
 from playbooks.engine.outcome import Result, StepOutcome
 from playbooks.engine.steps import gates, model, subrun, tool
 from playbooks.engine.view import RunView, step_kind
+from playbooks.spec.template_limits import template_time_limit
 from playbooks.spec.templates import template_render_value
 from tools.context import ToolExecutionError
 
@@ -38,12 +39,16 @@ def step_execute(view: RunView, index: int) -> StepOutcome:
 
 
 def _step_outcome(view: RunView, index: int, step: dict[str, Any], attempt: int) -> StepOutcome:
+    # Templates render before the step's work starts; the step's timeout bounds them too
+    # (checked as they run, so it holds in any worker thread).
+    seconds = tool.step_timeout(step)
     try:
-        if "when" in step and index not in view.open_steps:
-            condition = template_render_value(step["when"], view.template_context())
-            if not condition:
-                return StepOutcome(result=Result.SKIPPED, input={"when": condition})
-        outcome = HANDLERS[step_kind(step)](view, index, step, attempt)
+        with template_time_limit(seconds=seconds, label=f"the step's {seconds:g} s timeout"):
+            if "when" in step and index not in view.open_steps:
+                condition = template_render_value(step["when"], view.template_context())
+                if not condition:
+                    return StepOutcome(result=Result.SKIPPED, input={"when": condition})
+            outcome = HANDLERS[step_kind(step)](view, index, step, attempt)
     except TemplateError as exc:
         outcome = StepOutcome(result=Result.FAILED, error=f"template error: {exc}")
     except ToolExecutionError as exc:
