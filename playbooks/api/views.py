@@ -133,7 +133,8 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         )
         return self._render(playbook, status.HTTP_201_CREATED)
 
-    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.STR})
+    # the YAML document is the spec: an object once parsed
+    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
     def export(self, request: Request, pk: str) -> HttpResponse:
         playbook = self.get_object()
