@@ -58,7 +58,7 @@ PATHS: dict[tuple[str, str], PathValues] = {
     ("POST", "/api/v1/playbooks/{id}/archive/"): lambda w: {"id": str(w.active().pk)},
     ("POST", "/api/v1/playbooks/{id}/demote/"): lambda w: {"id": str(w.active().pk)},
     ("POST", "/api/v1/playbooks/{id}/restore/"): lambda w: {"id": str(w.archived().pk)},
-    ("POST", "/api/v1/playbooks/{id}/promote/"): lambda w: {"id": str(w.draft().pk)},
+    ("POST", "/api/v1/playbooks/{id}/promote/"): lambda w: {"id": str(w.promotable().pk)},
     ("GET", "/api/v1/playbooks/{id}/export/"): _playbook,
     ("GET", "/api/v1/playbooks/{id}/promotion-requirements/"): _playbook,
     ("POST", "/api/v1/playbooks/{id}/runs/"): _playbook,

@@ -43,6 +43,10 @@ class ApiWorld:
     def _name(self, stem: str) -> str:
         return f"{stem}-{next(_COUNTER)}"
 
+    def promotable(self) -> Playbook:
+        """A draft whose promotion alternately needs approval (202) and does not (200)."""
+        return self.draft(WRITE_SPEC if next(_COUNTER) % 2 else READ_ONLY_SPEC)
+
     def draft(self, spec: dict | None = None) -> Playbook:
         checked = spec_check(
             spec=copy.deepcopy(spec or READ_ONLY_SPEC), organization_id=self.organization.pk
