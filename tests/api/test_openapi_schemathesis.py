@@ -8,8 +8,6 @@ operation gets a fresh throwaway object per example. A case whose path is the ne
 
 from __future__ import annotations
 
-import io
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,7 +19,7 @@ from django.core.management import call_command
 from schemathesis.core.parameters import ParameterLocation
 
 from agentstudio.wsgi import application
-from tests.support.api_objects import ARTIFACT_PATH, ApiWorld, api_world_seed
+from tests.support.api_objects import ARTIFACT_PATH, ApiWorld, api_world_seed, schema_document
 
 MAX_EXAMPLES = 8
 SEED = 20261207
@@ -87,11 +85,12 @@ PATHS: dict[tuple[str, str], PathValues] = {
 }
 
 
-CALLS: Counter[str] = Counter()  # requests sent per operation, reported at the end
+CALLS: Counter[str] = Counter()  # cases sent per operation (tests/api/conftest.py reports)
+REPORT: dict[str, Any] = {"max_examples": MAX_EXAMPLES, "seed": SEED}
 
 
 @pytest.fixture(scope="module")
-def api_world(request, django_db_setup, django_db_blocker) -> Iterator[ApiWorld]:
+def api_world(django_db_setup, django_db_blocker) -> Iterator[ApiWorld]:
     """Seeded once for all operations, in autocommit like the app under a server; the
     tables are flushed afterwards as `transactional_db` would (seeding and flushing per
     operation would cost about two seconds each)."""
@@ -101,20 +100,7 @@ def api_world(request, django_db_setup, django_db_blocker) -> Iterator[ApiWorld]
             yield api_world_seed()
         finally:
             call_command("flush", interactive=False, verbosity=0)
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and CALLS:
-        reporter.write_line(
-            f"schemathesis: {len(CALLS)} operations, {sum(CALLS.values())} cases "
-            f"(max_examples={MAX_EXAMPLES}, seed={SEED}) in {time.monotonic() - started:.0f} s"
-        )
-
-
-def _schema_document() -> dict[str, Any]:
-    """The document /api/v1/schema/ serves, generated in process at collection time (the
-    test database does not exist yet; generating reads no rows)."""
-    out = io.StringIO()
-    call_command("spectacular", "--format", "openapi-json", "--fail-on-warn", stdout=out)
-    return json.loads(out.getvalue())
+    REPORT["seconds"] = round(time.monotonic() - started)
 
 
 # Operations whose input is also judged against state the schema cannot hold: a spec must
@@ -171,7 +157,7 @@ def _config() -> Any:
 
 def _schema() -> Any:
     config = _config()
-    loaded = schemathesis.openapi.from_dict(_schema_document(), config=config)
+    loaded = schemathesis.openapi.from_dict(schema_document(), config=config)
     loaded.app = application  # in-process WSGI transport, as `from_wsgi` sets it
     return loaded
 
@@ -199,5 +185,5 @@ def test_the_api_conforms_to_its_schema(case, api_world, django_db_blocker):
     with django_db_blocker.unblock():
         if values is not None and not negative_path:
             case.path_parameters = {**case.path_parameters, **values(api_world)}
-        CALLS[f"{case.method.upper()} {case.path}"] += 1
+        CALLS[case.operation.label] += 1
         case.call_and_validate(headers={"Authorization": f"Bearer {api_world.api_key}"})

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import itertools
+import json
 from dataclasses import dataclass
 from typing import Any
+
+from django.core.management import call_command
 
 from agentstudio.accounts.models import Organization, Role
 from agentstudio.accounts.services import api_key_create, organization_create, user_create
@@ -23,6 +27,15 @@ from tests.specs import READ_ONLY_SPEC, WRITE_SPEC
 from tools.vault import secret_set
 
 ARTIFACT_PATH = "out/report.txt"
+
+
+def schema_document() -> dict[str, Any]:
+    """The document /api/v1/schema/ serves, generated in process (it reads no rows)."""
+    out = io.StringIO()
+    call_command("spectacular", "--format", "openapi-json", "--fail-on-warn", stdout=out)
+    return json.loads(out.getvalue())
+
+
 _COUNTER = itertools.count(1)
 
 
