@@ -126,6 +126,7 @@ def _config() -> Any:
             "generation": {
                 "max-examples": MAX_EXAMPLES,
                 "deterministic": True,
+                "database": "none",  # no example database: every run is the same run
                 # unknown headers and query parameters are ignored, as HTTP servers do
                 "allow-extra-parameters": False,
                 # NUL in a JSON body reaches PostgreSQL (jsonb refuses \u0000): a 500 that the
