@@ -1,10 +1,13 @@
 """Schemathesis against /api/v1/schema/: every operation, every check, a bounded and seeded
 number of examples, as an admin of a seeded organization. No 5xx, no schema violation.
 
-The app runs in process (WSGI) on committed rows (`transactional_db`), so one failing
-request cannot poison the next. Path parameters name seeded objects; a destructive
-operation gets a fresh throwaway object per example. A case whose path is the negative
-(invalid) part keeps the generated path, so 404/400 answers are checked too."""
+The app runs in process (WSGI) on committed rows (autocommit, tables flushed afterwards),
+so one failing request cannot poison the next. Path parameters name seeded objects; a
+destructive operation gets a fresh throwaway object per example. A case whose path is the
+negative (invalid) part keeps the generated path, so 404/400 answers are checked too.
+
+The schema is generated at import (`schema.parametrize()`, one test per operation):
+Schemathesis' lazy `from_fixture` loader needs `Item._nodeid`, which pytest 9.2 removed."""
 
 from __future__ import annotations
 
