@@ -21,7 +21,7 @@ def _require_reader(user: Any) -> None:
 
 
 class LedgerEntrySerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    user = serializers.SlugRelatedField(read_only=True, allow_null=True, slug_field="username")
     amount = serializers.DecimalField(max_digits=14, decimal_places=6, read_only=True)
     run = serializers.SerializerMethodField()
     agent = serializers.SerializerMethodField()

@@ -2,13 +2,20 @@
 
 from rest_framework import serializers
 
+from agentstudio.api.fields import AnyJSONField, StrictCharField, StrictRegexField
 from approvals.models import Approval, ApprovalScope
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
-    playbook = serializers.PrimaryKeyRelatedField(read_only=True)
-    requested_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
-    decided_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    # nullable: an approval of a run has no playbook link, the system requests some, and a
+    # pending one has no decider
+    playbook = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    requested_by = serializers.SlugRelatedField(
+        read_only=True, allow_null=True, slug_field="username"
+    )
+    decided_by = serializers.SlugRelatedField(
+        read_only=True, allow_null=True, slug_field="username"
+    )
     run = serializers.SerializerMethodField()
 
     class Meta:
@@ -45,18 +52,18 @@ class ApprovalSerializer(serializers.ModelSerializer):
 
 
 class ApproveSerializer(serializers.Serializer):
-    body_hash = serializers.RegexField(r"^[0-9a-f]{64}$", help_text="The hash you reviewed.")
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-    payload = serializers.JSONField(required=False)
+    body_hash = StrictRegexField(r"^[0-9a-f]{64}$", help_text="The hash you reviewed.")
+    reason = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
+    payload = AnyJSONField(required=False)
     scope = serializers.ChoiceField(choices=ApprovalScope.choices, required=False)
 
 
 class EditSerializer(serializers.Serializer):
-    payload = serializers.JSONField(help_text="The payload to decide on instead (new hash).")
+    payload = AnyJSONField(help_text="The payload to decide on instead (new hash).")
 
 
 class RejectSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+    reason = StrictCharField(max_length=2000)
 
 
 class AnswerFileSerializer(serializers.Serializer):

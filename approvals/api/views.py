@@ -25,8 +25,9 @@ class ApprovalFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ApprovalStatus.choices)
     kind = django_filters.ChoiceFilter(choices=ApprovalKind.choices)
     risk = django_filters.CharFilter()
-    # by id, so an unknown run and another organization's run look the same: no rows
+    # by id, so an unknown run or playbook and another organization's look the same: no rows
     run = django_filters.UUIDFilter(field_name="run_id")
+    playbook = django_filters.UUIDFilter(field_name="playbook_id")
 
     class Meta:
         model = Approval

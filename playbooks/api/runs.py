@@ -179,7 +179,7 @@ class PlaybookRunStartView(APIView):
         parameters=[
             OpenApiParameter(
                 IDEMPOTENCY_HEADER,
-                str,
+                {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
                 OpenApiParameter.HEADER,
                 description="Retries with the same key and body return the first response.",
             )
@@ -240,6 +240,9 @@ class RunFilter(django_filters.FilterSet):
     class Meta:
         model = Run
         fields = ["status", "playbook"]
+
+
+SEQ_SCHEMA = {"type": "integer", "minimum": 0}
 
 
 def _after_param(request: Request) -> int:
@@ -306,7 +309,11 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return Response(_render_run(run, user=request.user))
 
     @extend_schema(
-        parameters=[OpenApiParameter("after", int, description="Only events with a larger seq")],
+        parameters=[
+            OpenApiParameter(
+                "after", SEQ_SCHEMA, description="Only events with a larger seq (default 0)"
+            )
+        ],
         responses=RunEventSerializer(many=True),
     )
     @action(detail=True, methods=["get"], **EVENT_LIST_OPTIONS)
@@ -373,7 +380,8 @@ class RunArtifactDownloadView(APIView):
             OpenApiParameter("path", str, OpenApiParameter.PATH, description="Artifact path"),
         ],
         responses={
-            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            # the artifact's own content type (text/csv, image/png, ...): any
+            (200, "*/*"): OpenApiTypes.BINARY,
             304: OpenApiResponse(description="Not modified (If-None-Match matched the ETag)"),
         },
     )

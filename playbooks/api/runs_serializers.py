@@ -11,6 +11,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from agentstudio.api.fields import JSONObjectField
 from agentstudio.errors import AppError, ErrorCode
 from playbooks.models import Artifact, Run, RunEvent
 
@@ -43,7 +44,9 @@ class RunSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="version.number", read_only=True)
     usage = RunUsageSerializer(source="*", read_only=True)
     pending_approvals = serializers.SerializerMethodField()
-    created_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    created_by = serializers.SlugRelatedField(
+        read_only=True, allow_null=True, slug_field="username"
+    )
     inputs = serializers.JSONField(read_only=True)
     outputs = serializers.JSONField(read_only=True)
     budget = serializers.JSONField(read_only=True)
@@ -123,8 +126,8 @@ class RunStartSerializer(serializers.Serializer):
     """`POST /playbooks/{id}/runs/` as JSON. With file inputs the same fields come as
     multipart/form-data parts (`inputs` and `budget` as JSON text) plus one part per file."""
 
-    inputs = serializers.JSONField(required=False, default=dict)
-    budget = serializers.JSONField(required=False, allow_null=True, default=None)
+    inputs = JSONObjectField(required=False, default=dict)
+    budget = JSONObjectField(required=False, allow_null=True, default=None)
     callback_url = serializers.URLField(
         required=False, allow_blank=True, default="", max_length=2000
     )

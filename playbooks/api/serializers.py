@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from agentstudio.api.fields import JSONObjectField, StrictBooleanField, StrictCharField
 from approvals.models import ApprovalKind, ApprovalStatus
 from playbooks.models import Blueprint, Playbook, PlaybookVersion
 
@@ -49,9 +50,11 @@ class PendingPromotionField(serializers.Field):
 
 class PlaybookSerializer(serializers.ModelSerializer):
     allowed_users = serializers.SlugRelatedField(many=True, read_only=True, slug_field="username")
-    created_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    created_by = serializers.SlugRelatedField(
+        read_only=True, allow_null=True, slug_field="username"
+    )
     pending_promotion = PendingPromotionField()
-    blueprint = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+    blueprint = serializers.SlugRelatedField(read_only=True, allow_null=True, slug_field="slug")
 
     class Meta:
         model = Playbook
@@ -76,15 +79,15 @@ class PlaybookSerializer(serializers.ModelSerializer):
 class PlaybookWriteSerializer(serializers.Serializer):
     """Input of create and PATCH: a spec as an object or as YAML text, plus metadata."""
 
-    name = serializers.CharField(max_length=200, required=False, allow_blank=False)
-    slug = serializers.CharField(max_length=100, required=False)
-    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
-    spec = serializers.JSONField(required=False)
-    spec_yaml = serializers.CharField(
+    name = StrictCharField(max_length=200, required=False, allow_blank=False)
+    slug = StrictCharField(max_length=100, required=False)
+    description = StrictCharField(max_length=10_000, required=False, allow_blank=True)
+    spec = JSONObjectField(required=False)
+    spec_yaml = StrictCharField(
         max_length=SPEC_YAML_MAX_CHARS, required=False, trim_whitespace=False
     )
     allowed_users = serializers.ListField(
-        child=serializers.CharField(max_length=150), required=False, max_length=1000
+        child=StrictCharField(max_length=150), required=False, max_length=1000
     )
 
     def __init__(self, *args: Any, spec_required: bool = True, **kwargs: Any) -> None:
@@ -117,17 +120,17 @@ class PlaybookWriteSerializer(serializers.Serializer):
 
 
 class ImportSerializer(serializers.Serializer):
-    spec_yaml = serializers.CharField(max_length=SPEC_YAML_MAX_CHARS, trim_whitespace=False)
-    name = serializers.CharField(max_length=200, required=False)
-    slug = serializers.CharField(max_length=100, required=False)
+    spec_yaml = StrictCharField(max_length=SPEC_YAML_MAX_CHARS, trim_whitespace=False)
+    name = StrictCharField(max_length=200, required=False)
+    slug = StrictCharField(max_length=100, required=False)
 
 
 class ValidateSerializer(serializers.Serializer):
-    spec = serializers.JSONField(required=False)
-    spec_yaml = serializers.CharField(
+    spec = JSONObjectField(required=False)
+    spec_yaml = StrictCharField(
         max_length=SPEC_YAML_MAX_CHARS, required=False, trim_whitespace=False
     )
-    dry_run = serializers.BooleanField(required=False, default=False)
+    dry_run = StrictBooleanField(required=False, default=False)
 
 
 class PlaybookVersionSerializer(serializers.ModelSerializer):
@@ -162,4 +165,4 @@ class BlueprintSerializer(serializers.ModelSerializer):
 
 
 class ForkSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False)
+    name = StrictCharField(max_length=200, required=False)

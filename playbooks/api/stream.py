@@ -21,7 +21,6 @@ from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
@@ -71,14 +70,15 @@ def _visible_run_id(user: Any, run_id: Any) -> Any:
 
 def _after(request: HttpRequest) -> int:
     """`Last-Event-ID` (a reconnecting EventSource sends it) wins over `?after=`."""
-    raw = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
-    if not raw.strip().isdigit():
-        raise AppError(
-            ErrorCode.VALIDATION_ERROR,
-            "Last-Event-ID and after must be a non-negative event seq.",
-            details=[{"path": "/after", "message": "not a non-negative integer"}],
-        )
-    return int(raw.strip())
+    header, query = request.headers.get("Last-Event-ID"), request.GET.get("after")
+    for raw in (header, query):  # both are checked, so neither is silently ignored
+        if raw is not None and not raw.strip().isdigit():
+            raise AppError(
+                ErrorCode.VALIDATION_ERROR,
+                "Last-Event-ID and after must be a non-negative event seq.",
+                details=[{"path": "/after", "message": "not a non-negative integer"}],
+            )
+    return int((header if header is not None else query or "0").strip())
 
 
 def _prepare(request: HttpRequest, run_id: Any) -> tuple[Any, int]:
@@ -107,6 +107,25 @@ async def run_stream(request: HttpRequest, pk: Any) -> HttpResponseBase:
     return response
 
 
+SEQ: dict[str, Any] = {"type": "integer", "minimum": 0}
+
+# One server-sent event (OpenAPI has no stream type: schema tools apply a text/event-stream
+# schema to each event). `data` is the event row as JSON; heartbeats are comments.
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "One event: `id` is its seq, `event` its type, `data` the event as JSON.",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string"},
+        "data": {
+            "type": "string",
+            "description": "The event as JSON: `{seq, type, data, created_at}`.",
+        },
+    },
+    "required": ["id", "event", "data"],
+}
+
+
 class RunStreamView(APIView):
     """The URL entry and OpenAPI description of the stream. DRF views are synchronous, so
     `as_view` hands Django the async `run_stream` view, which serves every request."""
@@ -115,11 +134,11 @@ class RunStreamView(APIView):
         operation_id="runs_stream",
         parameters=[
             OpenApiParameter(
-                "Last-Event-ID", int, OpenApiParameter.HEADER, description="Replay after seq"
+                "Last-Event-ID", SEQ, OpenApiParameter.HEADER, description="Replay after seq"
             ),
-            OpenApiParameter("after", int, description="Replay after seq (no header)"),
+            OpenApiParameter("after", SEQ, description="Replay after seq (no header)"),
         ],
-        responses={(200, "text/event-stream"): OpenApiTypes.STR},
+        responses={(200, "text/event-stream"): SSE_EVENT_SCHEMA},
     )
     def get(self, request: Request, pk: Any) -> None:
         raise NotImplementedError("run_stream serves this URL.")

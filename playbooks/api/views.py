@@ -4,7 +4,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
@@ -133,7 +133,8 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         )
         return self._render(playbook, status.HTTP_201_CREATED)
 
-    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.STR})
+    # the YAML document is the spec: an object once parsed
+    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
     def export(self, request: Request, pk: str) -> HttpResponse:
         playbook = self.get_object()
@@ -184,7 +185,13 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             )
         return Response(checked.policy.as_dict())
 
-    @extend_schema(request=None, responses={200: PlaybookSerializer, 202: ApprovalSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            200: PlaybookSerializer,
+            202: inline_serializer("PromotionPending", {"approval": ApprovalSerializer()}),
+        },
+    )
     @action(detail=True, methods=["post"])
     def promote(self, request: Request, pk: str) -> Response:
         playbook, approval = services.playbook_promote(

@@ -9,8 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from agentstudio.accounts.roles import user_membership
+from agentstudio.api.fields import StrictCharField, StrictRegexField
 from agentstudio.errors import AppError, ErrorCode
-from tools.models import Secret
+from tools.models import VAULT_NAME_VALIDATOR, Secret
 from tools.selectors import secret_list_visible
 from tools.vault import secret_delete, secret_set
 
@@ -24,8 +25,8 @@ class SecretSerializer(serializers.ModelSerializer):
 
 
 class SecretWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    value = serializers.CharField(max_length=65_536, trim_whitespace=False, write_only=True)
+    name = StrictRegexField(VAULT_NAME_VALIDATOR.regex, max_length=200)
+    value = StrictCharField(max_length=65_536, trim_whitespace=False, write_only=True)
 
 
 class SecretViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from agentstudio.accounts.permissions import IsOrganizationMember
 from agentstudio.accounts.roles import user_membership
+from agentstudio.api.fields import JSONObjectField, StrictCharField
 from agentstudio.errors import AppError, ErrorCode
 from playbooks import run_selectors
 from tools.policy import ToolRefused
@@ -25,8 +26,8 @@ from tools.services import run_scope_token_issue, tool_call_external
 
 
 class ToolCallSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    arguments = serializers.JSONField(required=False, default=dict)
+    name = StrictCharField(max_length=200)
+    arguments = JSONObjectField(required=False, default=dict)
 
 
 class ToolListView(APIView):

@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from agentstudio.accounts.models import ApiKey, Membership, Role
+from agentstudio.api.fields import StrictCharField, StrictRegexField
 
 
 class MeSerializer(serializers.Serializer):
@@ -32,12 +33,15 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
 
 class ApiKeyCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
 
 
 class MembershipSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
-    email = serializers.EmailField(source="user.email", read_only=True)
+    # a user created without an email has "" (not an address): a plain string here
+    email = serializers.CharField(
+        source="user.email", read_only=True, help_text="An email address, or empty."
+    )
 
     class Meta:
         model = Membership
@@ -46,13 +50,14 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class MemberCreateSerializer(serializers.Serializer):
-    username = serializers.RegexField(r"^[\w.@+-]{1,150}$", max_length=150)
+    username = StrictRegexField(r"^[\w.@+-]{1,150}$", max_length=150)
     role = serializers.ChoiceField(choices=Role.choices)
     email = serializers.EmailField(required=False, allow_blank=True, default="")
-    password = serializers.CharField(
+    password = StrictCharField(
         required=False,
         min_length=10,
         max_length=128,
+        trim_whitespace=False,  # a password is taken as typed
         write_only=True,
         allow_null=True,
         default=None,
