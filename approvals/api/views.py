@@ -25,8 +25,10 @@ class ApprovalFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ApprovalStatus.choices)
     kind = django_filters.ChoiceFilter(choices=ApprovalKind.choices)
     risk = django_filters.CharFilter()
-    # by id, so an unknown run and another organization's run look the same: no rows
+    # by id, so an unknown object and another organization's look the same: no rows (a
+    # model-choice filter would answer 400 for the one and an empty list for the other)
     run = django_filters.UUIDFilter(field_name="run_id")
+    playbook = django_filters.UUIDFilter(field_name="playbook_id")
 
     class Meta:
         model = Approval
