@@ -8,7 +8,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -16,6 +15,7 @@ from agentstudio.accounts.roles import (
     can_author,
     user_organization,
 )
+from agentstudio.api.request_checks import CheckedJSONParser
 from agentstudio.errors import AppError, ErrorCode
 from approvals.api.serializers import ApprovalSerializer
 from playbooks import selectors, services
@@ -51,7 +51,7 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     filterset_fields = ["status"]
     search_fields = ["name", "slug", "description"]
     ordering_fields = ["name", "slug", "status", "created_at", "updated_at"]
-    parser_classes = [JSONParser]
+    parser_classes = [CheckedJSONParser]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return selectors.playbook_list_visible(user=self.request.user)
@@ -114,7 +114,7 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         detail=False,
         methods=["post"],
         url_path="import",
-        parser_classes=[JSONParser, YAMLTextParser, XYAMLTextParser, TextYAMLTextParser],
+        parser_classes=[CheckedJSONParser, YAMLTextParser, XYAMLTextParser, TextYAMLTextParser],
     )
     def import_yaml(self, request: Request) -> Response:
         if not can_author(request.user):  # before reading up to 1 MiB of YAML
