@@ -1,5 +1,5 @@
 """Request-wide middleware: request ids for logs and responses, the body size caps, and the
-refusal of URLs (path or query string) that carry what PostgreSQL cannot store."""
+refusal of URLs and admin forms that carry what PostgreSQL cannot store."""
 
 import re
 import uuid
@@ -8,7 +8,12 @@ from collections.abc import Callable
 import structlog
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
-from agentstudio.api.request_checks import query_problem, text_problem, unstorable_error
+from agentstudio.api.request_checks import (
+    form_problem,
+    query_problem,
+    text_problem,
+    unstorable_error,
+)
 from agentstudio.body_limits import body_too_large_message, request_body_limit
 from agentstudio.errors import ErrorCode, error_response
 
@@ -60,23 +65,27 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
-class UnstorableURLMiddleware:
-    """Refuses a path or query string with NUL (surrogates cannot arise: Django decodes URLs
-    with replacement) before any view or filter puts it into a query: 400, in the envelope
-    under /api/. The bodies are checked by the parsers (agentstudio.api.request_checks)."""
+class UnstorableInputMiddleware:
+    """Refuses NUL in the URL path or query string (surrogates cannot arise: Django decodes
+    URLs with replacement) before any view or filter puts it into a query, and in the form
+    fields of pages outside /api/ (the admin reads some straight from request.POST): 400, in
+    the envelope under /api/, whose bodies the parsers check (agentstudio.api.request_checks)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        problem = None
+        is_api = request.path_info.startswith("/api/")
         if path_problem := text_problem(request.path_info):
             problem = {"path": "", "message": f"the URL path {path_problem}"}
         else:
             problem = query_problem(request.GET)
+        if problem is None and not is_api and request.method not in ("GET", "HEAD"):
+            # a broken body raises here as it would in the view: Django answers 400/413
+            problem = form_problem(request.POST) or form_problem(request.FILES)
         if problem is None:
             return self.get_response(request)
-        error = unstorable_error(problem, where="URL")
-        if not request.path_info.startswith("/api/"):
+        error = unstorable_error(problem, where="request")
+        if not is_api:
             return HttpResponseBadRequest(error.message, content_type="text/plain")
         return error_response(code=error.code, message=error.message, details=error.details)

@@ -55,7 +55,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "agentstudio.middleware.RequestIdMiddleware",
     "agentstudio.middleware.BodySizeLimitMiddleware",
-    "agentstudio.middleware.UnstorableURLMiddleware",
+    "agentstudio.middleware.UnstorableInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -10,7 +10,7 @@ deep overflows the parser's recursion. The parsers here (every API view's, see
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rest_framework.exceptions import ParseError
@@ -84,11 +84,17 @@ def data_checked(data: Any, *, prefix: str = "", where: str = "request") -> Any:
     return data
 
 
-def json_loads_checked(text: str | bytes, *, prefix: str = "", where: str = "request") -> Any:
+def json_loads_checked(
+    text: str | bytes,
+    *,
+    prefix: str = "",
+    where: str = "request",
+    parse_constant: Callable[[str], Any] = json.strict_constant,
+) -> Any:
     """json.loads (strict: no NaN nor Infinity, which jsonb cannot hold either), with the
     too-deep, NUL and surrogate refusals; ValueError when the text is not JSON."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=parse_constant)
     except RecursionError:
         detail = {"path": prefix, "message": f"nested deeper than {MAX_REQUEST_JSON_DEPTH} levels"}
         raise unstorable_error(detail, where=where) from None
@@ -112,6 +118,11 @@ def _multivalue_problem(items: Any, *, what: str) -> dict[str, str] | None:
 def query_problem(query: Any) -> dict[str, str] | None:
     """The first query parameter whose name or value PostgreSQL could not store."""
     return _multivalue_problem(query, what="query parameter")
+
+
+def form_problem(form: Any) -> dict[str, str] | None:
+    """The first form field (or file part) whose name, value or file name is unstorable."""
+    return _multivalue_problem(form, what="form field")
 
 
 class CheckedParser:
