@@ -237,3 +237,22 @@ def test_the_json_parts_of_a_multipart_start_are_checked_too(world, part, path, 
     body = {"inputs": inputs, "dataset": SimpleUploadedFile("d.csv", b"a,b\n")}
     response = client.post(url, body, format="multipart")
     _assert_refused(response, path)
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "99999999999999999999", "-1", "1.5"])
+def test_numeric_query_and_path_values_are_never_a_500(world, value):
+    """`str.isdigit` takes "²" for a digit that `int` then refuses; huge numbers overflow."""
+    client, values = world
+    run, playbook = values["/runs/{id}"], values["/playbooks/{id}"]
+    for url in (
+        f"/api/v1/runs/{run}/events/?after={value}",
+        f"/api/v1/runs/{run}/stream/?after={value}",
+        f"/api/v1/playbooks/{playbook}/versions/1/diff/?against={value}",
+        f"/api/v1/playbooks/{playbook}/versions/{value}/diff/",
+        f"/api/v1/playbooks/{playbook}/versions/{value}/restore/",
+    ):
+        method = client.post if url.endswith("restore/") else client.get
+        response = method(url)
+        assert response.status_code < 500, (url, response.content[:200])
+        if value in ("²", "-1", "1.5") and "?after=" in url:
+            _assert_refused(response, "/after")

@@ -244,7 +244,7 @@ class RunFilter(django_filters.FilterSet):
 
 def _after_param(request: Request) -> int:
     raw = request.query_params.get("after", "0") or "0"
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # not "²", which int() refuses
         raise _validation_error("/after", "after must be a non-negative event seq.")
     return int(raw)
 

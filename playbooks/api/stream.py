@@ -72,7 +72,7 @@ def _visible_run_id(user: Any, run_id: Any) -> Any:
 def _after(request: HttpRequest) -> int:
     """`Last-Event-ID` (a reconnecting EventSource sends it) wins over `?after=`."""
     raw = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
-    if not raw.strip().isdigit():
+    if not (raw.strip().isascii() and raw.strip().isdigit()):  # not "²" (int() refuses)
         raise AppError(
             ErrorCode.VALIDATION_ERROR,
             "Last-Event-ID and after must be a non-negative event seq.",

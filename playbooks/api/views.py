@@ -227,12 +227,12 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         parameters=[OpenApiParameter("against", int, description="Older version (default n-1)")],
         responses=OpenApiTypes.OBJECT,
     )
-    @action(detail=True, methods=["get"], url_path=r"versions/(?P<number>\d+)/diff")
+    @action(detail=True, methods=["get"], url_path=r"versions/(?P<number>[0-9]+)/diff")
     def version_diff(self, request: Request, pk: str, number: str) -> Response:
         versions = selectors.playbook_versions(playbook=self.get_object())
         newer = get_object_or_404(versions, number=int(number))
         against = request.query_params.get("against", str(newer.number - 1))
-        if not against.isdigit():
+        if not (against.isascii() and against.isdigit()):  # not "²", which int() refuses
             raise AppError(
                 ErrorCode.VALIDATION_ERROR,
                 "`against` must be a version number.",
@@ -248,7 +248,7 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         )
 
     @extend_schema(request=None, responses=PlaybookSerializer)
-    @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>\d+)/restore")
+    @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]+)/restore")
     def version_restore(self, request: Request, pk: str, number: str) -> Response:
         playbook = self.get_object()
         version = get_object_or_404(
