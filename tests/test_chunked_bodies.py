@@ -17,8 +17,7 @@ from django.db import connection
 from agentstudio.accounts.models import Role
 from agentstudio.accounts.services import api_key_create
 from playbooks.models import Artifact, Playbook, Run
-from tests.runs.conftest import ECHO_SPEC, UPLOAD_SPEC
-from tests.runs.test_runs_api_uploads import TWO_FILES_SPEC
+from tests.runs.conftest import ECHO_SPEC, TWO_FILES_SPEC, UPLOAD_SPEC
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Artifact, Run
 from playbooks.run_files import input_file_name_safe
-from tests.runs.conftest import UPLOAD_SPEC, advance
+from tests.runs.conftest import TWO_FILES_SPEC, UPLOAD_SPEC, advance
 
 CSV = b"name,city\nAda,London\n"
 
@@ -139,23 +139,6 @@ def test_the_inputs_part_may_come_as_a_json_file(active_playbook, author, client
     )
     assert response.status_code == 201, response.json()
     assert response.json()["inputs"] == {"label": "y", "dataset": "inputs/dataset/d.csv"}
-
-
-TWO_FILES_SPEC = {
-    "name": "Two files",
-    "tools": ["tools.studio.files.read"],
-    "inputs": {
-        "type": "object",
-        "required": ["left", "right"],
-        "properties": {
-            "left": {"type": "string", "format": "binary"},
-            "right": {"type": "string", "format": "binary"},
-        },
-    },
-    "steps": [
-        {"id": "read", "tool": "tools.studio.files.read", "args": {"path": "{{ inputs.left }}"}}
-    ],
-}
 
 
 def test_the_cap_is_per_file_not_per_request(active_playbook, author, client_for, settings):
