@@ -6,7 +6,7 @@ import enum
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -134,6 +134,8 @@ def _envelope(exc: Exception) -> tuple[ErrorCode, str, list[dict[str, Any]], dic
         return ErrorCode.PERMISSION_DENIED, "You do not have permission to do this.", [], {}
     if isinstance(exc, RequestDataTooBig):
         return ErrorCode.PAYLOAD_TOO_LARGE, "Request body is too large.", [], {}
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):  # Django's form/multipart limits
+        return ErrorCode.VALIDATION_ERROR, f"Malformed request body: {exc}", [], {}
     if isinstance(exc, drf_exceptions.ValidationError):
         details = validation_details(exc.detail)
         first = details[0]["message"] if details else "Invalid input."

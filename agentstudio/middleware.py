@@ -1,13 +1,20 @@
-"""Request-wide middleware: request ids for logs and responses, and the JSON body size cap."""
+"""Request-wide middleware: request ids for logs and responses, the body size caps, and the
+refusal of URLs and admin forms that carry what PostgreSQL cannot store."""
 
 import re
 import uuid
 from collections.abc import Callable
 
 import structlog
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
+from agentstudio.api.request_checks import (
+    form_problem,
+    query_problem,
+    text_problem,
+    unstorable_error,
+)
+from agentstudio.body_limits import body_too_large_message, request_body_limit
 from agentstudio.errors import ErrorCode, error_response
 
 _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -38,7 +45,8 @@ class RequestIdMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuses non-multipart bodies over the JSON cap with 413 before anything parses them."""
+    """Refuses bodies over `request_body_limit` with 413 before anything parses them (under
+    uvicorn `BodyLimitASGI` has refused them already; this covers every other server)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -48,15 +56,36 @@ class BodySizeLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        content_type = request.META.get("CONTENT_TYPE", "")
-        limit = (
-            settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES
-            if content_type.startswith("multipart/")
-            else settings.AGENTSTUDIO_MAX_JSON_BODY_BYTES
-        )
+        limit = request_body_limit(content_type=request.META.get("CONTENT_TYPE", ""))
         if length > limit:
             return error_response(
                 code=ErrorCode.PAYLOAD_TOO_LARGE,
-                message=f"Request body is {length} bytes; the limit is {limit} bytes.",
+                message=body_too_large_message(length=length, limit=limit),
             )
         return self.get_response(request)
+
+
+class UnstorableInputMiddleware:
+    """Refuses NUL in the URL path or query string (surrogates cannot arise: Django decodes
+    URLs with replacement) before any view or filter puts it into a query, and in the form
+    fields of pages outside /api/ (the admin reads some straight from request.POST): 400, in
+    the envelope under /api/, whose bodies the parsers check (agentstudio.api.request_checks)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        is_api = request.path_info.startswith("/api/")
+        if path_problem := text_problem(request.path_info):
+            problem = {"path": "", "message": f"the URL path {path_problem}"}
+        else:
+            problem = query_problem(request.GET)
+        if problem is None and not is_api and request.method not in ("GET", "HEAD"):
+            # a broken body raises here as it would in the view: Django answers 400/413
+            problem = form_problem(request.POST) or form_problem(request.FILES)
+        if problem is None:
+            return self.get_response(request)
+        error = unstorable_error(problem, where="request")
+        if not is_api:
+            return HttpResponseBadRequest(error.message, content_type="text/plain")
+        return error_response(code=error.code, message=error.message, details=error.details)

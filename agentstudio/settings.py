@@ -74,6 +74,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "agentstudio.middleware.RequestIdMiddleware",
     "agentstudio.middleware.BodySizeLimitMiddleware",
+    "agentstudio.middleware.UnstorableInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -172,11 +173,14 @@ STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = VAR_DIR / "media"
 LOGIN_URL = "/admin/login/"
 
-# Request bodies: JSON and YAML up to 1 MiB (413 above); multipart uploads are capped
-# separately by AGENTSTUDIO_ARTIFACT_MAX_BYTES.
+# Request bodies: JSON and YAML up to 1 MiB (413 above). In multipart bodies each file is
+# capped by AGENTSTUDIO_ARTIFACT_MAX_BYTES, the other fields together by the JSON limit, and
+# the envelope by both (at most AGENTSTUDIO_UPLOAD_MAX_FILES files); see body_limits.py.
 AGENTSTUDIO_MAX_JSON_BODY_BYTES = env.int("AGENTSTUDIO_MAX_JSON_BODY_BYTES", default=1024 * 1024)
 AGENTSTUDIO_ARTIFACT_MAX_BYTES = env.int("AGENTSTUDIO_ARTIFACT_MAX_BYTES", default=50 * 1024**2)
+AGENTSTUDIO_UPLOAD_MAX_FILES = env.int("AGENTSTUDIO_UPLOAD_MAX_FILES", default=20)
 DATA_UPLOAD_MAX_MEMORY_SIZE = AGENTSTUDIO_MAX_JSON_BODY_BYTES
+DATA_UPLOAD_MAX_NUMBER_FILES = AGENTSTUDIO_UPLOAD_MAX_FILES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # --- Agent Studio policy ----------------------------------------------------------------
@@ -254,10 +258,11 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # DRF's parsers plus refusing NUL, lone surrogates and too-deep JSON (400, with a path)
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "agentstudio.api.request_checks.CheckedJSONParser",
+        "agentstudio.api.request_checks.CheckedFormParser",
+        "agentstudio.api.request_checks.CheckedMultiPartParser",
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from agentstudio.accounts.admin import app_error_message
 from agentstudio.accounts.roles import can_decide_approvals
+from agentstudio.api.request_checks import json_loads_checked
 from agentstudio.errors import AppError, ErrorCode
 from approvals.models import Approval, ApprovalKind
 from approvals.services import approval_answer, approval_approve, approval_reject, approval_undo
@@ -161,10 +162,13 @@ def _not_json(constant: str) -> Any:
 
 
 def edited_payload(text: str) -> Any:
-    """The edited payload from the page's textarea; text that is not JSON is refused like
-    any other invalid edit, before the service is called."""
+    """The edited payload from the page's textarea; text that is not JSON, or that the
+    database could not store (the API parser's refusals), is refused like any other invalid
+    edit, before the service is called."""
     try:
-        return json.loads(text, parse_constant=_not_json)
+        return json_loads_checked(
+            text, prefix="/payload", where="edited payload", parse_constant=_not_json
+        )
     except json.JSONDecodeError as error:
         raise AppError(
             ErrorCode.VALIDATION_ERROR,

@@ -8,6 +8,9 @@ import pytest
 from playbooks.catalogue import blueprints_seed
 
 ITERATIONS = 120
+_TOO_DEEP: list = []
+for _ in range(120):  # past the parser's depth limit
+    _TOO_DEEP = [_TOO_DEEP]
 _ATOMS = [
     None,
     True,
@@ -20,6 +23,9 @@ _ATOMS = [
     "{% for %}",
     "tools.a.b",
     "\u0000",
+    "\ud800",
+    {"k\u0000": 1},
+    _TOO_DEEP,
     "é" * 3,
     10**30,
 ]

@@ -22,6 +22,8 @@ from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 
+from agentstudio.api.request_checks import data_problem
+
 INVALID_PARAMS = -32602
 FORBIDDEN = -32001  # implementation-defined server error: outside the token's scope
 
@@ -64,13 +66,18 @@ async def _call_tool(ctx: Any, params: Any) -> types.CallToolResult:
     from tools.services import tool_call_external
 
     scope, run = _scope_of(ctx)
+    arguments = params.arguments or {}
+    # what the REST parsers refuse (NUL, lone surrogates, too deep) is refused here too
+    if problem := data_problem({"name": params.name, "arguments": arguments}):
+        message = f"The call cannot be accepted: {problem['path']} {problem['message']}."
+        raise MCPError(INVALID_PARAMS, message, {"code": "validation_error", **problem})
     try:
         result = await sync_to_async(_call_closing_connection)(
             tool_call_external,
             scope=scope,
             run=run,
             name=params.name,
-            arguments=params.arguments or {},
+            arguments=arguments,
         )
     except ToolRefused as exc:
         code = INVALID_PARAMS if exc.code == "not_found" else FORBIDDEN

@@ -4,10 +4,10 @@ import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from agentstudio.api.request_checks import CheckedJSONParser, CheckedMultiPartParser
 from approvals import selectors, services
 from approvals.api.serializers import (
     AnswerFileSerializer,
@@ -25,7 +25,8 @@ class ApprovalFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ApprovalStatus.choices)
     kind = django_filters.ChoiceFilter(choices=ApprovalKind.choices)
     risk = django_filters.CharFilter()
-    # by id, so an unknown run or playbook and another organization's look the same: no rows
+    # by id, so an unknown object and another organization's look the same: no rows (a
+    # model-choice filter would answer 400 for the one and an empty list for the other)
     run = django_filters.UUIDFilter(field_name="run_id")
     playbook = django_filters.UUIDFilter(field_name="playbook_id")
 
@@ -93,7 +94,9 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         request={"application/json": AnswerSerializer, "multipart/form-data": AnswerFileSerializer},
         responses=ApprovalSerializer,
     )
-    @action(detail=True, methods=["post"], parser_classes=[JSONParser, MultiPartParser])
+    @action(
+        detail=True, methods=["post"], parser_classes=[CheckedJSONParser, CheckedMultiPartParser]
+    )
     def answer(self, request: Request, pk: str) -> Response:
         """Answers a question; 400 when the answer does not fit its schema. A question that
         asks for a file takes it as the multipart part `answer`."""

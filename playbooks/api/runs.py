@@ -16,12 +16,12 @@ from rest_framework import filters, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agentstudio.accounts.roles import can_see_runs
+from agentstudio.api.request_checks import CheckedJSONParser, CheckedMultiPartParser
 from agentstudio.errors import AppError, ErrorCode
 from playbooks import run_selectors, selectors
 from playbooks.api.runs_serializers import (
@@ -161,7 +161,7 @@ class PlaybookRunStartView(APIView):
     """Starts a run of an active playbook: admins and approvers, authors of the playbook,
     runners it lists. Honours `Idempotency-Key` for 24 hours."""
 
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [CheckedJSONParser, CheckedMultiPartParser]
 
     def _playbook(self, pk: Any) -> Playbook:
         playbook = selectors.playbook_list_visible(user=self.request.user).filter(pk=pk).first()
@@ -247,7 +247,7 @@ SEQ_SCHEMA = {"type": "integer", "minimum": 0}
 
 def _after_param(request: Request) -> int:
     raw = request.query_params.get("after", "0") or "0"
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # not "²", which int() refuses
         raise _validation_error("/after", "after must be a non-negative event seq.")
     return int(raw)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
@@ -12,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from agentstudio.api.fields import JSONObjectField
+from agentstudio.api.request_checks import json_loads_checked
 from agentstudio.errors import AppError, ErrorCode
 from playbooks.models import Artifact, Run, RunEvent
 
@@ -184,8 +184,8 @@ def multipart_fields_as_json(form: Any, files: Any) -> dict[str, Any]:
         text = _multipart_text(form, files, name)
         if text in (None, ""):
             continue
-        try:
-            body[name] = json.loads(text)
+        try:  # the same refusals as a JSON body (NUL, surrogates, depth), under /<name>
+            body[name] = json_loads_checked(text, prefix=f"/{name}", where=f"{name} part")
         except ValueError as exc:
             raise AppError(
                 ErrorCode.VALIDATION_ERROR,

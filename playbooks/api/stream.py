@@ -72,7 +72,7 @@ def _after(request: HttpRequest) -> int:
     """`Last-Event-ID` (a reconnecting EventSource sends it) wins over `?after=`."""
     header, query = request.headers.get("Last-Event-ID"), request.GET.get("after")
     for raw in (header, query):  # both are checked, so neither is silently ignored
-        if raw is not None and not raw.strip().isdigit():
+        if raw is not None and not (raw.strip().isascii() and raw.strip().isdigit()):
             raise AppError(
                 ErrorCode.VALIDATION_ERROR,
                 "Last-Event-ID and after must be a non-negative event seq.",

@@ -8,7 +8,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -16,6 +15,7 @@ from agentstudio.accounts.roles import (
     can_author,
     user_organization,
 )
+from agentstudio.api.request_checks import CheckedJSONParser
 from agentstudio.errors import AppError, ErrorCode
 from approvals.api.serializers import ApprovalSerializer
 from playbooks import selectors, services
@@ -51,7 +51,7 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     filterset_fields = ["status"]
     search_fields = ["name", "slug", "description"]
     ordering_fields = ["name", "slug", "status", "created_at", "updated_at"]
-    parser_classes = [JSONParser]
+    parser_classes = [CheckedJSONParser]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return selectors.playbook_list_visible(user=self.request.user)
@@ -114,7 +114,7 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         detail=False,
         methods=["post"],
         url_path="import",
-        parser_classes=[JSONParser, YAMLTextParser, XYAMLTextParser, TextYAMLTextParser],
+        parser_classes=[CheckedJSONParser, YAMLTextParser, XYAMLTextParser, TextYAMLTextParser],
     )
     def import_yaml(self, request: Request) -> Response:
         if not can_author(request.user):  # before reading up to 1 MiB of YAML
@@ -234,12 +234,12 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         parameters=[OpenApiParameter("against", int, description="Older version (default n-1)")],
         responses=OpenApiTypes.OBJECT,
     )
-    @action(detail=True, methods=["get"], url_path=r"versions/(?P<number>\d+)/diff")
+    @action(detail=True, methods=["get"], url_path=r"versions/(?P<number>[0-9]+)/diff")
     def version_diff(self, request: Request, pk: str, number: str) -> Response:
         versions = selectors.playbook_versions(playbook=self.get_object())
         newer = get_object_or_404(versions, number=int(number))
         against = request.query_params.get("against", str(newer.number - 1))
-        if not against.isdigit():
+        if not (against.isascii() and against.isdigit()):  # not "²", which int() refuses
             raise AppError(
                 ErrorCode.VALIDATION_ERROR,
                 "`against` must be a version number.",
@@ -255,7 +255,7 @@ class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         )
 
     @extend_schema(request=None, responses=PlaybookSerializer)
-    @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>\d+)/restore")
+    @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]+)/restore")
     def version_restore(self, request: Request, pk: str, number: str) -> Response:
         playbook = self.get_object()
         version = get_object_or_404(

@@ -4,6 +4,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentstudio.api.request_checks import text_problem
 from playbooks.spec.schema_errors import schema_problems, spec_json_schema, spec_schema_validator
 from playbooks.spec.semantic_checks import SpecFindings, ToolLookup, spec_check_semantics
 from playbooks.spec.yaml_loader import SpecYAMLError, json_pointer_escape, spec_parse_yaml
@@ -159,6 +160,8 @@ def _json_clean(value: Any, *, findings: SpecFindings, path: str, depth: int) ->
                 findings.error(path, f"keys must be strings, not {type(key).__name__}")
                 key = str(key)
             item_path = f"{path}/{json_pointer_escape(key)}"
+            if problem := text_problem(key):  # YAML escapes (`"\0"`, `"\ud800"`) make these
+                findings.error(item_path, f"key {problem}")
             clean[key] = _json_clean(item, findings=findings, path=item_path, depth=depth + 1)
         return clean
     if isinstance(value, list | tuple):
@@ -168,6 +171,9 @@ def _json_clean(value: Any, *, findings: SpecFindings, path: str, depth: int) ->
         ]
     if isinstance(value, float) and not math.isfinite(value):
         findings.error(path, "must be a finite number")
+        return None
+    if isinstance(value, str) and (problem := text_problem(value)):
+        findings.error(path, problem)
         return None
     if value is None or isinstance(value, str | bool | int | float):
         return value

@@ -343,3 +343,34 @@ def test_nan_in_an_edited_payload_is_refused_not_a_500(author, approver, login):
         assert response.status_code == 200
         assert any("not valid JSON" in message for message in page_messages(response))
         assert fresh(approval).status == ApprovalStatus.PENDING
+
+
+def test_unstorable_text_in_an_edited_payload_is_refused_not_a_500(author, approver, login):
+    """NUL, lone surrogates and too-deep nesting: the API's parser refusals, here too."""
+    approval = _gate(author)
+    client = login(approver)
+    for text, expected in (
+        ('{"rules": "a\\u0000b"}', "/payload/rules contains a NUL character"),
+        ('{"rules": ["\\udfff"]}', "/payload/rules/0 contains a lone UTF-16 surrogate"),
+        ('{"r\\u0000": 1}', "key contains a NUL character"),
+        ("[" * 50_000 + "]" * 50_000, "nested deeper than 100 levels"),
+        ('{"rules": ' + "[" * 100 + "]" * 100 + "}", "nested deeper than 100 levels"),
+    ):
+        response = client.post(
+            _approve_url(approval), {"body_hash": approval.body_hash, "payload": text}, follow=True
+        )
+        assert response.status_code == 200
+        assert any(expected in message for message in page_messages(response)), text[:40]
+        assert fresh(approval).status == ApprovalStatus.PENDING
+
+
+def test_nul_in_an_admin_form_field_is_400_not_a_500(author, approver, login):
+    """Admin pages read some fields straight from the form; NUL never reaches the database."""
+    approval = _gate(author)
+    client = login(approver)
+    reject = reverse("admin:approvals_approval_reject", args=[approval.pk])
+    response = client.post(reject, {"reason": "no\x00pe"})
+    assert response.status_code == 400
+    approve = client.post(_approve_url(approval), {"body_hash": "x", "reason": "a\x00"})
+    assert approve.status_code == 400
+    assert fresh(approval).status == ApprovalStatus.PENDING

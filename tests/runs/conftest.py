@@ -87,6 +87,23 @@ UPLOAD_SPEC = {
 }
 
 
+TWO_FILES_SPEC = {
+    "name": "Two files",
+    "tools": ["tools.studio.files.read"],
+    "inputs": {
+        "type": "object",
+        "required": ["left", "right"],
+        "properties": {
+            "left": {"type": "string", "format": "binary"},
+            "right": {"type": "string", "format": "binary"},
+        },
+    },
+    "steps": [
+        {"id": "read", "tool": "tools.studio.files.read", "args": {"path": "{{ inputs.left }}"}}
+    ],
+}
+
+
 def advance(run_id) -> Advance:
     """Advances until the run finishes or pauses (slices and zero backoffs included)."""
     for _ in range(50):

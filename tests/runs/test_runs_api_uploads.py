@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Artifact, Run
 from playbooks.run_files import input_file_name_safe
-from tests.runs.conftest import UPLOAD_SPEC, advance
+from tests.runs.conftest import TWO_FILES_SPEC, UPLOAD_SPEC, advance
 
 CSV = b"name,city\nAda,London\n"
 
@@ -139,3 +139,63 @@ def test_the_inputs_part_may_come_as_a_json_file(active_playbook, author, client
     )
     assert response.status_code == 201, response.json()
     assert response.json()["inputs"] == {"label": "y", "dataset": "inputs/dataset/d.csv"}
+
+
+def test_the_cap_is_per_file_not_per_request(active_playbook, author, client_for, settings):
+    """Two files each under the cap pass together though their sum is over it."""
+    settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES = 64
+    playbook = active_playbook(TWO_FILES_SPEC)
+    body = {
+        "inputs": "{}",
+        "left": SimpleUploadedFile("l.txt", b"l" * 60, "text/plain"),
+        "right": SimpleUploadedFile("r.txt", b"r" * 60, "text/plain"),
+    }
+    response = client_for(author).post(
+        f"/api/v1/playbooks/{playbook.pk}/runs/", body, format="multipart"
+    )
+    assert response.status_code == 201, response.json()
+    sizes = dict(Artifact.objects.filter(run_id=response.json()["id"]).values_list("path", "size"))
+    assert sizes == {"inputs/left/l.txt": 60, "inputs/right/r.txt": 60}
+
+
+def test_one_file_over_the_cap_beside_one_under_is_413(
+    active_playbook, author, client_for, settings
+):
+    settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES = 64
+    playbook = active_playbook(TWO_FILES_SPEC)
+    body = {
+        "left": SimpleUploadedFile("l.txt", b"l" * 10, "text/plain"),
+        "right": SimpleUploadedFile("r.txt", b"r" * 65, "text/plain"),
+    }
+    response = client_for(author).post(
+        f"/api/v1/playbooks/{playbook.pk}/runs/", body, format="multipart"
+    )
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert (error["code"], error["details"][0]["path"]) == ("payload_too_large", "/right")
+    assert not Run.objects.exists()
+
+
+def test_a_multipart_envelope_over_every_files_cap_is_413(author, client_for, settings):
+    """The envelope is bounded too: the file-count limit times the cap, plus the JSON limit."""
+    settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES = 64
+    settings.AGENTSTUDIO_UPLOAD_MAX_FILES = 2
+    settings.AGENTSTUDIO_MAX_JSON_BODY_BYTES = 100
+    body = {"inputs": "x" * 400}
+    response = client_for(author).post("/api/v1/playbooks/", body, format="multipart")
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_more_file_parts_than_allowed_is_400_in_the_envelope(
+    active_playbook, author, client_for, settings
+):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    playbook = active_playbook(TWO_FILES_SPEC)
+    body = {name: SimpleUploadedFile(f"{name}.txt", b"x") for name in ("left", "right", "extra")}
+    response = client_for(author).post(
+        f"/api/v1/playbooks/{playbook.pk}/runs/", body, format="multipart"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+    assert not Run.objects.exists()

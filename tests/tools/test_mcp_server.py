@@ -122,6 +122,28 @@ def test_unknown_and_out_of_scope_tools_are_protocol_errors(running_run, base_ur
     assert _with_client(base_url, token, work) == ["not_found", "permission_denied"]
 
 
+def test_arguments_the_database_cannot_store_are_invalid_params(running_run, base_url):
+    """NUL in arguments (names or values): refused as the REST parsers refuse it (the SDK's
+    client cannot even send a lone surrogate; the same check refuses those)."""
+    run = running_run(spec_with([ECHO]))
+    token, _ = scope_token_issue(run)
+
+    async def work(client):
+        errors = []
+        for arguments in ({"value": "a\x00b"}, {"value": {"k\x00": 1}}):
+            try:
+                await client.call_tool(ECHO, arguments)
+            except MCPError as exc:
+                errors.append((exc.error.code, exc.error.data["code"], exc.error.data["path"]))
+        return errors
+
+    assert _with_client(base_url, token, work) == [
+        (-32602, "validation_error", "/arguments/value"),
+        (-32602, "validation_error", "/arguments/value/k\x00"),
+    ]
+    assert not ToolInvocation.objects.filter(run=run).exists()
+
+
 def test_a_bad_token_is_401_before_the_sdk(base_url):
     response = httpx.post(
         f"{base_url}/mcp",
