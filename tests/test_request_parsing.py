@@ -126,23 +126,27 @@ def test_json_nested_to_the_limit_is_parsed_and_never_a_500(world):
 
 
 def test_every_form_and_multipart_operation_refuses_nul(world):
+    """The schema documents JSON bodies (and the two uploads), but the browsable API's form
+    and multipart parsers answer on every operation with a body: each refuses NUL with its
+    path, unless the operation takes no such body at all (415)."""
     client, values = world
     checked = 0
     for method, route, operation in _schema_operations(client):
-        content = operation.get("requestBody", {}).get("content", {})
+        if "requestBody" not in operation:
+            continue
         url = _url(route, values)
-        if "multipart/form-data" in content:
-            for body, path in (
-                ({"inputs": '{"label": "x"}', "note": "a\x00b"}, "/note"),
-                ({"inputs": '{"label": "x"}', "no\x00te": "b"}, "/no\x00te"),
-            ):
-                response = getattr(client, method)(url, body, format="multipart")
+        for body, path in (
+            ({"inputs": '{"label": "x"}', "note": "a\x00b"}, "/note"),
+            ({"inputs": '{"label": "x"}', "no\x00te": "b"}, "/no\x00te"),
+        ):
+            response = getattr(client, method)(url, body, format="multipart")
+            if response.status_code != 415:
                 _assert_refused(response, path)
-            checked += 1
-        if "application/x-www-form-urlencoded" in content:
-            response = getattr(client, method)(
-                url, data="reason=a%00b", content_type="application/x-www-form-urlencoded"
-            )
+                checked += 1
+        response = getattr(client, method)(
+            url, data="reason=a%00b", content_type="application/x-www-form-urlencoded"
+        )
+        if response.status_code != 415:
             _assert_refused(response, "/reason")
             checked += 1
     assert checked >= 15
