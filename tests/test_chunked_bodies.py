@@ -3,22 +3,15 @@ read and capped like any other body, never taken for an empty one."""
 
 import http.client
 import json
-import os
-import subprocess
-import sys
-import time
 import uuid
 
-import httpx
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from agentstudio.accounts.models import Role
 from agentstudio.accounts.services import api_key_create
 from playbooks.models import Artifact, Playbook, Run
 from tests.runs.conftest import ECHO_SPEC, TWO_FILES_SPEC, UPLOAD_SPEC
-from tests.support.processes import free_port
+from tests.support.live_server import studio_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,55 +21,21 @@ MAX_FILES = 3
 ENVELOPE = MAX_FILES * FILE_CAP + JSON_LIMIT  # what a multipart body may reach at most
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture(scope="module")
 def port(django_db_setup, django_db_blocker, tmp_path_factory):
     """A uvicorn server (the app `manage.py serve` runs) on the test database."""
-    chosen = free_port()
     log = tmp_path_factory.mktemp("chunked") / "uvicorn.log"
-    with django_db_blocker.unblock():
-        env = dict(
-            os.environ,
-            DATABASE_URL=_database_url(),
-            DATABASE_CONN_MAX_AGE="0",
-            AGENTSTUDIO_VAR_DIR=str(settings.VAR_DIR),
-            AGENTSTUDIO_WORKSPACE_ROOT=str(settings.AGENTSTUDIO_WORKSPACE_ROOT),
+    with (
+        django_db_blocker.unblock(),
+        studio_server(
+            log,
+            lifespan=False,
             AGENTSTUDIO_MAX_JSON_BODY_BYTES=str(JSON_LIMIT),
             AGENTSTUDIO_ARTIFACT_MAX_BYTES=str(FILE_CAP),
             AGENTSTUDIO_UPLOAD_MAX_FILES=str(MAX_FILES),
-            DJANGO_SETTINGS_MODULE="agentstudio.settings",
-        )
-    command = [
-        sys.executable, "-m", "uvicorn", "agentstudio.ops.asgi:application",
-        "--host", "127.0.0.1", "--port", str(chosen), "--lifespan", "off",
-    ]  # fmt: skip
-    with log.open("wb") as stream:
-        process = subprocess.Popen(
-            command, cwd=settings.BASE_DIR, env=env, stdout=stream, stderr=subprocess.STDOUT
-        )
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"http://127.0.0.1:{chosen}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-            if process.poll() is not None:
-                raise AssertionError("uvicorn exited:\n" + log.read_text())
-        else:
-            raise AssertionError("uvicorn did not start:\n" + log.read_text())
-        yield chosen
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        ) as base,
+    ):
+        yield int(base.rsplit(":", 1)[1])
 
 
 def _send(port: int, path: str, body: bytes, *, key: str, content_type: str, chunked: bool):

@@ -6,19 +6,13 @@ events from Redis, the other polls the database (the embedded default)."""
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
 from rest_framework.test import APIClient
 
 from agentstudio.accounts.models import Role
@@ -26,61 +20,9 @@ from agentstudio.accounts.services import api_key_create
 from playbooks.engine.runner import run_advance
 from playbooks.run_services import run_create
 from tests.runs.conftest import ECHO_SPEC, GATE_SPEC, advance
+from tests.support.live_server import studio_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def _serve(redis_url: str, log: Path):
-    port = _free_port()
-    env = dict(
-        os.environ,
-        DATABASE_URL=_database_url(),
-        DATABASE_CONN_MAX_AGE="0",
-        REDIS_URL=redis_url,
-        AGENTSTUDIO_VAR_DIR=str(settings.VAR_DIR),
-        AGENTSTUDIO_WORKSPACE_ROOT=str(settings.AGENTSTUDIO_WORKSPACE_ROOT),
-        DJANGO_SETTINGS_MODULE="agentstudio.settings",
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "agentstudio.ops.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--lifespan",
-        "off",
-    ]
-    with log.open("wb") as stream:
-        process = subprocess.Popen(
-            command, cwd=settings.BASE_DIR, env=env, stdout=stream, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.2)
-    process.kill()
-    raise AssertionError("uvicorn did not start:\n" + log.read_text())
 
 
 @pytest.fixture(scope="module", params=["redis", "polling"])
@@ -88,14 +30,11 @@ def server(request, django_db_setup, django_db_blocker, tmp_path_factory):
     """The base URL of a uvicorn server on the test database (Redis live or DB polling)."""
     redis_url = settings.REDIS_URL if request.param == "redis" else ""
     log = tmp_path_factory.mktemp("uvicorn") / f"{request.param}.log"
-    with django_db_blocker.unblock():
-        process, base = _serve(redis_url, log)
-    yield base
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with (
+        django_db_blocker.unblock(),
+        studio_server(log, lifespan=False, REDIS_URL=redis_url) as base,
+    ):
+        yield base
 
 
 def _headers(user, **extra):

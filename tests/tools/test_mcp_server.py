@@ -3,9 +3,6 @@ driven by the official SDK's own client: list and call tools with a run scope to
 same refusals as the REST call, and a call that waits for approval."""
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 
 import httpx
@@ -13,14 +10,13 @@ import httpx2
 import jwt
 import pytest
 from django.conf import settings
-from django.db import connection
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from approvals.models import Approval
 from playbooks.models import ToolInvocation
-from tests.support.processes import free_port
+from tests.support.live_server import studio_server
 from tests.tools.conftest import spec_with
 from tools.scope import scope_token_issue
 
@@ -28,51 +24,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ECHO, NOTIFY = "tools.studio.util.echo", "tools.test.notify"
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture(scope="module")
 def base_url(django_db_setup, django_db_blocker, tmp_path_factory):
-    port = free_port()
     log = tmp_path_factory.mktemp("mcp") / "uvicorn.log"
-    with django_db_blocker.unblock():
-        env = dict(
-            os.environ,
-            DATABASE_URL=_database_url(),
-            DATABASE_CONN_MAX_AGE="0",
-            AGENTSTUDIO_VAR_DIR=str(settings.VAR_DIR),
-            AGENTSTUDIO_WORKSPACE_ROOT=str(settings.AGENTSTUDIO_WORKSPACE_ROOT),
-            AGENTSTUDIO_TOOL_MODULES="tests.engine.tools_for_tests",
-            DJANGO_SETTINGS_MODULE="agentstudio.settings",
-        )
-    command = [
-        sys.executable, "-m", "uvicorn", "agentstudio.ops.asgi:application",
-        "--host", "127.0.0.1", "--port", str(port), "--lifespan", "on",
-    ]  # fmt: skip
-    with log.open("wb") as stream:
-        process = subprocess.Popen(
-            command, cwd=settings.BASE_DIR, env=env, stdout=stream, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("uvicorn did not start:\n" + log.read_text())
+    with (
+        django_db_blocker.unblock(),
+        studio_server(log, AGENTSTUDIO_TOOL_MODULES="tests.engine.tools_for_tests") as base,
+    ):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def _with_client(base_url: str, token: str, work):
