@@ -2,7 +2,7 @@
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,14 +144,23 @@ class BrokenLink:
     reason: str
 
 
-def _heads() -> Iterator[tuple[str, int, str]]:
-    """Every chain's head (key, last seq, last hash): AuditStream rows, then runs."""
-    from playbooks.models import Run
+AuditHeads = Callable[[], Iterable[tuple[str, int, str]]]
+_head_sources: list[AuditHeads] = []
 
+
+def audit_head_source_register(source: AuditHeads) -> None:
+    """An app whose rows hold the heads of their own chains (runs keep theirs on the run
+    row) tells the verifier where they are, at `AppConfig.ready()`: the core imports no app."""
+    if source not in _head_sources:
+        _head_sources.append(source)
+
+
+def _heads() -> Iterator[tuple[str, int, str]]:
+    """Every chain's head (key, last seq, last hash): AuditStream rows, then each
+    registered source's (the runs' chains)."""
     yield from AuditStream.objects.order_by("key").values_list("key", "last_seq", "last_hash")
-    runs = Run.objects.filter(audit_seq__gt=0).order_by("pk")
-    for run_id, seq, last_hash in runs.values_list("pk", "audit_seq", "audit_hash").iterator():
-        yield run_audit_stream(run_id), seq, last_hash
+    for source in _head_sources:
+        yield from source()
 
 
 def _first_break(key: str, last_seq: int, last_hash: str) -> BrokenLink | None:

@@ -9,11 +9,13 @@ its guarded checkpoint, everyone else under the run's row lock."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 from agentstudio.audit.chain import audit_rows_build, run_audit_stream
 from agentstudio.audit.models import AuditEvent
 from agentstudio.json_encoding import json_dumps_sorted
+from playbooks.models import Run
 
 
 def json_sha256(value: Any) -> str:
@@ -54,3 +56,11 @@ def run_audit_append_locked(locked: Any, invocations: list[Any], now: Any) -> No
         return
     rows, (locked.audit_seq, locked.audit_hash) = run_audit_rows(locked, invocations, now)
     AuditEvent.objects.bulk_create(rows)
+
+
+def run_audit_heads() -> Iterator[tuple[str, int, str]]:
+    """The head of every run's tool-call chain (key, last seq, last hash), kept on the run
+    row; registered with the core's verifier (agentstudio.audit.chain) at app start."""
+    runs = Run.objects.filter(audit_seq__gt=0).order_by("pk")
+    for run_id, seq, last_hash in runs.values_list("pk", "audit_seq", "audit_hash").iterator():
+        yield run_audit_stream(run_id), seq, last_hash
