@@ -14,9 +14,7 @@ from agentstudio.errors import AppError, ErrorCode
 from playbooks.engine.events import run_events_append_locked
 from playbooks.engine.steps.gates import decision_record
 from playbooks.models import Playbook, PlaybookStatus, Run, RunStatus, RunStep, StepStatus
-from playbooks.spec.defaults import spec_effective_budget
-
-BUDGET_LIMITS = ("max_usd", "max_tokens", "max_wall_seconds", "max_tool_calls")
+from playbooks.spec.defaults import BUDGET_LIMITS, spec_effective_budget
 
 
 def run_enqueue(*, run_id: object, countdown: float | None = None) -> None:

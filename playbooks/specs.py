@@ -78,20 +78,23 @@ def spec_require_valid(checked: CheckedSpec) -> dict[str, Any]:
     )
 
 
-STEP_KINDS = ("tool", "llm", "agent", "approval", "ask", "playbook", "remote_agent")
 _PERSON_KINDS = {"approval": "gate", "ask": "question"}
 
 
 def spec_dry_run_plan(spec: dict[str, Any]) -> dict[str, Any]:
     """What a run would do, step by step, without executing anything: kinds, tools, risks,
     and where policy would stop for a person."""
-    from playbooks.spec.defaults import spec_effective_approval_policy, spec_effective_budget
+    from playbooks.spec.defaults import (
+        spec_effective_approval_policy,
+        spec_effective_budget,
+        step_kind,
+    )
     from tools.registry import tool_registry
 
     policy = spec_effective_approval_policy(spec)
     steps = []
     for step in spec.get("steps", []):
-        kind = next((name for name in STEP_KINDS if name in step), "unknown")
+        kind = step_kind(step)
         row: dict[str, Any] = {"id": step.get("id"), "kind": kind}
         if "when" in step:
             row["when"] = step["when"]

@@ -37,9 +37,10 @@ from playbooks.engine.pg_checkpoint import (
     pg_run_update_statement,
 )
 from playbooks.engine.unstorable import UNSTORABLE_ERRORS, unstorable_outcome
-from playbooks.engine.view import RunView, step_kind
+from playbooks.engine.view import RunView
 from playbooks.engine.writer import checkpoint_writer, writer_available
 from playbooks.models import Artifact, Run, RunEvent, RunStatus, RunStep, StepStatus
+from playbooks.spec.defaults import step_kind
 
 _log = structlog.get_logger("agentstudio.engine")
 

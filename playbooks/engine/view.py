@@ -10,12 +10,6 @@ from typing import Any
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Run, RunStep, StepStatus, ToolInvocation
 
-STEP_KINDS = ("tool", "llm", "agent", "approval", "ask", "playbook", "remote_agent")
-
-
-def step_kind(step: dict[str, Any]) -> str:
-    return next((kind for kind in STEP_KINDS if kind in step), "unknown")
-
 
 @dataclass
 class RunView:

@@ -5,6 +5,15 @@ from typing import Any
 
 from tools.registry import RISK_CLASSES
 
+# The spec's vocabulary, defined once: a step's kind is the first of these keys it carries.
+STEP_KINDS = ("tool", "llm", "agent", "approval", "ask", "playbook", "remote_agent")
+BUDGET_LIMITS = ("max_usd", "max_tokens", "max_wall_seconds", "max_tool_calls")
+
+
+def step_kind(step: dict[str, Any]) -> str:
+    return next((kind for kind in STEP_KINDS if kind in step), "unknown")
+
+
 DEFAULT_MAX_RISK = "write"
 DEFAULT_BUDGET: dict[str, Any] = {
     "max_usd": 5,

@@ -7,6 +7,7 @@ from typing import Any
 from playbooks.spec.defaults import (
     APPROVAL_MODE_STRICTNESS,
     APPROVER_ROLE_STRICTNESS,
+    BUDGET_LIMITS,
     DEFAULT_APPROVAL_POLICY,
     DEFAULT_MAX_RISK,
 )
@@ -15,7 +16,6 @@ from playbooks.spec.templates import template_check, template_step_references
 from playbooks.spec.yaml_loader import json_pointer_escape
 from tools.registry import RISK_CLASSES, ToolDefinition, risk_rank, tool_name_is_valid
 
-BUDGET_LIMITS = ("max_usd", "max_tokens", "max_wall_seconds", "max_tool_calls")
 # Per step kind, the fields whose strings are templates (rendered when the step runs).
 TEMPLATED_STEP_FIELDS = {
     "llm": ("prompt", "system"),

@@ -11,7 +11,8 @@ from jinja2 import TemplateError
 
 from playbooks.engine.outcome import Result, StepOutcome
 from playbooks.engine.steps import gates, model, subrun, tool
-from playbooks.engine.view import RunView, step_kind
+from playbooks.engine.view import RunView
+from playbooks.spec.defaults import step_kind
 from playbooks.spec.template_limits import template_time_limit
 from playbooks.spec.templates import template_render_value
 from tools.context import ToolExecutionError
