@@ -4,171 +4,39 @@ look up → validate arguments → idempotency (a succeeded call is never made a
 whose outcome is unknown is retried only if the tool is idempotent) → execute with a
 timeout → validate the output → hand back the result and the invocation row for the
 caller's checkpoint. The next gates (scope tokens, risk policy, approvals) join here, so
-there is never a second path.
+there is never a second path. The gates and their order are here; the parts live beside
+it: `schema_checks` (arguments and outputs against the schemas), `tool_execution` (run
+with a timeout, fill in the invocation), `call_results` (what a call hands back) and
+`broker_secrets` (vault handles resolved, secrets scrubbed).
 """
 
 from __future__ import annotations
 
-import json
-import math
-import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from django.db import transaction
 from django.utils import timezone
-from jsonschema import Draft202012Validator
 
-from agentstudio import secret_references
-from agentstudio.json_encoding import json_dumps
 from agentstudio.model_instances import model_instance
-from tools.broker_secrets import errors_off_handles, leaving, vault_error, with_secrets
-from tools.context import ToolContext, ToolExecutionError, WrittenFile
-from tools.policy import ApprovalGate, ToolRefused, approval_gate, policy_rule
-from tools.registry import ToolDefinition, tool_registry
+from tools.broker_secrets import leaving, vault_error, with_secrets
+from tools.call_results import (
+    ToolCallResult,
+    ToolOutcomeUnknown,
+    awaiting_approval_result,
+    error_result,
+    result_text,
+)
+from tools.context import ToolContext
+from tools.policy import ToolRefused, approval_gate, policy_rule
+from tools.registry import tool_registry
+from tools.schema_checks import schema_errors, tool_arguments_problems
 from tools.scope import ToolScope
-from tools.timeouts import ToolTimeout, run_with_timeout
+from tools.tool_execution import invocation_finish, tool_dry_run, tool_execute
 from tools.vault import VaultError, VaultHandleForged
 
-
-class ToolOutcomeUnknown(Exception):
-    """A non-idempotent call was started before a crash and may or may not have happened."""
-
-    def __init__(self, invocation: Any) -> None:
-        super().__init__(f"outcome of {invocation.key} is unknown")
-        self.invocation = invocation
-
-
-@dataclass
-class ToolCallResult:
-    name: str
-    key: str
-    structured: Any
-    is_error: bool
-    text: str
-    invocation: Any  # playbooks.models.ToolInvocation, saved by the caller's checkpoint
-    written: list[WrittenFile] = field(default_factory=list)
-    duration_ms: float = 0.0
-    replayed: bool = False  # True when an earlier succeeded invocation was returned
-    approval_request: dict[str, Any] | None = None  # an approval to create; not made
-    approval_pending: Any = None  # the pending approval it waits for; not made
-    approval_mismatch: dict[str, Any] | None = None  # approved payload changed; not made
-
-    def as_mcp(self) -> dict[str, Any]:
-        return {
-            "content": [{"type": "text", "text": self.text}],
-            "structuredContent": self.structured,
-            "isError": self.is_error,
-        }
-
-
-@dataclass
-class _SchemaCheck:
-    """A schema's validator and the instances it has already found valid, by their JSON."""
-
-    schema: dict[str, Any]
-    validator: Draft202012Validator
-    valid: set[bytes] = field(default_factory=set)
-
-
-_VALIDATORS: dict[int, _SchemaCheck] = {}
-_VALID_MEMO_ENTRIES = 512  # per schema; then it starts afresh
-_VALID_MEMO_MAX_BYTES = 2048
-
-
-def _schema_check(schema: dict[str, Any]) -> _SchemaCheck:
-    """Tool schemas live as long as their definitions: cache by identity, not by JSON."""
-    cached = _VALIDATORS.get(id(schema))
-    if cached is None or cached.schema is not schema:
-        cached = _SchemaCheck(schema, Draft202012Validator(schema))
-        _VALIDATORS[id(schema)] = cached
-    return cached
-
-
-def _is_plain_json(value: Any) -> bool:
-    """Whether `value` is made of exactly the types JSON decodes to (no subclasses, tuples,
-    non-finite floats), so that its JSON text stands for it alone in a validation."""
-    kind = type(value)
-    if kind is dict:
-        return all(type(key) is str and _is_plain_json(item) for key, item in value.items())
-    if kind is list:
-        return all(_is_plain_json(item) for item in value)
-    if kind is float:
-        return math.isfinite(value)
-    return kind is str or kind is int or kind is bool or value is None
-
-
-def _memo_key(value: Any) -> bytes | None:
-    """The instance's JSON text, when it is small enough to keep and stands for the
-    instance alone; else None (validated every time). orjson refuses deep nesting and most
-    non-JSON types before the walk, which then only looks at a small document."""
-    try:
-        text = orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        return None
-    if len(text) > _VALID_MEMO_MAX_BYTES or not _is_plain_json(value):
-        return None
-    return text
-
-
-def _schema_errors(schema: dict[str, Any] | None, value: Any) -> list[str]:
-    """Why `value` does not match `schema` (empty when it does). A validation depends only
-    on the schema and the instance, so an instance a schema once accepted is accepted again
-    from memory: a playbook's steps call their tools with the same arguments run after run."""
-    if not schema:
-        return []
-    check = _schema_check(schema)
-    key = _memo_key(value)
-    if key is not None and key in check.valid:
-        return []
-    if check.validator.is_valid(value):
-        if key is not None:
-            if len(check.valid) >= _VALID_MEMO_ENTRIES:
-                check.valid.clear()
-            check.valid.add(key)
-        return []
-    return [
-        _problem(error)
-        for error in sorted(check.validator.iter_errors(value), key=lambda e: list(e.absolute_path))
-    ][:20]
-
-
-def _problem(error: Any) -> str:
-    path = "/" + "/".join(str(p) for p in error.absolute_path) if error.absolute_path else "/"
-    return f"{path}: {error.message}"
-
-
-def _implementation(name: str) -> Any:
-    from tools.builtin import BUILTIN_IMPLEMENTATIONS
-    from tools.plugins import PLUGIN_IMPLEMENTATIONS
-
-    found = PLUGIN_IMPLEMENTATIONS.get(name) or BUILTIN_IMPLEMENTATIONS.get(name)
-    if found is None:
-        from tools.connections import connection_tool_implementation
-
-        found = connection_tool_implementation(name)
-    return found
-
-
-def _error_result(name: str, key: str, message: str, invocation: Any) -> ToolCallResult:
-    return ToolCallResult(
-        name=name,
-        key=key,
-        structured={"error": message},
-        is_error=True,
-        text=message,
-        invocation=invocation,
-    )
-
-
-def _text_of(structured: Any) -> str:
-    try:
-        text = json_dumps(structured)
-    except orjson.JSONEncodeError:  # a lone surrogate: escaped; the checkpoint refuses it
-        text = json.dumps(structured, default=str)
-    return text if len(text) <= 16_384 else text[:16_384] + " …[truncated]"
+# Imported from here by the engine, the API and approvals: the broker is the one door.
+__all__ = ["ToolCallResult", "ToolOutcomeUnknown", "tool_arguments_problems", "tool_call"]
 
 
 def tool_call(
@@ -264,7 +132,7 @@ def _gated_call(
             key=key,
             structured=existing.result,
             is_error=existing.is_error,
-            text=_text_of(existing.result),
+            text=result_text(existing.result),
             invocation=existing,
             replayed=True,
         )
@@ -285,11 +153,11 @@ def _gated_call(
     try:
         call_arguments = with_secrets(arguments, scope, authored, secrets)
     except (VaultError, VaultHandleForged) as exc:
-        return _finish(invocation, vault_error(name, key, exc, invocation)), None
-    problems = _schema_errors(definition.input_schema, call_arguments)
+        return invocation_finish(invocation, vault_error(name, key, exc, invocation)), None
+    problems = schema_errors(definition.input_schema, call_arguments)
     if problems:
         message = "Arguments do not match the tool's inputSchema: " + "; ".join(problems)
-        return _finish(invocation, _error_result(name, key, message, invocation)), None
+        return invocation_finish(invocation, error_result(name, key, message, invocation)), None
     rule = policy_rule(scope, definition)
     approval = None
     if rule.get("mode") == "deny":
@@ -306,21 +174,22 @@ def _gated_call(
             rule=rule,
         )
         if gate.request is not None and definition.has_dry_run:
-            gate.request["dry_run"] = _dry_run(definition, context, arguments)
+            gate.request["dry_run"] = tool_dry_run(definition, context, arguments)
         if gate.request is not None or gate.pending is not None:
-            return _awaiting_approval(name, key, invocation, gate), None
+            return awaiting_approval_result(name, key, invocation, gate), None
         if gate.refusal:
-            return _finish(invocation, _error_result(name, key, gate.refusal, invocation)), None
+            refused = error_result(name, key, gate.refusal, invocation)
+            return invocation_finish(invocation, refused), None
         if gate.arguments != arguments:  # edited by the approver: the same checks again
             try:
                 call_arguments = with_secrets(gate.arguments, scope, authored, secrets)
             except (VaultError, VaultHandleForged) as exc:
-                return _finish(invocation, vault_error(name, key, exc, invocation)), None
-            problems = _schema_errors(definition.input_schema, call_arguments)
+                return invocation_finish(invocation, vault_error(name, key, exc, invocation)), None
+            problems = schema_errors(definition.input_schema, call_arguments)
             if problems:
                 message = "The approved arguments do not match the tool's inputSchema: "
-                failed = _error_result(name, key, message + "; ".join(problems), invocation)
-                return _finish(invocation, failed), None
+                failed = error_result(name, key, message + "; ".join(problems), invocation)
+                return invocation_finish(invocation, failed), None
             arguments = invocation.arguments = gate.arguments
         approval = gate.approval
     if not definition.idempotent and invocation.pk is None:
@@ -329,43 +198,8 @@ def _gated_call(
         with transaction.atomic():
             invocation.save()
     context.organization_id = scope.organization_id
-    result = _execute(definition, call_arguments, context, timeout_seconds, invocation)
-    return _finish(invocation, result), approval
-
-
-def _dry_run(definition: ToolDefinition, context: ToolContext, arguments: Any) -> Any:
-    """The tool's dry run (no side effect) for the approver to see beside the payload."""
-    from tools.builtin import BUILTIN_DRY_RUNS
-
-    render = BUILTIN_DRY_RUNS.get(definition.name)
-    if render is None:
-        return None
-    try:
-        return render(context, arguments)
-    except Exception as exc:  # a dry run that fails is shown as such, never crashes the call
-        return {"dry_run": True, "error": f"{type(exc).__name__}: {exc}"}
-
-
-def _awaiting_approval(name: str, key: str, invocation: Any, gate: ApprovalGate) -> ToolCallResult:
-    """Not made: a person decides first. The caller creates the approval (in its own
-    transaction: the engine's checkpoint, or the API's request)."""
-    pending = gate.pending
-    structured = (
-        {"approval_id": str(pending.pk), "status": "pending"}
-        if pending is not None
-        else {"status": "approval_required"}
-    )
-    return ToolCallResult(
-        name=name,
-        key=key,
-        structured=structured,
-        is_error=True,
-        text=f"{name} waits for a person's approval.",
-        invocation=invocation,
-        approval_request=gate.request,
-        approval_pending=pending,
-        approval_mismatch=gate.mismatch,
-    )
+    result = tool_execute(definition, call_arguments, context, timeout_seconds, invocation)
+    return invocation_finish(invocation, result), approval
 
 
 def _approval_executed(approval: Any, result: ToolCallResult) -> None:
@@ -377,85 +211,3 @@ def _approval_executed(approval: Any, result: ToolCallResult) -> None:
             locked.mark_executed()
             locked.result = result.as_mcp()
             locked.save(update_fields=["status", "result"])
-
-
-def _execute(
-    definition: ToolDefinition,
-    arguments: Any,
-    context: ToolContext,
-    timeout: float,
-    invocation: Any,
-) -> ToolCallResult:
-    implementation = _implementation(definition.name)
-    key = invocation.key
-    if implementation is None:
-        return _error_result(
-            definition.name,
-            key,
-            f"{definition.name} has no implementation on this worker yet.",
-            invocation,
-        )
-    started = time.monotonic()
-    try:
-        structured = run_with_timeout(implementation, context, arguments, timeout)
-    except ToolTimeout:
-        if not definition.idempotent:
-            # The thread may still complete the call: retrying could send twice.
-            raise ToolOutcomeUnknown(invocation) from None
-        result = _error_result(
-            definition.name, key, f"{definition.name} timed out after {timeout:g} s.", invocation
-        )
-    except ToolExecutionError as exc:
-        result = _error_result(definition.name, key, str(exc), invocation)
-    except Exception as exc:  # a tool bug must not crash the engine; the reason is kept
-        result = _error_result(
-            definition.name,
-            key,
-            f"{definition.name} failed: {type(exc).__name__}: {exc}",
-            invocation,
-        )
-    else:
-        problems = _schema_errors(definition.output_schema, structured)
-        if problems:
-            result = _error_result(
-                definition.name,
-                key,
-                "The tool's output does not match its outputSchema: " + "; ".join(problems),
-                invocation,
-            )
-        else:
-            result = ToolCallResult(
-                name=definition.name,
-                key=key,
-                structured=structured,
-                is_error=False,
-                text=_text_of(structured),
-                invocation=invocation,
-                written=list(context.written),
-            )
-    result.duration_ms = (time.monotonic() - started) * 1000
-    return result
-
-
-def _finish(invocation: Any, result: ToolCallResult) -> ToolCallResult:
-    from playbooks.models import InvocationStatus
-
-    invocation.status = InvocationStatus.FAILED if result.is_error else InvocationStatus.SUCCEEDED
-    invocation.result = result.structured
-    invocation.is_error = result.is_error
-    invocation.finished_at = timezone.now()
-    invocation.duration_ms = result.duration_ms
-    return result
-
-
-def tool_arguments_problems(name: str, arguments: Any) -> list[str]:
-    """The inputSchema's complaints about `arguments` for tool `name` (an approver's edit
-    passes the same check as the model's call); an unknown tool is one complaint. A vault
-    handle stands where its secret will be: the broker checks that place once resolved."""
-    definition = tool_registry.get(name)
-    if definition is None:
-        return [f"there is no tool {name!r}"]
-    if not definition.input_schema or not secret_references.vault_references(arguments):
-        return _schema_errors(definition.input_schema, arguments)
-    validator = _schema_check(definition.input_schema).validator
-    return [_problem(error) for error in errors_off_handles(validator, arguments)][:20]

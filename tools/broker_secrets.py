@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from agentstudio.secret_references import json_pointer_join, vault_references
+from tools.call_results import ToolCallResult, error_result
 from tools.context import ToolContext
 from tools.vault import VaultHandleForged, vault_resolve_arguments, vault_scrub
 
@@ -24,12 +25,10 @@ def with_secrets(
     return resolved
 
 
-def vault_error(name: str, key: str, exc: Exception, invocation: Any) -> Any:
+def vault_error(name: str, key: str, exc: Exception, invocation: Any) -> ToolCallResult:
     """The call's error result for a forged handle or a secret that cannot be read."""
-    from tools.broker import _error_result
-
     message = str(exc) if isinstance(exc, VaultHandleForged) else f"Vault: {exc}."
-    return _error_result(name, key, message, invocation)
+    return error_result(name, key, message, invocation)
 
 
 def leaving(value: Any, secrets: list[str], context: ToolContext) -> Any:
@@ -37,8 +36,6 @@ def leaving(value: Any, secrets: list[str], context: ToolContext) -> Any:
     scrubbed with vault_scrub of every secret the call used: the ones its arguments
     resolved and the ones the tool read itself (ToolContext.secret, connection headers).
     Events, a run's error and the stream are made from the result, so they are clean too."""
-    from tools.broker import ToolCallResult
-
     used = [*secrets, *context.secrets_used]
     if not used:
         return value

@@ -1,0 +1,109 @@
+"""A tool's implementation run with a timeout, its output checked, and the invocation row
+filled in with the outcome; also the dry run shown beside an approval."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.utils import timezone
+
+from tools.call_results import ToolCallResult, ToolOutcomeUnknown, error_result, result_text
+from tools.context import ToolContext, ToolExecutionError
+from tools.registry import ToolDefinition
+from tools.schema_checks import schema_errors
+from tools.timeouts import ToolTimeout, run_with_timeout
+
+
+def tool_implementation(name: str) -> Any:
+    from tools.builtin import BUILTIN_IMPLEMENTATIONS
+    from tools.plugins import PLUGIN_IMPLEMENTATIONS
+
+    found = PLUGIN_IMPLEMENTATIONS.get(name) or BUILTIN_IMPLEMENTATIONS.get(name)
+    if found is None:
+        from tools.connections import connection_tool_implementation
+
+        found = connection_tool_implementation(name)
+    return found
+
+
+def tool_dry_run(definition: ToolDefinition, context: ToolContext, arguments: Any) -> Any:
+    """The tool's dry run (no side effect) for the approver to see beside the payload."""
+    from tools.builtin import BUILTIN_DRY_RUNS
+
+    render = BUILTIN_DRY_RUNS.get(definition.name)
+    if render is None:
+        return None
+    try:
+        return render(context, arguments)
+    except Exception as exc:  # a dry run that fails is shown as such, never crashes the call
+        return {"dry_run": True, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def tool_execute(
+    definition: ToolDefinition,
+    arguments: Any,
+    context: ToolContext,
+    timeout: float,
+    invocation: Any,
+) -> ToolCallResult:
+    implementation = tool_implementation(definition.name)
+    key = invocation.key
+    if implementation is None:
+        return error_result(
+            definition.name,
+            key,
+            f"{definition.name} has no implementation on this worker yet.",
+            invocation,
+        )
+    started = time.monotonic()
+    try:
+        structured = run_with_timeout(implementation, context, arguments, timeout)
+    except ToolTimeout:
+        if not definition.idempotent:
+            # The thread may still complete the call: retrying could send twice.
+            raise ToolOutcomeUnknown(invocation) from None
+        result = error_result(
+            definition.name, key, f"{definition.name} timed out after {timeout:g} s.", invocation
+        )
+    except ToolExecutionError as exc:
+        result = error_result(definition.name, key, str(exc), invocation)
+    except Exception as exc:  # a tool bug must not crash the engine; the reason is kept
+        result = error_result(
+            definition.name,
+            key,
+            f"{definition.name} failed: {type(exc).__name__}: {exc}",
+            invocation,
+        )
+    else:
+        problems = schema_errors(definition.output_schema, structured)
+        if problems:
+            result = error_result(
+                definition.name,
+                key,
+                "The tool's output does not match its outputSchema: " + "; ".join(problems),
+                invocation,
+            )
+        else:
+            result = ToolCallResult(
+                name=definition.name,
+                key=key,
+                structured=structured,
+                is_error=False,
+                text=result_text(structured),
+                invocation=invocation,
+                written=list(context.written),
+            )
+    result.duration_ms = (time.monotonic() - started) * 1000
+    return result
+
+
+def invocation_finish(invocation: Any, result: ToolCallResult) -> ToolCallResult:
+    from playbooks.models import InvocationStatus
+
+    invocation.status = InvocationStatus.FAILED if result.is_error else InvocationStatus.SUCCEEDED
+    invocation.result = result.structured
+    invocation.is_error = result.is_error
+    invocation.finished_at = timezone.now()
+    invocation.duration_ms = result.duration_ms
+    return result
