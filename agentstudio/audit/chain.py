@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
 
@@ -146,7 +147,8 @@ class BrokenLink:
 
 def _heads() -> Iterator[tuple[str, int, str]]:
     """Every chain's head (key, last seq, last hash): AuditStream rows, then runs."""
-    from playbooks.models import Run
+    # By name from the apps registry: the core does not import the apps built on it.
+    Run = apps.get_model("playbooks", "Run")
 
     yield from AuditStream.objects.order_by("key").values_list("key", "last_seq", "last_hash")
     runs = Run.objects.filter(audit_seq__gt=0).order_by("pk")
