@@ -42,12 +42,16 @@ class EffectKey:
 _handlers: dict[str, dict[EffectKey, Callable[..., Any]]] = {DECIDED: {}, REOPENED: {}}
 _hooks: dict[str, Callable[..., Any]] = {}
 
-# The single-function hooks: the approval policy of a run's spec (undo windows), the check of
-# edited tool-call arguments against the tool's inputSchema, answering a question with a file.
+# The single-function hooks: the approval policy of a run's spec (undo windows), what an
+# unanswered call of a run counts as (its spec's `on_expire`), the check of edited tool-call
+# arguments against the tool's inputSchema, answering a question with a file.
 RUN_APPROVAL_POLICY = "run_approval_policy"
+RUN_ON_EXPIRE = "run_on_expire"
 TOOL_ARGUMENTS_PROBLEMS = "tool_arguments_problems"
 QUESTION_ANSWER_WITH_FILE = "question_answer_with_file"
-HOOKS = frozenset({RUN_APPROVAL_POLICY, TOOL_ARGUMENTS_PROBLEMS, QUESTION_ANSWER_WITH_FILE})
+HOOKS = frozenset(
+    {RUN_APPROVAL_POLICY, RUN_ON_EXPIRE, TOOL_ARGUMENTS_PROBLEMS, QUESTION_ANSWER_WITH_FILE}
+)
 
 
 def approval_effect_key(approval: Approval) -> EffectKey:

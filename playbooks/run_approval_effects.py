@@ -1,6 +1,7 @@
 """What approvals' decisions do to playbooks and runs, registered with approvals.effects
 from PlaybooksConfig.ready(): a promotion activates its playbook; a run's approval moves its
-run; the run's spec gives the undo window; a file answer is stored in the run's workspace."""
+run; the run's spec gives the undo window and what an expiry counts as; a file answer is
+stored in the run's workspace."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from approvals.effects import (
     QUESTION_ANSWER_WITH_FILE,
     RUN_APPROVAL_POLICY,
+    RUN_ON_EXPIRE,
     approval_effect_register,
     approval_hook_register,
 )
@@ -52,10 +54,17 @@ def run_approval_policy(*, approval: Approval) -> dict[str, dict[str, Any]]:
     return spec_effective_approval_policy(approval.run.version.spec)
 
 
+def run_on_expire(*, approval: Approval) -> str:
+    """What an unanswered call of the approval's run counts as: `fail` (the default) ends
+    the run, `reject` tells the agent it was refused."""
+    return (approval.run.version.spec or {}).get("on_expire", "fail")
+
+
 def run_approval_effects_register() -> None:
     approval_effect_register(kinds=(ApprovalKind.PROMOTION,), decided=promotion_decided)
     approval_effect_register(
         kinds=RUN_KINDS, decided=run_approval_decided, reopened=run_approval_reopened
     )
     approval_hook_register(name=RUN_APPROVAL_POLICY, handler=run_approval_policy)
+    approval_hook_register(name=RUN_ON_EXPIRE, handler=run_on_expire)
     approval_hook_register(name=QUESTION_ANSWER_WITH_FILE, handler=question_answer_with_file)

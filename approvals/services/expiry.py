@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from approvals.effects import RUN_ON_EXPIRE, approval_hook
 from approvals.models import Approval, ApprovalDecision, ApprovalKind, ApprovalStatus
 from approvals.services.recording import approval_decision_record, approval_effect_apply
 
@@ -38,7 +39,7 @@ def _expires_as_rejection(approval: Approval) -> bool:
     an agent then hears so and goes on. The default, `fail`, ends the run."""
     if approval.run_id is None or approval.kind != ApprovalKind.TOOL_CALL:
         return False
-    return (approval.run.version.spec or {}).get("on_expire", "fail") == "reject"
+    return approval_hook(RUN_ON_EXPIRE)(approval=approval) == "reject"
 
 
 def approval_expire_if_overdue(approval: Approval) -> None:
