@@ -19,9 +19,13 @@ from agentstudio.accounts.roles import can_decide_approvals
 from agentstudio.api.request_checks import json_loads_checked
 from agentstudio.errors import AppError, ErrorCode
 from approvals.models import Approval, ApprovalKind
-from approvals.services import approval_answer, approval_approve, approval_reject, approval_undo
-from playbooks.models import Playbook
-from playbooks.run_files import question_answer_with_file
+from approvals.services import (
+    approval_answer,
+    approval_answer_with_file,
+    approval_approve,
+    approval_reject,
+    approval_undo,
+)
 
 DRAFT_SESSION_KEY = "approval-draft-{}"
 
@@ -94,7 +98,7 @@ class ApprovalDecisionViews:
                         "Choose a file to answer with.",
                         details=[{"path": "/answer", "message": "required"}],
                     )
-                return question_answer_with_file(
+                return approval_answer_with_file(
                     approval=approval, actor=request.user, uploaded=uploaded
                 )
         else:
@@ -147,8 +151,10 @@ class ApprovalDecisionViews:
         message = f"Approved “{approval.title}”."
         if approval.kind == ApprovalKind.PROMOTION and approval.playbook_id is not None:
             # Fetched again: the cached playbook predates the activation (and a protected
-            # FSM field cannot be refreshed in place).
-            playbook = Playbook.objects.get(pk=approval.playbook_id)
+            # FSM field cannot be refreshed in place). The model through the FK: approvals
+            # does not import playbooks.
+            playbook_model = Approval._meta.get_field("playbook").related_model
+            playbook = playbook_model.objects.get(pk=approval.playbook_id)
             message += f" {playbook.name} is {playbook.status} as version {playbook.version}."
         return message
 

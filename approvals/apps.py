@@ -1,4 +1,6 @@
-"""App config for approvals."""
+"""Approvals: hash-bound human decisions and their audit trail. May import the core
+(`agentstudio`) only; what a decision does is registered by tools and playbooks
+(approvals.effects)."""
 
 from django.apps import AppConfig
 

@@ -203,11 +203,6 @@ def _gated_call(
 
 
 def _approval_executed(approval: Any, result: ToolCallResult) -> None:
-    from approvals.models import Approval, ApprovalStatus
+    from approvals.services import approval_mark_executed
 
-    with transaction.atomic():
-        locked = Approval.objects.select_for_update().get(pk=approval.pk)
-        if locked.status == ApprovalStatus.APPROVED:
-            locked.mark_executed()
-            locked.result = result.as_mcp()
-            locked.save(update_fields=["status", "result"])
+    approval_mark_executed(approval=approval, result=result.as_mcp())

@@ -12,11 +12,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from approvals.effects import API_CALL_STEP
 from tools.broker import ToolCallResult, tool_call
 from tools.context import ToolContext
 from tools.scope import ToolScope
 
-API_STEP = "api"  # the step id of calls made through the API rather than by a step
+API_STEP = API_CALL_STEP  # the step id of calls made through the API rather than by a step
 
 
 def external_call_key(run: Any, idempotency_key: str | None) -> str:

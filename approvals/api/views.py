@@ -18,7 +18,6 @@ from approvals.api.serializers import (
     RejectSerializer,
 )
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
-from playbooks.run_files import question_answer_with_file
 
 
 class ApprovalFilter(django_filters.FilterSet):
@@ -102,7 +101,7 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         asks for a file takes it as the multipart part `answer`."""
         uploaded = request.FILES.get("answer")
         if uploaded is not None:
-            approval = question_answer_with_file(
+            approval = services.approval_answer_with_file(
                 approval=self.get_object(), actor=request.user, uploaded=uploaded
             )
             return Response(ApprovalSerializer(approval).data)

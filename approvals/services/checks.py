@@ -1,0 +1,66 @@
+"""Who may decide, and whether an approval can still be decided, with the reason given."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.utils import timezone
+
+from agentstudio.accounts.models import Role
+from agentstudio.accounts.roles import can_decide_approvals, user_membership
+from agentstudio.errors import AppError, ErrorCode
+from approvals.models import Approval, ApprovalKind, ApprovalStatus
+
+REASON_MAX_LENGTH = 2000
+
+
+def approval_assert_can_decide(*, approval: Approval, actor: AbstractUser) -> None:
+    """Approvers and admins of the organization; admin-class tools only by admins."""
+    membership = user_membership(actor)
+    if membership is None or membership.organization_id != approval.organization_id:
+        raise AppError(ErrorCode.NOT_FOUND, "Not found.")
+    if not can_decide_approvals(actor):
+        raise AppError(ErrorCode.PERMISSION_DENIED, "Only approvers and admins decide approvals.")
+    if (
+        approval.risk == "admin"
+        and approval.kind == ApprovalKind.TOOL_CALL
+        and (membership.role != Role.ADMIN)
+    ):
+        raise AppError(ErrorCode.PERMISSION_DENIED, "Admin-class tool calls need an admin.")
+    if approval.kind == ApprovalKind.PROMOTION and approval.requested_by_id == actor.pk:
+        raise AppError(
+            ErrorCode.PERMISSION_DENIED,
+            "You requested this promotion; another approver must decide it.",
+        )
+
+
+def approval_assert_pending(approval: Approval) -> None:
+    if approval.status == ApprovalStatus.EXPIRED or (
+        approval.status == ApprovalStatus.PENDING and approval.expires_at <= timezone.now()
+    ):
+        raise AppError(ErrorCode.EXPIRED, "This approval expired; it can no longer be decided.")
+    if approval.status != ApprovalStatus.PENDING:
+        raise AppError(ErrorCode.INVALID_STATE, f"This approval is already {approval.status}.")
+
+
+def approval_locked_for_decision(approval: Approval) -> Approval:
+    """Inside the caller's transaction: the row, locked, and still decidable."""
+    locked = Approval.objects.select_for_update().get(pk=approval.pk)
+    approval_assert_pending(locked)
+    return locked
+
+
+def approval_reason_checked(reason: str, *, required: bool) -> str:
+    reason = (reason or "").strip()
+    if required and not reason:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            "A reason is required.",
+            details=[{"path": "/reason", "message": "required"}],
+        )
+    if len(reason) > REASON_MAX_LENGTH:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            f"The reason is over {REASON_MAX_LENGTH} characters.",
+            details=[{"path": "/reason", "message": "too long"}],
+        )
+    return reason
