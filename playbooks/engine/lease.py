@@ -16,15 +16,18 @@ from django.utils import timezone
 from playbooks.engine.heartbeat import lease_heartbeat
 from playbooks.models import PlaybookVersion, Run, RunStatus
 
-_WORKER_IDS: dict[int, str] = {}
+_WORKER_IDS: dict[tuple[int, int], str] = {}
 
 
 def worker_id() -> str:
-    """This process's lease owner name, made after fork so pool children never share one."""
-    pid = os.getpid()
-    if pid not in _WORKER_IDS:
-        _WORKER_IDS[pid] = f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}"
-    return _WORKER_IDS[pid]
+    """This thread's lease owner name, made after fork so pool children never share one,
+    and per thread so two threads of a process (Celery's threads pool, a doorbell beside a
+    slice) never both pass the claim, which admits the lease's own owner."""
+    key = (os.getpid(), threading.get_ident())
+    owner = _WORKER_IDS.get(key)
+    if owner is None:
+        owner = _WORKER_IDS[key] = f"{socket.gethostname()}:{key[0]}:{uuid.uuid4().hex[:8]}"
+    return owner
 
 
 def lease_expiry() -> object:

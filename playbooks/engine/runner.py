@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import time
+from datetime import datetime
 
 import structlog
 from django.conf import settings
@@ -123,6 +124,7 @@ def _complete(view: RunView, owner: str) -> bool:
 
 def run_advance(*, run_id: object, owner: str | None = None) -> Advance:
     owner = owner or worker_id()
+    claimed_at = timezone.now()
     run = run_claim_lease(run_id=run_id, owner=owner)
     if run is None:
         return Advance.BUSY
@@ -140,7 +142,26 @@ def run_advance(*, run_id: object, owner: str | None = None) -> Advance:
         run_events_flush()
     if failures:
         slice_failures_clear(run_id=run_id)
+    if advanced in (Advance.PAUSED, Advance.IDLE):
+        run_ring_if_woken(run_id=run_id, since=claimed_at)
     return advanced
+
+
+def run_ring_if_woken(*, run_id: object, since: datetime) -> bool:
+    """A doorbell that rang while this slice held the lease found it busy and did nothing:
+    a sub-run that ended, or a decision, woke a run that was pausing. Ring again once the
+    lease is let go, rather than leave it to beat's stall sweep (30 s)."""
+    from playbooks.run_services import run_enqueue
+
+    woken = Run.objects.filter(
+        pk=run_id,
+        status__in=(RunStatus.QUEUED, RunStatus.RUNNING),
+        lease_owner="",
+        doorbell_at__gte=since,
+    ).exists()
+    if woken:
+        run_enqueue(run_id=run_id)
+    return woken
 
 
 def _advance_claimed(run: Run, owner: str) -> Advance:
