@@ -153,7 +153,8 @@ def bench_steps(
     warmup: int,
     timeout: float,
 ) -> dict[str, Any]:
-    from playbooks.models import Run, RunEvent, RunStep, ToolInvocation
+    from playbooks.models import Run, RunEvent, RunStep
+    from tools.models import ToolInvocation
 
     playbook = active_playbook(org, author, echo_spec(steps))
     warm_ids, _ = start_runs(playbook, author, warmup)

@@ -172,8 +172,9 @@ def profile_engine(
     from approvals.models import Approval
     from approvals.services import approval_approve
     from playbooks.engine.runner import run_advance
-    from playbooks.models import Run, ToolInvocation
+    from playbooks.models import Run
     from playbooks.run_services import run_create
+    from tools.models import ToolInvocation
 
     playbook = active_playbook(org, author, echo_spec(steps))
     out: dict[str, Any] = {"steps_per_run": steps}

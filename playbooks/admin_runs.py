@@ -39,8 +39,9 @@ from agentstudio.accounts.admin import (
 from agentstudio.accounts.roles import can_start_runs
 from approvals.models import Approval, ApprovalStatus
 from playbooks.engine.workspace import run_workspace
-from playbooks.models import Artifact, Run, RunEvent, RunStatus, RunStep, ToolInvocation
+from playbooks.models import Artifact, Run, RunEvent, RunStatus, RunStep
 from playbooks.run_services import run_cancel, run_retry
+from tools.models import ToolInvocation
 
 STATUS_COLOURS: dict[str, str] = {
     RunStatus.QUEUED: "#546e7a",

@@ -28,6 +28,7 @@ from tools.call_results import (
     result_text,
 )
 from tools.context import ToolContext
+from tools.models import InvocationStatus, ToolInvocation
 from tools.policy import ToolRefused, approval_gate, policy_rule
 from tools.registry import tool_registry
 from tools.schema_checks import schema_errors, tool_arguments_problems
@@ -109,8 +110,6 @@ def _gated_call(
 ) -> tuple[ToolCallResult, Any]:
     """tool_call's gates, in order: the result (unscrubbed) and the approval it executes.
     `secrets` collects the secrets resolved, for the caller to scrub with."""
-    from playbooks.models import InvocationStatus, ToolInvocation
-
     definition = tool_registry.get(name)
     if definition is None or not definition.visible_to(scope.organization_id):
         raise ToolRefused("not_found", f"There is no tool {name!r}.")

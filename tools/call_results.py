@@ -29,7 +29,7 @@ class ToolCallResult:
     structured: Any
     is_error: bool
     text: str
-    invocation: Any  # playbooks.models.ToolInvocation, saved by the caller's checkpoint
+    invocation: Any  # tools.models.ToolInvocation, saved by the caller's checkpoint
     written: list[WrittenFile] = field(default_factory=list)
     duration_ms: float = 0.0
     replayed: bool = False  # True when an earlier succeeded invocation was returned

@@ -1,4 +1,5 @@
-"""What the tool broker keeps in the database: the vault's encrypted secrets."""
+"""What the tool broker keeps in the database: the vault's encrypted secrets, the external MCP
+connections and their tools, and every tool call made (its invocation row, on a run)."""
 
 from __future__ import annotations
 
@@ -121,3 +122,51 @@ class ConnectionTool(models.Model):
     @property
     def registry_name(self) -> str:
         return f"tools.{self.connection.name}.{self.name}"
+
+
+class InvocationStatus(models.TextChoices):
+    STARTED = "started", "Started"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    UNKNOWN = "unknown", "Outcome unknown"
+
+
+class ToolInvocation(models.Model):
+    """A tool call with its idempotency key `run:step:call`: a succeeded invocation is never
+    executed again; a `started` one found after a crash has an unknown outcome.
+
+    The broker writes it; the run's engine checkpoints it. Its table kept the name it had
+    when the model lived in playbooks (tools migration 0003 moved only the model)."""
+
+    id = models.BigAutoField(primary_key=True)
+    # By name, not by import: tools sits below playbooks. No database foreign-key
+    # constraint (Django still cascades deletes): the engine writes this row only in the
+    # statement whose guarded UPDATE found the run, or under the run's row lock, and a
+    # constraint check per row would cost every call a lookup of the run row at commit.
+    run = models.ForeignKey(
+        "playbooks.Run",
+        on_delete=models.CASCADE,
+        related_name="tool_invocations",
+        db_constraint=False,
+    )
+    key = models.CharField(max_length=200)  # unique: see Meta (no LIKE index needed)
+    step_id = models.CharField(max_length=64)
+    tool = models.CharField(max_length=200)
+    arguments = models.JSONField()
+    status = models.CharField(max_length=16, choices=InvocationStatus.choices)
+    result = models.JSONField(null=True, blank=True)
+    is_error = models.BooleanField(default=False)
+    idempotent = models.BooleanField()
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        db_table = "playbooks_toolinvocation"
+        ordering = ["run", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["key"], name="tool_invocation_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.tool} ({self.status})"

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from tools.call_results import ToolCallResult, ToolOutcomeUnknown, error_result, result_text
 from tools.context import ToolContext, ToolExecutionError
+from tools.models import InvocationStatus
 from tools.registry import ToolDefinition
 from tools.schema_checks import schema_errors
 from tools.timeouts import ToolTimeout, run_with_timeout
@@ -99,8 +100,6 @@ def tool_execute(
 
 
 def invocation_finish(invocation: Any, result: ToolCallResult) -> ToolCallResult:
-    from playbooks.models import InvocationStatus
-
     invocation.status = InvocationStatus.FAILED if result.is_error else InvocationStatus.SUCCEEDED
     invocation.result = result.structured
     invocation.is_error = result.is_error

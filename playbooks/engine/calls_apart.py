@@ -15,7 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from playbooks.engine.audit import run_audit_append_locked
-from playbooks.models import InvocationStatus, Run, RunStatus, ToolInvocation
+from playbooks.models import Run, RunStatus
+from tools.models import InvocationStatus, ToolInvocation
 
 _log = structlog.get_logger("agentstudio.engine")
 

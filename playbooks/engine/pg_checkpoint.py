@@ -19,7 +19,8 @@ from django.db import connection
 
 from agentstudio.audit.models import AuditEvent
 from agentstudio.json_encoding import json_dumps
-from playbooks.models import Run, RunEvent, RunStatus, RunStep, ToolInvocation
+from playbooks.models import Run, RunEvent, RunStatus, RunStep
+from tools.models import ToolInvocation
 
 
 def _columns(model: type) -> tuple[str, ...]:

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from playbooks.engine.workspace import run_workspace
-from playbooks.models import Run, RunStep, StepStatus, ToolInvocation
+from playbooks.models import Run, RunStep, StepStatus
+from tools.models import ToolInvocation
 
 
 @dataclass

@@ -4,20 +4,17 @@ from playbooks.models.catalogue import Blueprint, Playbook, PlaybookStatus, Play
 from playbooks.models.runs import (
     Artifact,
     IdempotencyRecord,
-    InvocationStatus,
     Run,
     RunEvent,
     RunStatus,
     RunStep,
     StepStatus,
-    ToolInvocation,
 )
 
 __all__ = [
     "Artifact",
     "Blueprint",
     "IdempotencyRecord",
-    "InvocationStatus",
     "Playbook",
     "PlaybookStatus",
     "PlaybookVersion",
@@ -26,5 +23,4 @@ __all__ = [
     "RunStatus",
     "RunStep",
     "StepStatus",
-    "ToolInvocation",
 ]

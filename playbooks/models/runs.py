@@ -1,4 +1,5 @@
-"""Runs and everything a run leaves behind: step attempts, tool invocations, events, artifacts.
+"""Runs and everything a run leaves behind: step attempts, events, artifacts (its tool
+invocations are the broker's: tools.models.ToolInvocation).
 
 The database is the source of truth of the run engine: a Celery message only says "advance
 run X". Status moves only through the transition methods, run by services.
@@ -192,44 +193,6 @@ class RunStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step_id}#{self.attempt} ({self.status})"
-
-
-class InvocationStatus(models.TextChoices):
-    STARTED = "started", "Started"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    UNKNOWN = "unknown", "Outcome unknown"
-
-
-class ToolInvocation(models.Model):
-    """A tool call with its idempotency key `run:step:call`: a succeeded invocation is never
-    executed again; a `started` one found after a crash has an unknown outcome."""
-
-    id = models.BigAutoField(primary_key=True)
-    # No database foreign-key constraint: see RunStep.run.
-    run = models.ForeignKey(
-        Run, on_delete=models.CASCADE, related_name="tool_invocations", db_constraint=False
-    )
-    key = models.CharField(max_length=200)  # unique: see Meta (no LIKE index needed)
-    step_id = models.CharField(max_length=64)
-    tool = models.CharField(max_length=200)
-    arguments = models.JSONField()
-    status = models.CharField(max_length=16, choices=InvocationStatus.choices)
-    result = models.JSONField(null=True, blank=True)
-    is_error = models.BooleanField(default=False)
-    idempotent = models.BooleanField()
-    started_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
-    duration_ms = models.FloatField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["run", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["key"], name="tool_invocation_key_unique"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.key} {self.tool} ({self.status})"
 
 
 class RunEvent(models.Model):

@@ -6,9 +6,10 @@ from agentstudio.audit.models import AuditEvent
 from approvals.hashing import tool_call_body_hash
 from approvals.models import ApprovalDecision
 from playbooks.engine.runner import Advance, run_advance
-from playbooks.models import Run, ToolInvocation
+from playbooks.models import Run
 from tests.engine import tools_for_tests
 from tests.support.approvals import NOTIFY, notify_waiting, undo_window_elapse
+from tools.models import ToolInvocation
 
 
 def _waiting(active_playbook, author):

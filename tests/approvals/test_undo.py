@@ -16,9 +16,10 @@ from approvals.services import (
     approvals_release_after_undo,
 )
 from playbooks.engine.runner import Advance, run_advance
-from playbooks.models import Run, ToolInvocation
+from playbooks.models import Run
 from tests.engine import tools_for_tests
 from tests.support.approvals import NOTIFY, notify_spec, notify_waiting, undo_window_elapse
+from tools.models import ToolInvocation
 from tools.scope import scope_token_issue, scope_token_verify
 from tools.services import tool_call_execute_approved, tool_call_external
 

@@ -14,9 +14,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from agentstudio.accounts.models import Role
-from playbooks.models import Run, ToolInvocation
+from playbooks.models import Run
 from playbooks.run_services import run_create
 from tests.support.runs import run_wait_for_status
+from tools.models import ToolInvocation
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

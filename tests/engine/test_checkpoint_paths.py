@@ -8,9 +8,10 @@ import pytest
 from playbooks.engine.lease import lease_renewal
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.engine.writer import step_is_pure
-from playbooks.models import Run, RunStep, ToolInvocation
+from playbooks.models import Run, RunStep
 from playbooks.run_services import run_create
 from tests.engine import tools_for_tests
+from tools.models import ToolInvocation
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from agentstudio.audit.models import AuditEvent
 from agentstudio.model_instances import model_instance
-from playbooks.models import Run, RunStep, ToolInvocation
+from playbooks.models import Run, RunStep
+from tools.models import ToolInvocation
 
 
 def _values(instance) -> dict:

@@ -13,10 +13,11 @@ from django.utils import timezone
 from agentstudio.audit.models import AuditEvent
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.engine.workspace import run_workspace
-from playbooks.models import Run, RunStatus, RunStep, ToolInvocation
+from playbooks.models import Run, RunStatus, RunStep
 from playbooks.run_maintenance import runs_requeue_stalled
 from playbooks.run_services import run_create, run_retry
 from tests.engine import tools_for_tests  # noqa: F401 (registers tools.test.*)
+from tools.models import ToolInvocation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,10 +7,11 @@ import pytest
 from agentstudio.audit.models import AuditEvent
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.engine.workspace import run_workspace
-from playbooks.models import Artifact, Run, RunStep, ToolInvocation
+from playbooks.models import Artifact, Run, RunStep
 from playbooks.run_maintenance import runs_requeue_stalled
 from playbooks.run_services import run_create
 from tests.engine import tools_for_tests  # noqa: F401 (registers tools.test.*)
+from tools.models import ToolInvocation
 
 READ = "tools.studio.files.read"
 WRITE = "tools.studio.files.write"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from playbooks.models import Run, RunEvent, RunStep, ToolInvocation
+from playbooks.models import Run, RunEvent, RunStep
 from tests.support.processes import wait_for
+from tools.models import ToolInvocation
 
 FINAL = ("succeeded", "failed", "cancelled")
 

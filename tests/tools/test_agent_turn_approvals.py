@@ -10,10 +10,11 @@ from django.utils import timezone
 from approvals.models import Approval
 from approvals.services import approval_approve, approval_reject, approvals_expire_overdue
 from playbooks.engine.runner import Advance, run_advance
-from playbooks.models import Run, RunStep, ToolInvocation
+from playbooks.models import Run, RunStep
 from playbooks.run_services import run_create
 from tests.engine import tools_for_tests
 from tests.support.approvals import undo_window_elapse
+from tools.models import ToolInvocation
 
 NOTIFY = "tools.test.notify"  # external_send: approve by default
 COUNT = "tools.test.count"  # compute: allowed

@@ -5,10 +5,11 @@ from approvals.hashing import tool_call_body_hash
 from approvals.models import Approval
 from approvals.services import approval_approve, approval_reject
 from playbooks.engine.runner import Advance, run_advance
-from playbooks.models import Run, ToolInvocation
+from playbooks.models import Run
 from playbooks.run_services import run_create
 from tests.engine import tools_for_tests
 from tests.support.approvals import NOTIFY, notify_waiting, undo_window_elapse
+from tools.models import ToolInvocation
 
 
 def _waiting(active_playbook, author):

@@ -15,9 +15,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from approvals.models import Approval
-from playbooks.models import ToolInvocation
 from tests.support.live_server import studio_server
 from tests.tools.conftest import spec_with
+from tools.models import ToolInvocation
 from tools.scope import scope_token_issue
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,8 +12,9 @@ from django.core.management.base import CommandError
 from agentstudio.audit.chain import audit_verify, canonical_json, run_audit_stream
 from agentstudio.audit.models import AuditEvent
 from playbooks.engine.runner import run_advance
-from playbooks.models import Run, ToolInvocation
+from playbooks.models import Run
 from playbooks.run_services import run_create
+from tools.models import ToolInvocation
 from tools.scope import scope_token_issue, scope_token_verify
 from tools.services import tool_call_external
 

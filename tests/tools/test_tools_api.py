@@ -10,9 +10,9 @@ from django.conf import settings
 from approvals.hashing import tool_call_body_hash
 from approvals.models import Approval
 from approvals.services import approval_approve
-from playbooks.models import ToolInvocation
 from tests.support.approvals import undo_window_elapse
 from tests.tools.conftest import spec_with
+from tools.models import ToolInvocation
 from tools.scope import scope_token_issue
 from tools.services import tool_call_execute_approved
 

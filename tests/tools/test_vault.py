@@ -12,11 +12,11 @@ from django.core.management import CommandError, call_command
 from approvals.models import Approval
 from approvals.services import approval_approve
 from playbooks.engine.runner import run_advance
-from playbooks.models import Run, RunEvent, RunStep, ToolInvocation
+from playbooks.models import Run, RunEvent, RunStep
 from playbooks.run_services import run_create
 from tests.support.approvals import undo_window_elapse
 from tests.support.sink import HttpSink
-from tools.models import Secret
+from tools.models import Secret, ToolInvocation
 from tools.vault import secret_set, vault_decrypt
 
 VALUE = "xoxb-TOP-SECRET-4242"

@@ -12,12 +12,13 @@ from approvals.models import Approval
 from approvals.services import approval_answer, approval_approve
 from playbooks.engine.runner import run_advance
 from playbooks.engine.workspace import run_workspace
-from playbooks.models import Run, RunEvent, RunStep, ToolInvocation
+from playbooks.models import Run, RunEvent, RunStep
 from playbooks.run_services import run_create
 from playbooks.spec.templates import template_check
 from tests.engine import tools_for_tests
 from tests.support.approvals import NOTIFY, undo_window_elapse
 from tests.tools.conftest import spec_with
+from tools.models import ToolInvocation
 from tools.scope import scope_token_issue
 from tools.vault import secret_set
 

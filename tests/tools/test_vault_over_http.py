@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from agentstudio.accounts.services import api_key_create
-from playbooks.models import ToolInvocation
 from tests.tools.conftest import spec_with
 from tests.tools.test_mcp_server import _with_client, base_url  # noqa: F401  (the server)
 from tests.tools.test_vault_forgery import HANDLE, refusal
@@ -17,6 +16,7 @@ from tests.tools.test_vault_scrub import (
     VALUE,
     failed_with_a_secret_in_its_arguments,
 )
+from tools.models import ToolInvocation
 from tools.scope import scope_token_issue
 from tools.vault import secret_set
 

@@ -11,11 +11,12 @@ import pytest
 from approvals.models import Approval
 from approvals.services import approval_approve
 from playbooks.engine.runner import run_advance
-from playbooks.models import Run, RunEvent, RunStep, ToolInvocation
+from playbooks.models import Run, RunEvent, RunStep
 from playbooks.run_services import run_create
 from tests.support.approvals import undo_window_elapse
 from tests.support.sink import HttpSink
 from tests.tools.test_vault_forgery import recorded
+from tools.models import ToolInvocation
 from tools.vault import secret_set
 
 VALUE = "xoxb-SCRUBBED-SECRET-5151"

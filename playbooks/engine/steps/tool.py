@@ -11,6 +11,7 @@ from playbooks.engine.view import RunView
 from playbooks.spec.templates import template_render_value, vault_handles_as_json
 from tools.broker import ToolCallResult, ToolOutcomeUnknown, tool_call
 from tools.context import ToolContext
+from tools.models import InvocationStatus
 from tools.policy import ToolRefused
 
 
@@ -58,8 +59,6 @@ def tool_events(result: ToolCallResult) -> list[tuple[str, dict[str, Any]]]:
 
 def outcome_unknown_pause(exc: ToolOutcomeUnknown, step_id: str) -> StepOutcome:
     """A non-idempotent call may or may not have happened: a person decides."""
-    from playbooks.models import InvocationStatus
-
     invocation = exc.invocation
     invocation.status = InvocationStatus.UNKNOWN
     return StepOutcome(
