@@ -11,10 +11,15 @@ class PlaybooksConfig(AppConfig):
         from agentstudio.audit.chain import audit_head_source_register
         from playbooks.engine.audit import run_audit_heads
         from playbooks.run_approval_effects import run_approval_effects_register
+        from playbooks.runs.tool_calls import run_tool_calls_register
 
         # What approvals' decisions do to playbooks and runs is this app's rule; approvals
         # dispatches to it through its effects registry and imports nothing of playbooks.
         run_approval_effects_register()
+        # The broker reaches runs (scope, workspace, recording a call made through the API)
+        # through the RunAccess tools defines and this app implements; tools imports nothing
+        # of playbooks.
+        run_tool_calls_register()
         # The runs' tool-call chains keep their heads on the run row; the core's verifier
         # finds them through this source.
         audit_head_source_register(run_audit_heads)

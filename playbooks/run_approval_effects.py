@@ -20,7 +20,8 @@ from playbooks.run_services import run_apply_decision, run_note_reopened
 from playbooks.services import playbook_activate_from_approval
 from playbooks.spec.defaults import spec_effective_approval_policy
 
-# Every kind a run step waits on; a tool call made through the API is tools' (api_call).
+# Every kind a run step waits on; a tool call made through the API is playbooks.runs.tool_calls'
+# (api_call).
 RUN_KINDS = (
     ApprovalKind.TOOL_CALL,
     ApprovalKind.GATE,

@@ -19,6 +19,14 @@ def runs_requeue_stalled_task() -> int:
     return runs_requeue_stalled()
 
 
+# Named as when it lived in tools, so a message queued before the move is still consumed.
+@shared_task(name="tools.execute_approved", acks_late=True, ignore_result=True)
+def tool_call_execute_approved_task(approval_id: str) -> None:
+    from playbooks.runs.tool_calls import tool_call_execute_approved
+
+    tool_call_execute_approved(approval_id=approval_id)
+
+
 @shared_task(
     name="runs.send_callback",
     ignore_result=True,

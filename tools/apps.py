@@ -22,8 +22,8 @@ class ToolsConfig(AppConfig):
         from tools.registry import tool_registry
 
         tool_registry.add_resolver(connection_tool_definition)
-        # What approvals' decisions do to API tool calls is this app's rule; approvals
-        # dispatches to it through its effects registry and imports nothing of tools.
+        # Checking an approver's edited arguments against the tool's inputSchema is this
+        # app's rule; approvals reaches it through a hook and imports nothing of tools.
         from tools.call_approval_effects import call_approval_effects_register
 
         call_approval_effects_register()

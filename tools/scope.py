@@ -1,9 +1,10 @@
 """What a tool call is checked against: the run's scope, and the signed token that carries it.
 
-A run's scope is its pinned spec's `tools`, `max_risk` and effective `approval_policy`. The
-engine builds it once per slice; an agent outside the worker (REST `/tools/call/`, MCP)
-presents it as a JWT (`scope_token_issue`). Tokens are stateless: they name their run and
-its attempt, and die with the run, since `scope_token_verify` checks that run is running.
+A run's scope is its pinned spec's `tools`, `max_risk` and effective `approval_policy`
+(playbooks builds it: `run_access().tool_scope`). The engine builds it once per slice; an
+agent outside the worker (REST `/tools/call/`, MCP) presents it as a JWT
+(`scope_token_issue`). Tokens are stateless: they name their run and its attempt, and die
+with the run, since `scope_token_verify` checks that run is running.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any
 
 import jwt
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from tools.registry import RISK_CLASSES, risk_rank
+from tools.run_access import run_access
 
 _ALGORITHM = "HS256"
 _AUDIENCE = "agentstudio:tools"
@@ -44,28 +45,13 @@ class ToolScope:
         return risk_rank(risk) <= risk_rank(self.allowed_risk_max)
 
 
-def scope_for_run(run: Any) -> ToolScope:
-    """The scope the run's pinned spec grants."""
-    from playbooks.spec.defaults import spec_effective_approval_policy, spec_effective_max_risk
-
-    spec = run.version.spec
-    return ToolScope(
-        run_id=str(run.pk),
-        playbook_id=str(run.playbook_id),
-        organization_id=str(run.organization_id),
-        allowed_tools=frozenset(spec.get("tools") or ()),
-        allowed_risk_max=spec_effective_max_risk(spec),
-        policy=spec_effective_approval_policy(spec),
-    )
-
-
 def _signing_key() -> str:
     return settings.AGENTSTUDIO_SCOPE_TOKEN_KEY or settings.SECRET_KEY
 
 
 def scope_token_issue(run: Any, *, ttl_seconds: int | None = None) -> tuple[str, Any]:
     """A token for the run's current attempt; (token, expires_at)."""
-    scope = scope_for_run(run)
+    scope = run_access().tool_scope(run)
     now = timezone.now()
     expires = now + timedelta(seconds=ttl_seconds or settings.AGENTSTUDIO_SCOPE_TOKEN_TTL_SECONDS)
     claims = {
@@ -84,8 +70,6 @@ def scope_token_issue(run: Any, *, ttl_seconds: int | None = None) -> tuple[str,
 
 def scope_token_verify(token: str) -> tuple[ToolScope, Any]:
     """The scope and run a token grants, or ScopeTokenInvalid saying why not."""
-    from playbooks.models import Run, RunStatus
-
     try:
         claims = jwt.decode(
             token,
@@ -98,15 +82,15 @@ def scope_token_verify(token: str) -> tuple[ToolScope, Any]:
         raise ScopeTokenInvalid("The scope token has expired.") from exc
     except jwt.InvalidTokenError as exc:
         raise ScopeTokenInvalid(f"The scope token is not valid: {exc}.") from exc
-    try:
-        run = Run.objects.select_related("version").get(pk=claims["run_id"])
-    except (Run.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
-        raise ScopeTokenInvalid("The scope token names no run.") from exc
+    runs = run_access()
+    run = runs.run_find(claims["run_id"])
+    if run is None:
+        raise ScopeTokenInvalid("The scope token names no run.")
     if run.attempt != claims["attempt"] or str(run.playbook_id) != claims.get("playbook_id"):
         raise ScopeTokenInvalid("The scope token belongs to another attempt of this run.")
-    if run.status != RunStatus.RUNNING:
+    if not runs.run_is_running(run):
         raise ScopeTokenInvalid(f"The scope token's run is {run.status}, not running.")
-    granted = scope_for_run(run)
+    granted = runs.tool_scope(run)
     risk_max = claims.get("allowed_risk_max")
     if risk_max not in RISK_CLASSES:
         raise ScopeTokenInvalid("The scope token has no valid allowed_risk_max.")

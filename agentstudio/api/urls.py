@@ -7,11 +7,12 @@ from rest_framework.routers import DefaultRouter
 from agentstudio.accounts.api.views import ApiKeyViewSet, MemberViewSet, MeView
 from agentstudio.billing.api import CreditsView, LedgerViewSet
 from approvals.api.views import ApprovalViewSet
+from playbooks.api.run_scope_tokens import RunScopeTokenView
 from playbooks.api.runs import PlaybookRunStartView, RunArtifactDownloadView, RunViewSet
 from playbooks.api.stream import RunStreamView
 from playbooks.api.views import BlueprintViewSet, PlaybookViewSet
 from tools.api.secrets import SecretViewSet
-from tools.api.views import RunScopeTokenView, ToolCallView, ToolListView
+from tools.api.views import ToolCallView, ToolListView
 
 router = DefaultRouter()
 router.include_root_view = False

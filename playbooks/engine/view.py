@@ -9,6 +9,7 @@ from typing import Any
 
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Run, RunStep, StepStatus
+from playbooks.runs.tool_scope import run_tool_scope
 from tools.models import ToolInvocation
 
 
@@ -58,11 +59,9 @@ class RunView:
         return self._workspace
 
     def scope(self) -> Any:
-        """The tool scope the run's pinned spec grants (tools.scope), built once per slice."""
+        """The tool scope the run's pinned spec grants (runs.tool_scope), built once per slice."""
         if self._scope is None:
-            from tools.scope import scope_for_run
-
-            self._scope = scope_for_run(self.run)
+            self._scope = run_tool_scope(self.run)
         return self._scope
 
     def step_is_pure(self, index: int) -> bool:

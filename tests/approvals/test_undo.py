@@ -17,11 +17,12 @@ from approvals.services import (
 )
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run
+from playbooks.runs.tool_calls import tool_call_execute_approved
 from tests.engine import tools_for_tests
 from tests.support.approvals import NOTIFY, notify_spec, notify_waiting, undo_window_elapse
 from tools.models import ToolInvocation
 from tools.scope import scope_token_issue, scope_token_verify
-from tools.services import tool_call_execute_approved, tool_call_external
+from tools.services import tool_call_external
 
 
 def _approved(active_playbook, author, approver, spec=None):

@@ -10,11 +10,11 @@ from django.conf import settings
 from approvals.hashing import tool_call_body_hash
 from approvals.models import Approval
 from approvals.services import approval_approve
+from playbooks.runs.tool_calls import tool_call_execute_approved
 from tests.support.approvals import undo_window_elapse
 from tests.tools.conftest import spec_with
 from tools.models import ToolInvocation
 from tools.scope import scope_token_issue
-from tools.services import tool_call_execute_approved
 
 ECHO = "tools.studio.util.echo"
 

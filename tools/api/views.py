@@ -1,14 +1,13 @@
-"""`GET /tools/`, `POST /tools/call/` (with a run scope token) and
-`POST /runs/{id}/scope-token/`: the broker's REST surface (API.md, Tools)."""
+"""`GET /tools/` and `POST /tools/call/` (with a run scope token): the broker's REST surface
+(API.md, Tools). The token itself is issued by a run endpoint (playbooks.api.run_scope_tokens)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,12 +16,11 @@ from agentstudio.accounts.permissions import IsOrganizationMember
 from agentstudio.accounts.roles import user_membership
 from agentstudio.api.fields import JSONObjectField, StrictCharField
 from agentstudio.errors import AppError, ErrorCode
-from playbooks import run_selectors
 from tools.policy import ToolRefused
 from tools.registry import tool_registry
 from tools.scope import ScopeTokenInvalid, scope_token_verify
 from tools.selectors import tool_list_in_scope, tool_list_visible
-from tools.services import run_scope_token_issue, tool_call_external
+from tools.services import tool_call_external
 
 
 class ToolCallSerializer(serializers.Serializer):
@@ -107,21 +105,3 @@ class ToolCallView(APIView):
             "call": result.key,
         }
         return Response(answer)
-
-
-class RunScopeTokenView(APIView):
-    """A scope token for a running run, for the agent that works it (REST or MCP)."""
-
-    @extend_schema(
-        request=None,
-        responses={
-            201: inline_serializer(
-                "ScopeToken",
-                {"token": serializers.CharField(), "expires_at": serializers.DateTimeField()},
-            )
-        },
-    )
-    def post(self, request: Request, pk: str) -> Response:
-        run = get_object_or_404(run_selectors.run_list_visible(user=request.user), pk=pk)
-        token, expires_at = run_scope_token_issue(run=run, actor=request.user)
-        return Response({"token": token, "expires_at": expires_at}, status=201)
