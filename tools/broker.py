@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agentstudio.model_instances import model_instance
+from approvals.services import approval_mark_executed
 from tools.broker_secrets import leaving, vault_error, with_secrets
 from tools.call_results import (
     ToolCallResult,
@@ -202,6 +203,4 @@ def _gated_call(
 
 
 def _approval_executed(approval: Any, result: ToolCallResult) -> None:
-    from approvals.services import approval_mark_executed
-
     approval_mark_executed(approval=approval, result=result.as_mcp())

@@ -8,30 +8,26 @@ from typing import Any
 
 from django.utils import timezone
 
+from tools.builtin import BUILTIN_DRY_RUNS, BUILTIN_IMPLEMENTATIONS
 from tools.call_results import ToolCallResult, ToolOutcomeUnknown, error_result, result_text
+from tools.connections import connection_tool_implementation
 from tools.context import ToolContext, ToolExecutionError
 from tools.models import InvocationStatus
+from tools.plugins import PLUGIN_IMPLEMENTATIONS
 from tools.registry import ToolDefinition
 from tools.schema_checks import schema_errors
 from tools.timeouts import ToolTimeout, run_with_timeout
 
 
 def tool_implementation(name: str) -> Any:
-    from tools.builtin import BUILTIN_IMPLEMENTATIONS
-    from tools.plugins import PLUGIN_IMPLEMENTATIONS
-
     found = PLUGIN_IMPLEMENTATIONS.get(name) or BUILTIN_IMPLEMENTATIONS.get(name)
     if found is None:
-        from tools.connections import connection_tool_implementation
-
         found = connection_tool_implementation(name)
     return found
 
 
 def tool_dry_run(definition: ToolDefinition, context: ToolContext, arguments: Any) -> Any:
     """The tool's dry run (no side effect) for the approver to see beside the payload."""
-    from tools.builtin import BUILTIN_DRY_RUNS
-
     render = BUILTIN_DRY_RUNS.get(definition.name)
     if render is None:
         return None
