@@ -153,7 +153,7 @@ def run_scope_token_issue(*, run: Any, actor: Any) -> tuple[str, Any]:
     while the run is running."""
     from agentstudio.errors import AppError, ErrorCode
     from playbooks.models import RunStatus
-    from playbooks.run_services import run_assert_can_start
+    from playbooks.runs.services import run_assert_can_start
     from tools.scope import scope_token_issue
 
     run_assert_can_start(actor=actor, playbook=run.playbook)

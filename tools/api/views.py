@@ -17,7 +17,7 @@ from agentstudio.accounts.permissions import IsOrganizationMember
 from agentstudio.accounts.roles import user_membership
 from agentstudio.api.fields import JSONObjectField, StrictCharField
 from agentstudio.errors import AppError, ErrorCode
-from playbooks import run_selectors
+from playbooks.runs import selectors as run_selectors
 from tools.policy import ToolRefused
 from tools.registry import tool_registry
 from tools.scope import ScopeTokenInvalid, scope_token_verify
