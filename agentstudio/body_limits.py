@@ -1,7 +1,7 @@
 """How large a request body may be, and the ASGI layer that holds every body to it.
 
 JSON, YAML and forms: AGENTSTUDIO_MAX_JSON_BODY_BYTES. Multipart: the artifact cap applies
-to each file (checked where a file is taken, `playbooks.run_files`), so the envelope may hold
+to each file (checked where a file is taken, `playbooks.runs.files`), so the envelope may hold
 AGENTSTUDIO_UPLOAD_MAX_FILES files at the cap plus the JSON limit for its other fields.
 
 Django reads an ASGI body whole before any middleware runs, and a body without

@@ -1,7 +1,7 @@
 """(a) the per-step cost of the engine on a 20-step no-op playbook, and (c) runs paused at a
 gate: worker slots they hold, and the latency from an approval's commit to the next step.
 
-Runs are started through the real service (`run_create`), so each doorbell goes through the
+Runs are started through the real service (`run_start`), so each doorbell goes through the
 broker to the worker processes; every number is then read back from the database.
 """
 
@@ -69,11 +69,11 @@ def active_playbook(org: Any, author: Any, spec: dict[str, Any]) -> Any:
 
 
 def start_runs(playbook: Any, author: Any, count: int) -> tuple[list[Any], float]:
-    """`run_create` in a loop (each commits and rings its doorbell); ids and seconds taken."""
-    from playbooks.run_services import run_create
+    """`run_start` in a loop (each commits and rings its doorbell); ids and seconds taken."""
+    from playbooks.runs.starting import run_start
 
     started = time.perf_counter()
-    ids = [run_create(playbook=playbook, actor=author, inputs={}).pk for _ in range(count)]
+    ids = [run_start(playbook=playbook, actor=author, inputs={}).pk for _ in range(count)]
     return ids, time.perf_counter() - started
 
 

@@ -173,17 +173,17 @@ def profile_engine(
     from approvals.services import approval_approve
     from playbooks.engine.runner import run_advance
     from playbooks.models import Run
-    from playbooks.run_services import run_create
+    from playbooks.runs.starting import run_start
     from tools.models import ToolInvocation
 
     playbook = active_playbook(org, author, echo_spec(steps))
     out: dict[str, Any] = {"steps_per_run": steps}
     with no_broker_publish():
         # Warm the process (imports, validators, templates) with one run.
-        run_advance(run_id=run_create(playbook=playbook, actor=author, inputs={}).pk)
+        run_advance(run_id=run_start(playbook=playbook, actor=author, inputs={}).pk)
 
         # 1. Every statement of one run_advance over a fresh 20-step run.
-        run = run_create(playbook=playbook, actor=author, inputs={})
+        run = run_start(playbook=playbook, actor=author, inputs={})
         meter = Meter(keep_sql=True)
         with meter.active():
             result = run_advance(run_id=run.pk)
@@ -214,7 +214,7 @@ def profile_engine(
         }
 
         # 2. Where the time goes, per step, over several runs (no query capture).
-        ids = [run_create(playbook=playbook, actor=author, inputs={}).pk for _ in range(timed_runs)]
+        ids = [run_start(playbook=playbook, actor=author, inputs={}).pk for _ in range(timed_runs)]
         meter = Meter()
         per_run_ms = []
         cpu_started = time.process_time()
@@ -258,7 +258,7 @@ def profile_engine(
         # 3. cProfile of a few runs, timed in process CPU time: where the CPU goes (waiting
         # for PostgreSQL costs no CPU and does not show up).
         ids = [
-            run_create(playbook=playbook, actor=author, inputs={}).pk for _ in range(cprofile_runs)
+            run_start(playbook=playbook, actor=author, inputs={}).pk for _ in range(cprofile_runs)
         ]
         profiler = cProfile.Profile(time.process_time)
         profiler.enable()
@@ -289,7 +289,7 @@ def profile_engine(
 
         # 4. The resume path: what an approval and the next run_advance execute.
         gate = active_playbook(org, author, gate_spec())
-        run = run_create(playbook=gate, actor=author, inputs={})
+        run = run_start(playbook=gate, actor=author, inputs={})
         run_advance(run_id=run.pk)
         approval = Approval.objects.get(run=run, kind="gate")
         decide = Meter(keep_sql=True)
@@ -469,12 +469,12 @@ def main() -> None:
     org, author, approver = people()
     if args.loop:
         from playbooks.engine.runner import run_advance
-        from playbooks.run_services import run_create
+        from playbooks.runs.starting import run_start
 
         playbook = active_playbook(org, author, echo_spec(20))
         with no_broker_publish():
             ids = [
-                run_create(playbook=playbook, actor=author, inputs={}).pk for _ in range(args.loop)
+                run_start(playbook=playbook, actor=author, inputs={}).pk for _ in range(args.loop)
             ]
             started = time.perf_counter()
             cpu = time.process_time()

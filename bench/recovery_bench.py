@@ -45,7 +45,7 @@ def main() -> int:
     from agentstudio.redis_client import redis_client
     from playbooks.engine.workspace import run_workspace
     from playbooks.models import Run
-    from playbooks.run_services import run_create
+    from playbooks.runs.starting import run_start
     from playbooks.services import playbook_activate_as_system, playbook_create
     from playbooks.specs import spec_check
     from tests.support.processes import ProcessStack, database_url, wait_for
@@ -96,7 +96,7 @@ def main() -> int:
         stack.start_beat(ready_timeout=60)
         workers = [stack.start_worker(), stack.start_worker()]
         for repetition in range(1, args.repeat + 1):
-            run = run_create(playbook=playbook, actor=author, inputs={})
+            run = run_start(playbook=playbook, actor=author, inputs={})
             trace = run_workspace(run.pk) / "t.txt"
             s1 = f"{run.pk}:s1@1:0"
 

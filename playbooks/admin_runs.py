@@ -40,7 +40,7 @@ from agentstudio.accounts.roles import can_start_runs
 from approvals.models import Approval, ApprovalStatus
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Artifact, Run, RunEvent, RunStatus, RunStep
-from playbooks.run_services import run_cancel, run_retry
+from playbooks.runs.services import run_cancel, run_retry
 from tools.models import ToolInvocation
 
 STATUS_COLOURS: dict[str, str] = {

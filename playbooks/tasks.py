@@ -14,7 +14,7 @@ def advance_run(run_id: str) -> str:
 
 @shared_task(name="runs.requeue_stalled", ignore_result=True)
 def runs_requeue_stalled_task() -> int:
-    from playbooks.run_maintenance import runs_requeue_stalled
+    from playbooks.runs.maintenance import runs_requeue_stalled
 
     return runs_requeue_stalled()
 

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from agentstudio.accounts.models import Organization, Role
 from agentstudio.accounts.services import api_key_create, organization_create, user_create
 from playbooks.models import Run
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from playbooks.services import playbook_activate_as_system, playbook_create
 from playbooks.specs import spec_check
 
@@ -154,7 +154,7 @@ def running_run(active_playbook, author):
     """A run of `spec` that a worker has started (the `start` transition, as it does)."""
 
     def _make(spec: dict) -> Run:
-        run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+        run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
         run.start()
         run.save()
         return run

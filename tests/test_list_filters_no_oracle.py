@@ -12,7 +12,7 @@ from rest_framework.test import APIRequestFactory
 from agentstudio.accounts.models import Role
 from approvals.models import Approval
 from playbooks.engine.runner import run_advance
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.runs.conftest import ECHO_SPEC, GATE_SPEC
 
 
@@ -21,7 +21,7 @@ def foreign(make_user, other_org, active_playbook):
     """Another organization's playbook, run and approval."""
     stranger = make_user(Role.ADMIN, organization=other_org, username="globex-admin")
     playbook = active_playbook(GATE_SPEC, owner=stranger)
-    run = run_create(playbook=playbook, actor=stranger, inputs={})
+    run = run_start(playbook=playbook, actor=stranger, inputs={})
     run_advance(run_id=run.pk)
     return {"playbook": playbook.pk, "run": run.pk, "approval": Approval.objects.get(run=run).pk}
 
@@ -54,7 +54,7 @@ def test_an_invisible_object_of_the_own_organization_answers_like_an_unknown_id(
     """An author filtering by a colleague's playbook or run they may not see."""
     colleague = make_user(Role.AUTHOR, username="colleague")
     playbook = active_playbook(GATE_SPEC, owner=colleague)
-    run = run_create(playbook=playbook, actor=colleague, inputs={})
+    run = run_start(playbook=playbook, actor=colleague, inputs={})
     run_advance(run_id=run.pk)
     client = client_for(make_user(Role.AUTHOR))
     target = playbook.pk if kind == "playbook" else run.pk
@@ -69,9 +69,9 @@ def test_the_filters_still_find_the_callers_own_objects(
     admin_user, active_playbook, client_for, url, param, kind
 ):
     playbook = active_playbook(GATE_SPEC, owner=admin_user)
-    run = run_create(playbook=playbook, actor=admin_user, inputs={})
+    run = run_start(playbook=playbook, actor=admin_user, inputs={})
     run_advance(run_id=run.pk)
-    run_create(playbook=active_playbook(ECHO_SPEC), actor=admin_user, inputs={"topic": "x"})
+    run_start(playbook=active_playbook(ECHO_SPEC), actor=admin_user, inputs={"topic": "x"})
     target = playbook.pk if kind == "playbook" else run.pk
     response = client_for(admin_user).get(url, {param: str(target)})
     assert response.status_code == 200

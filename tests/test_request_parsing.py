@@ -15,7 +15,7 @@ from approvals.models import Approval
 from playbooks.api.parsers import YAMLTextParser
 from playbooks.catalogue import blueprints_seed
 from playbooks.engine.runner import run_advance
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.runs.conftest import ECHO_SPEC, GATE_SPEC, QUESTION_SPEC, UPLOAD_SPEC
 from tools.vault import secret_set
 
@@ -41,12 +41,12 @@ def world(admin_user, active_playbook, client_for, org):
     ).json()
     uploads = active_playbook(UPLOAD_SPEC, owner=admin_user)
     echo = active_playbook(ECHO_SPEC, owner=admin_user, slug="echo-active")
-    run = run_create(playbook=echo, actor=admin_user, inputs={"topic": "x"})
-    asking = run_create(
+    run = run_start(playbook=echo, actor=admin_user, inputs={"topic": "x"})
+    asking = run_start(
         playbook=active_playbook(QUESTION_SPEC, owner=admin_user), actor=admin_user, inputs={}
     )
     run_advance(run_id=asking.pk)
-    gated = run_create(
+    gated = run_start(
         playbook=active_playbook(GATE_SPEC, owner=admin_user), actor=admin_user, inputs={}
     )
     run_advance(run_id=gated.pk)

@@ -119,6 +119,6 @@ def can_start_runs(user: Any, playbook: Playbook) -> bool:
 
 def can_see_runs(user: Any) -> bool:
     """Runs, events and artifacts: every member but viewers (each sees a subset, see
-    `playbooks.run_selectors.run_list_visible`)."""
+    `playbooks.runs.selectors.run_list_visible`)."""
     role = user_role(user)
     return role is not None and role != Role.VIEWER

@@ -89,6 +89,22 @@ def playbook_transitioned(
     )
 
 
+def run_transitioned(*, run: Any, actor: Any, transition: str, source: str, **extra: Any) -> None:
+    """A person (or the system) moved a run: cancelled, retried."""
+    _org_event(
+        run.organization,
+        f"run.{transition}",
+        actor,
+        {
+            "run": str(run.pk),
+            "playbook": str(run.playbook_id),
+            "from": source,
+            "to": run.status,
+            **extra,
+        },
+    )
+
+
 def playbook_deleted(*, organization: Any, actor: Any, playbook_id: str, slug: str) -> None:
     _org_event(organization, "playbook.deleted", actor, {"playbook": playbook_id, "slug": slug})
 

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from playbooks import run_selectors
+from playbooks.runs import selectors as run_selectors
 from playbooks.runs.tool_calls import run_scope_token_issue
 
 

@@ -3,12 +3,10 @@ cancel, retry, events, artifacts. The live event stream is in `stream.py`."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
 import django_filters
-from django.db import transaction
 from django.http import FileResponse, HttpResponse, HttpResponseNotModified
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -23,7 +21,7 @@ from rest_framework.views import APIView
 from agentstudio.accounts.roles import can_see_runs
 from agentstudio.api.request_checks import CheckedJSONParser, CheckedMultiPartParser
 from agentstudio.errors import AppError, ErrorCode
-from playbooks import run_selectors, selectors
+from playbooks import selectors
 from playbooks.api.runs_serializers import (
     MULTIPART_JSON_PARTS,
     ArtifactSerializer,
@@ -39,23 +37,14 @@ from playbooks.engine.workspace import run_workspace
 from playbooks.idempotency import (
     IDEMPOTENCY_HEADER,
     IdempotencyClaim,
-    IdempotencyKeyTaken,
-    IdempotencyRecord,
-    idempotency_claim,
-    idempotency_complete,
     idempotency_key_checked,
-    idempotency_replay,
     idempotency_request_hash,
 )
 from playbooks.models import Playbook, Run, RunStatus
-from playbooks.run_files import (
-    InputFile,
-    binary_input_fields,
-    input_file_from_upload,
-    input_files_discard,
-    run_create_with_input_files,
-)
-from playbooks.run_services import run_assert_can_start, run_cancel, run_retry
+from playbooks.runs import selectors as run_selectors
+from playbooks.runs.files import InputFile, binary_input_fields, input_file_from_upload
+from playbooks.runs.services import run_assert_can_start, run_cancel, run_retry
+from playbooks.runs.starting import RunStartAnswer, run_start_once
 
 
 def _not_found() -> AppError:
@@ -135,26 +124,16 @@ def _claim(
     )
 
 
-def _created_response(
-    body: dict[str, Any], code: int, *, has_callback: bool, replayed: bool = False
-) -> Response:
-    """The run, with its callback secret (derived, never stored) when it has a callback."""
+def _created_response(answer: RunStartAnswer, *, has_callback: bool) -> Response:
+    """The run, with its callback secret (derived, never stored) when it has a callback; a
+    replayed answer has the same body hash, so the same callback_url."""
+    body = answer.body
     if has_callback:
         body = {**body, "callback_secret": run_callback_secret(body["id"])}
-    response = Response(body, status=code)
-    if replayed:
+    response = Response(body, status=answer.status)
+    if answer.replayed:
         response["Idempotent-Replayed"] = "true"
     return response
-
-
-def _replay(record: IdempotencyRecord, data: dict[str, Any]) -> Response:
-    """The first response again; same body hash, so the same callback_url."""
-    return _created_response(
-        record.response_body,
-        record.response_status,
-        has_callback=bool(data.get("callback_url")),
-        replayed=True,
-    )
 
 
 class PlaybookRunStartView(APIView):
@@ -189,45 +168,18 @@ class PlaybookRunStartView(APIView):
     def post(self, request: Request, pk: Any) -> Response:
         playbook = self._playbook(pk)
         data, files = _start_request(request, playbook)
-        claim = _claim(request, playbook, data, files)
-        if claim is not None and (record := idempotency_replay(claim=claim)) is not None:
-            return _replay(record, data)
-        try:
-            body = self._start(playbook, data, files, claim)
-        except IdempotencyKeyTaken:
-            record = idempotency_replay(claim=claim)  # type: ignore[arg-type]
-            if record is None:  # the other request failed after all: nothing to replay
-                raise AppError(
-                    ErrorCode.INVALID_STATE, "A request with this key is in progress; retry."
-                ) from None
-            return _replay(record, data)
-        has_callback = bool(data.get("callback_url"))
-        return _created_response(body, status.HTTP_201_CREATED, has_callback=has_callback)
-
-    def _start(
-        self, playbook: Playbook, data: dict, files: list[InputFile], claim: Any
-    ) -> dict[str, Any]:
-        """Creates the run (and stores the response under the key) in one transaction."""
-        run_id = uuid.uuid4()
-        try:
-            with transaction.atomic():
-                record = idempotency_claim(claim=claim) if claim is not None else None
-                run = run_create_with_input_files(
-                    playbook=playbook,
-                    actor=self.request.user,
-                    inputs=data["inputs"],
-                    files=files,
-                    budget=data.get("budget"),
-                    callback_url=data.get("callback_url") or "",
-                    run_id=run_id,
-                )
-                body = _render_run(run, user=self.request.user)
-                if record is not None:
-                    idempotency_complete(record=record, status=201, body=body)
-        except BaseException:
-            input_files_discard(run_id=run_id, files=files)
-            raise
-        return body
+        answer = run_start_once(
+            claim=_claim(request, playbook, data, files),
+            status=status.HTTP_201_CREATED,
+            render=lambda run: _render_run(run, user=request.user),
+            playbook=playbook,
+            actor=request.user,
+            inputs=data["inputs"],
+            files=files,
+            budget=data.get("budget"),
+            callback_url=data.get("callback_url") or "",
+        )
+        return _created_response(answer, has_callback=bool(data.get("callback_url")))
 
 
 # --- /runs/ -----------------------------------------------------------------------------------

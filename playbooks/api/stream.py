@@ -30,11 +30,11 @@ from rest_framework.views import APIView
 from agentstudio.accounts.authentication import ApiKeyAuthentication
 from agentstudio.accounts.roles import user_membership
 from agentstudio.errors import AppError, ErrorCode, error_response
-from playbooks import run_selectors
 from playbooks.engine.events import run_events_channel
 from playbooks.models import Run
 from playbooks.models.runs import FINAL_RUN_STATUSES
-from playbooks.run_selectors import TERMINAL_EVENT_TYPES
+from playbooks.runs import selectors as run_selectors
+from playbooks.runs.selectors import TERMINAL_EVENT_TYPES
 
 HEARTBEAT_SECONDS = 15.0
 POLL_SECONDS = 0.5

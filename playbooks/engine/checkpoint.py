@@ -233,7 +233,7 @@ def _finish_with(view: RunView, index: int, outcome: StepOutcome) -> RunFinish |
         and all(invocation.pk is None for invocation in outcome.invocations)
     ):
         return None
-    from playbooks.engine.finishing import run_outputs
+    from playbooks.runs.finishing import run_outputs
 
     step_id = view.steps[index]["id"]
     missing = object()
@@ -325,7 +325,7 @@ def _checkpoint_fast(
 
 def _run_finished(run: Run, finish: RunFinish) -> None:
     """The run as its finishing checkpoint left it (committed), then what follows an end."""
-    from playbooks.engine.finishing import run_after_finish
+    from playbooks.runs.finishing import run_after_finish
 
     run.succeed()
     run.outputs, run.finished_at = finish.outputs, finish.finished_at
@@ -476,8 +476,8 @@ def _checkpoint_locked(
     *,
     update_view: bool = True,
 ) -> bool:
-    from playbooks.engine.finishing import run_fail_locked
-    from playbooks.engine.pausing import pause_apply
+    from playbooks.runs.finishing import run_fail_locked
+    from playbooks.runs.pausing import pause_apply
 
     now = timezone.now()
     with transaction.atomic():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import time
-from datetime import datetime
 
 import structlog
 from django.conf import settings
@@ -27,7 +26,6 @@ from playbooks.engine.checkpoint import (
     run_save_guarded,
 )
 from playbooks.engine.events import EventSpec, run_events_append_locked, run_events_flush
-from playbooks.engine.finishing import run_complete_locked, run_outputs, run_succeed_locked
 from playbooks.engine.heartbeat import lease_heartbeat
 from playbooks.engine.lease import (
     run_claim_lease,
@@ -42,6 +40,9 @@ from playbooks.engine.steps.tool import step_timeout
 from playbooks.engine.view import RunView
 from playbooks.engine.writer import writer_available
 from playbooks.models import Run, RunStatus
+from playbooks.runs import doorbell
+from playbooks.runs.events import run_event_started
+from playbooks.runs.finishing import run_complete_locked, run_outputs, run_succeed_locked
 
 _log = structlog.get_logger("agentstudio.engine")
 
@@ -60,8 +61,9 @@ def _start(run: Run, owner: str) -> bool:
     def transition() -> list[EventSpec]:
         run.start()
         run.started_at = run.started_at or timezone.now()
-        data = {"attempt": run.attempt, "version": run.version.number, "cursor": run.cursor}
-        return [("run.started", data)]
+        return [
+            run_event_started(attempt=run.attempt, version=run.version.number, cursor=run.cursor)
+        ]
 
     return run_save_guarded(
         run=run,
@@ -143,37 +145,18 @@ def run_advance(*, run_id: object, owner: str | None = None) -> Advance:
     if failures:
         slice_failures_clear(run_id=run_id)
     if advanced in (Advance.PAUSED, Advance.IDLE):
-        run_ring_if_woken(run_id=run_id, since=claimed_at)
+        doorbell.run_ring_if_woken(run_id=run_id, since=claimed_at)
     return advanced
 
 
-def run_ring_if_woken(*, run_id: object, since: datetime) -> bool:
-    """A doorbell that rang while this slice held the lease found it busy and did nothing:
-    a sub-run that ended, or a decision, woke a run that was pausing. Ring again once the
-    lease is let go, rather than leave it to beat's stall sweep (30 s)."""
-    from playbooks.run_services import run_enqueue
-
-    woken = Run.objects.filter(
-        pk=run_id,
-        status__in=(RunStatus.QUEUED, RunStatus.RUNNING),
-        lease_owner="",
-        doorbell_at__gte=since,
-    ).exists()
-    if woken:
-        run_enqueue(run_id=run_id)
-    return woken
-
-
 def _advance_claimed(run: Run, owner: str) -> Advance:
-    from playbooks.run_services import run_enqueue
-
     fresh = run.status == RunStatus.QUEUED and run.attempt == 1 and run.cursor == 0
     if run.status == RunStatus.QUEUED and not _start(run, owner):
         return Advance.IDLE
     if run.status != RunStatus.RUNNING:
         return Advance.IDLE
     if retry_delay_seconds(run) > 0:
-        run_enqueue(run_id=run.pk, countdown=retry_delay_seconds(run))
+        doorbell.run_enqueue(run_id=run.pk, countdown=retry_delay_seconds(run))
         return Advance.REQUEUED
     # A run that has only just left `queued` for the first time has no step rows yet.
     view = RunView(run=run, spec=run.version.spec) if fresh else RunView.load(run)
@@ -193,8 +176,6 @@ def _advance_claimed(run: Run, owner: str) -> Advance:
 
 
 def _run_slice(view: RunView, owner: str) -> Advance:
-    from playbooks.run_services import run_enqueue
-
     run_id = view.run.pk
     view.on_postgresql = connection.vendor == "postgresql"
     view.may_overlap = writer_available()
@@ -224,13 +205,13 @@ def _run_slice(view: RunView, owner: str) -> Advance:
             _log.info("run stopped by someone else", run=str(run_id))
             return Advance.IDLE
         if outcome.result == Result.RETRY:
-            run_enqueue(run_id=run_id, countdown=retry_delay_seconds(view.run))
+            doorbell.run_enqueue(run_id=run_id, countdown=retry_delay_seconds(view.run))
             return Advance.REQUEUED
         if view.run.status != RunStatus.RUNNING:
             return Advance.FINISHED if view.run.is_final else Advance.PAUSED
         if time.monotonic() > deadline and view.run.cursor < len(view.steps):
             # Every slice makes progress first; then others get a turn (fairness).
             if checkpoint_settle(view, owner):
-                run_enqueue(run_id=run_id)
+                doorbell.run_enqueue(run_id=run_id)
                 return Advance.REQUEUED
             return Advance.IDLE

@@ -28,6 +28,7 @@ from agentstudio.audit.chain import audit_rows_build, run_audit_stream
 from agentstudio.audit.models import AuditEvent
 from playbooks.engine.events import run_events_append_locked
 from playbooks.models import Run, RunStatus
+from playbooks.runs.finishing import run_fail_locked
 
 _log = structlog.get_logger("agentstudio.engine")
 
@@ -97,8 +98,6 @@ def slice_death_record(*, run_id: object, owner: str) -> bool:
 def _count_locked(locked: Run, failures: int, error: str, fields: list[str]) -> bool:
     """Saves the count (`fields` of `locked`); at the limit fails the run instead, through
     the normal failure path. True when it failed the run."""
-    from playbooks.engine.finishing import run_fail_locked
-
     locked.slice_failures = failures
     limit = settings.AGENTSTUDIO_RUN_SLICE_FAILURES_MAX
     _log.warning("slice died", run=str(locked.pk), failures=failures, limit=limit, error=error)

@@ -23,7 +23,8 @@ from playbooks.engine.events import run_events_append_locked
 from playbooks.engine.steps.tool import tool_events
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Run, RunStatus
-from playbooks.run_services import run_assert_can_start
+from playbooks.runs.events import run_event_approval_requested
+from playbooks.runs.services import run_assert_can_start
 from playbooks.runs.tool_scope import run_tool_scope
 from playbooks.tasks import tool_call_execute_approved_task
 from tools.broker import ToolCallResult
@@ -79,18 +80,7 @@ def call_approval_request(run: Run, fields: dict[str, Any]) -> Approval:
         )
         run_events_append_locked(
             run=locked,
-            events=[
-                (
-                    "approval.requested",
-                    {
-                        "approval": str(approval.pk),
-                        "kind": approval.kind,
-                        "title": approval.title,
-                        "step": approval.step,
-                        "body_hash": approval.body_hash,
-                    },
-                )
-            ],
+            events=[run_event_approval_requested(approval=approval, step=approval.step)],
         )
     return approval
 

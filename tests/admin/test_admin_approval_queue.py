@@ -16,7 +16,7 @@ from approvals.hashing import approval_body_hash
 from approvals.models import Approval, ApprovalDecision, ApprovalKind, ApprovalStatus
 from approvals.services import approval_approve, approval_create, approval_edit, approval_reject
 from playbooks.engine.runner import Advance, run_advance
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.admin.helpers import fresh, page_messages, rendered_body_hash
 from tests.engine import tools_for_tests  # noqa: F401  (registers tools.test.notify)
 
@@ -273,7 +273,7 @@ def test_undo_inside_the_window_opens_the_reopened_approval(
         "steps": [{"id": "tell", "tool": NOTIFY, "args": {"value": "ship it"}}],
         "approval_policy": {"external_send": {"mode": "approve", "undo_seconds": 60}},
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     assert run_advance(run_id=run.pk) == Advance.PAUSED
     approval = Approval.objects.get(run=run)
     approval = approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)

@@ -10,7 +10,7 @@ from approvals.models import Approval
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Run
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.admin.helpers import page_messages
 
 
@@ -20,7 +20,7 @@ def _asked(active_playbook, author, schema):
         "steps": [{"id": "q", "ask": {"question": "Your answer?", "schema": schema}}],
         "outputs": {"answer": "{{ steps.q.output }}"},
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     assert run_advance(run_id=run.pk) == Advance.PAUSED
     return run, Approval.objects.get(run=run, kind="question")
 

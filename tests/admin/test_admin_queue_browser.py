@@ -13,7 +13,7 @@ from approvals.hashing import approval_body_hash
 from approvals.models import Approval, ApprovalDecision, ApprovalKind, ApprovalStatus
 from approvals.services import approval_approve, approval_create
 from playbooks.engine.runner import Advance, run_advance
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.admin.helpers import PASSWORD, fresh
 from tests.engine import tools_for_tests  # registers tools.test.notify; CALLS counts sends
 
@@ -45,7 +45,7 @@ def _gate(author, title, payload):
 
 def _approved_send(active_playbook, author, approver):
     """An external send approved through the service, inside a 60-second undo window."""
-    run = run_create(playbook=active_playbook(NOTIFY_SPEC), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(NOTIFY_SPEC), actor=author, inputs={})
     assert run_advance(run_id=run.pk) == Advance.PAUSED
     approval = Approval.objects.get(run=run)
     return approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)

@@ -15,7 +15,7 @@ from agentstudio.accounts.models import Role
 from approvals.models import Approval, ApprovalStatus
 from playbooks.engine.runner import run_advance
 from playbooks.models import Artifact, Run, RunStatus
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from playbooks.services import playbook_activate_as_system, playbook_create
 from playbooks.specs import spec_check
 from tests.admin.helpers import PASSWORD, WRITE_SPEC, page_messages
@@ -65,7 +65,7 @@ def start_run(db):
             organization=author.membership.organization, actor=author, checked=checked
         )
         playbook = playbook_activate_as_system(playbook=playbook)
-        run = run_create(playbook=playbook, actor=author, inputs=inputs or {})
+        run = run_start(playbook=playbook, actor=author, inputs=inputs or {})
         run_advance(run_id=run.pk)
         return Run.objects.get(pk=run.pk)
 

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from agentstudio.accounts.models import Role
-from playbooks.run_services import run_cancel
+from playbooks.runs.services import run_cancel
 from playbooks.services import playbook_create
 from playbooks.specs import spec_check
 from tests.specs import READ_ONLY_SPEC

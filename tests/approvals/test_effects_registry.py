@@ -16,7 +16,7 @@ from approvals.effects import (
 )
 from approvals.models import Approval, ApprovalDecision, ApprovalKind
 from approvals.services import approval_approve, approval_create, approval_reject
-from playbooks.run_approval_effects import run_approval_decided
+from playbooks.approval_effects import run_approval_decided
 
 
 def test_every_kind_has_a_decided_handler_and_every_hook_is_registered():

@@ -8,7 +8,7 @@ from approvals.models import Approval, ApprovalDecision
 from approvals.services import approval_approve
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 
 QUESTION_SPEC = {
     "name": "Ask for a number",
@@ -20,7 +20,7 @@ QUESTION_SPEC = {
 
 
 def _asked(active_playbook, author) -> tuple[Run, Approval]:
-    run = run_create(playbook=active_playbook(QUESTION_SPEC), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(QUESTION_SPEC), actor=author, inputs={})
     assert run_advance(run_id=run.pk) == Advance.PAUSED
     return run, Approval.objects.get(run=run, kind="question")
 

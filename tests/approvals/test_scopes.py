@@ -9,7 +9,7 @@ from approvals.models import Approval, ApprovalDecision
 from approvals.services import approval_approve
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.engine import tools_for_tests
 
 NOTIFY = "tools.test.notify"  # external_send
@@ -42,7 +42,7 @@ def _agent_spec(turns: list[list[str]]) -> dict:
 
 def _start(active_playbook, author, turns):
     tools_for_tests.CALLS.clear()
-    run = run_create(playbook=active_playbook(_agent_spec(turns)), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(_agent_spec(turns)), actor=author, inputs={})
     assert run_advance(run_id=run.pk) == Advance.PAUSED
     return run
 
@@ -96,7 +96,7 @@ def test_session_covers_later_calls_of_the_tool_in_this_run_only(active_playbook
     assert all(a.reason == f"Covered by the session approval {grant.pk}." for a in covered)
 
     # another run of the same playbook is not covered
-    other = run_create(playbook=run.playbook, actor=author, inputs={})
+    other = run_start(playbook=run.playbook, actor=author, inputs={})
     assert run_advance(run_id=other.pk) == Advance.PAUSED
     assert Approval.objects.get(run=other).status == "pending"
 

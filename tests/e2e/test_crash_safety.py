@@ -17,7 +17,7 @@ import pytest
 from approvals.models import Approval
 from approvals.services import approval_approve
 from playbooks.engine.workspace import run_workspace
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.support.processes import wait_for
 from tests.support.runs import (
     assert_event_stream_intact,
@@ -76,7 +76,7 @@ def test_sigkill_worker_mid_step_the_run_completes_with_each_step_recorded_once(
     first = e2e_stack.start_worker()
     playbook = active_playbook(slow_spec(steps=6, seconds=1))
 
-    run = run_create(playbook=playbook, actor=author, inputs={})
+    run = run_start(playbook=playbook, actor=author, inputs={})
     s2 = f"{run.pk}:s2@1:0"
     wait_for(lambda: s2 in started_calls(run), 30, message="step s2 to start")
     first.kill()  # s2 sleeps one second: the worker dies in the middle of it
@@ -105,7 +105,7 @@ def test_redis_restart_mid_run_the_beat_rings_the_lost_doorbell_and_the_run_fini
     worker = e2e_stack.start_worker(AGENTSTUDIO_RUN_SLICE_SECONDS="0.5")
     playbook = active_playbook(slow_spec(steps=6, seconds=1))
 
-    run = run_create(playbook=playbook, actor=author, inputs={})
+    run = run_start(playbook=playbook, actor=author, inputs={})
     wait_for(lambda: run_reload(run).cursor >= 2, 30, message="steps s0 and s1 to finish")
     e2e_stack.redis.restart(down_seconds=3)
 
@@ -126,7 +126,7 @@ def test_a_run_started_while_redis_is_down_runs_once_redis_is_back(
     e2e_stack.redis.stop()
     try:
         # The row is committed; the doorbell cannot be rung. Starting the run still works.
-        run = run_create(playbook=playbook, actor=author, inputs={})
+        run = run_start(playbook=playbook, actor=author, inputs={})
         queued = run_reload(run)
         assert (queued.status, queued.cursor) == ("queued", 0)
         assert queued.doorbell_at is not None
@@ -162,7 +162,7 @@ def test_worker_killed_during_a_non_idempotent_call_blocks_the_run_until_a_perso
     http_sink.delay_seconds = 5  # the first POST hangs: the worker dies with it in flight
     playbook = active_playbook(sink_spec(http_sink.url))
 
-    run = run_create(playbook=playbook, actor=author, inputs={})
+    run = run_start(playbook=playbook, actor=author, inputs={})
     first_key = f"{run.pk}:post@1:0"
     http_sink.wait_for_posts(1, timeout=30)
     first.kill()
@@ -237,11 +237,11 @@ def test_runs_paused_at_gates_hold_no_worker(e2e_stack, active_playbook, author)
     gated = active_playbook(gate_spec())
     plain = active_playbook(slow_spec(steps=2, seconds=0.2, name="Plain"))
 
-    paused = [run_create(playbook=gated, actor=author, inputs={}) for _ in range(3)]
+    paused = [run_start(playbook=gated, actor=author, inputs={}) for _ in range(3)]
     for run in paused:
         run_wait_for_status(run, "waiting_for_approval", timeout=30)
 
-    other = run_create(playbook=plain, actor=author, inputs={})
+    other = run_start(playbook=plain, actor=author, inputs={})
     run_wait_for_status(other, "succeeded", timeout=20)
 
     for run in paused:

@@ -23,7 +23,7 @@ from approvals.services import approval_approve
 from playbooks.catalogue import blueprints_seed
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Artifact, Blueprint
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from playbooks.services import playbook_activate_as_system, playbook_fork
 from tests.support.runs import assert_event_stream_intact, run_wait_for_status, step_rows
 
@@ -49,7 +49,7 @@ def test_data_cleanup_applies_the_rules_as_edited_by_the_approver(
     uploaded.parent.mkdir(parents=True)
     shutil.copyfile(SAMPLE, uploaded)
 
-    run = run_create(playbook=playbook, actor=runner, inputs={"dataset": DATASET}, run_id=run_id)
+    run = run_start(playbook=playbook, actor=runner, inputs={"dataset": DATASET}, run_id=run_id)
     waiting = run_wait_for_status(run, "waiting_for_approval", timeout=40)
 
     assert waiting.paused_reason == "gate"

@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 
 from agentstudio.accounts.models import Role
 from playbooks.models import Run
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.support.runs import run_wait_for_status
 from tools.models import ToolInvocation
 
@@ -56,7 +56,7 @@ def test_a_delivery_is_sent_once_after_edit_stale_hash_and_undo(
     e2e_stack.start_beat()
     e2e_stack.start_worker()
     url = f"{http_sink.url}/deliveries"
-    run = run_create(playbook=active_playbook(_spec(url)), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(_spec(url)), actor=author, inputs={})
     run_wait_for_status(run, "waiting_for_approval", timeout=30)
 
     first, second = client_for(approver), client_for(make_user(Role.APPROVER))

@@ -10,7 +10,7 @@ import pytest
 
 from agentstudio.audit.models import AuditEvent
 from playbooks.engine.workspace import run_workspace
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.support.runs import (
     assert_event_stream_intact,
     invocations,
@@ -37,7 +37,7 @@ def test_a_file_read_with_nul_bytes_ends_its_run_failed_with_the_reason(
     }
     run_id = uuid.uuid4()
     (run_workspace(run_id) / "blob.bin").write_bytes(b"PK\x03\x04\x00\x00data")
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={}, run_id=run_id)
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={}, run_id=run_id)
     run = run_wait_for_status(run, "failed", timeout=30)
     assert run.error == (
         "step read failed: step output cannot be stored: PostgreSQL cannot store a NUL "
@@ -68,7 +68,7 @@ def test_a_slice_that_keeps_dying_fails_its_run_after_three_deaths(
         "tools": [POISON],
         "steps": [{"id": "stuck", "tool": POISON, "args": {"value": 1}}],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     # each death releases the lease; only the beat rings again, a stall window later
     run = run_wait_for_status(run, "failed", timeout=45)
     assert run.error == (
@@ -101,7 +101,7 @@ def test_a_step_that_kills_its_worker_every_time_fails_its_run_after_three_death
         "tools": [KILL_WORKER],
         "steps": [{"id": "oom", "tool": KILL_WORKER, "args": {}}],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run = run_wait_for_status(run, "failed", timeout=45)
     assert run.error == (
         "step oom failed: the worker's slice died at it 3 times in a row: its worker stopped "

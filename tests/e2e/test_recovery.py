@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.e2e.test_crash_safety import assert_each_step_once, slow_spec, started_calls
 from tests.support.processes import ChildProcess, wait_for
 from tests.support.runs import run_reload, run_wait_for_status
@@ -36,7 +36,7 @@ def test_a_sigkilled_workers_run_resumes_on_another_worker_within_30_s_on_shippe
     workers = [e2e_stack.start_worker(), e2e_stack.start_worker()]
     playbook = active_playbook(slow_spec(steps=3, seconds=3))
 
-    run = run_create(playbook=playbook, actor=author, inputs={})
+    run = run_start(playbook=playbook, actor=author, inputs={})
     keys = [f"{run.pk}:s{index}@1:0" for index in range(3)]
     wait_for(lambda: keys[1] in started_calls(run), 30, message="step s1 to start")
     holder = lease_holder(run, workers)
@@ -66,7 +66,7 @@ def test_a_step_longer_than_the_lease_keeps_its_run_while_its_worker_lives(
     spec["steps"][0]["args"]["seconds"] = 8
     spec["steps"][0]["timeout_seconds"] = 20
 
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run_wait_for_status(run, "succeeded", timeout=40)
 
     assert_each_step_once(run, 2)

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.e2e.test_crash_safety import slow_spec
 from tests.support.processes import ChildProcess, free_port, wait_for
 from tests.support.runs import run_wait_for_status
@@ -149,7 +149,7 @@ def test_serve_restarts_a_killed_worker_and_beat_and_keeps_the_web_server_up(
     assert process_group_members(old_worker) == []  # the dead worker's pool went with it
 
     # The new worker advances runs.
-    run = run_create(
+    run = run_start(
         playbook=active_playbook(slow_spec(steps=1, seconds=0)), actor=author, inputs={}
     )
     run_wait_for_status(run, "succeeded", timeout=30)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from playbooks.models import RunStep
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.support.runs import run_wait_for_status
 from tests.support.tool_definitions import SLOW
 
@@ -39,13 +39,13 @@ def _spec(value: str) -> dict:
 def test_a_worker_stops_a_template_at_the_steps_timeout(e2e_stack, active_playbook, author):
     e2e_stack.start_worker()
     rows = {"rows": list(range(1000))}
-    slow = run_create(playbook=active_playbook(_spec(NESTED_LOOPS)), actor=author, inputs=rows)
+    slow = run_start(playbook=active_playbook(_spec(NESTED_LOOPS)), actor=author, inputs=rows)
     failed = run_wait_for_status(slow, "failed", timeout=60)
     step = RunStep.objects.get(run=slow, step_id="render")
     assert step.error == "template error: rendering ran past the step's 2 s timeout"
     assert failed.error == f"step render failed: {step.error}"
 
     counting = active_playbook(_spec("{{ inputs.rows | length }}"))
-    quick = run_create(playbook=counting, actor=author, inputs=rows)
+    quick = run_start(playbook=counting, actor=author, inputs=rows)
     done = run_wait_for_status(quick, "succeeded", timeout=60)
     assert done.outputs == {"render": {"value": 1000}}

@@ -9,7 +9,7 @@ from playbooks.engine.lease import lease_renewal
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.engine.writer import step_is_pure
 from playbooks.models import Run, RunStep
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.engine import tools_for_tests
 from tools.models import ToolInvocation
 
@@ -30,7 +30,7 @@ def _spec(tools: list[str]) -> dict:
 
 
 def _run(active_playbook, author, tools):
-    run = run_create(playbook=active_playbook(_spec(tools)), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(_spec(tools)), actor=author, inputs={})
     return run, run_advance(run_id=run.pk)
 
 
@@ -118,7 +118,7 @@ def _timed(tool: str) -> dict:
 def test_a_tool_past_its_timeout_fails_its_step(active_playbook, author):
     import time
 
-    run = run_create(playbook=active_playbook(_timed("tools.test.slow")), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(_timed("tools.test.slow")), actor=author, inputs={})
     started = time.monotonic()
     assert run_advance(run_id=run.pk) == Advance.FINISHED
     assert time.monotonic() - started < 3  # interrupted, not waited out
@@ -132,7 +132,7 @@ def test_a_non_idempotent_tool_past_its_timeout_blocks_for_a_person(active_playb
     from approvals.models import Approval
 
     spec = _timed("tools.test.slow_send")
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     assert run_advance(run_id=run.pk) == Advance.PAUSED
     run.refresh_from_db()
     assert (run.status, run.paused_reason) == ("blocked", "outcome_unknown")
@@ -152,7 +152,7 @@ def test_a_step_starts_only_with_a_lease_that_outlasts_its_timeout(
             {"id": "long", "tool": "tools.test.lease_left", "args": {}, "timeout_seconds": 600},
         ],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     assert run_advance(run_id=run.pk) == Advance.FINISHED
     run.refresh_from_db()
     assert run.outputs["short"]["value"] <= 100  # the claimed lease was enough

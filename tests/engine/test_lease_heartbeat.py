@@ -13,8 +13,8 @@ from playbooks.engine.heartbeat import lease_heartbeat
 from playbooks.engine.lease import run_claim_lease, run_lease_cover
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run
-from playbooks.run_maintenance import runs_requeue_stalled
-from playbooks.run_services import run_create
+from playbooks.runs.maintenance import runs_requeue_stalled
+from playbooks.runs.starting import run_start
 from tests.engine import tools_for_tests  # noqa: F401 (registers tools.test.*)
 from tests.support.processes import wait_for
 
@@ -29,7 +29,7 @@ SPEC = {
 
 
 def _claimed(active_playbook, author) -> Run:
-    run = run_create(playbook=active_playbook(SPEC), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(SPEC), actor=author, inputs={})
     claimed = run_claim_lease(run_id=run.pk, owner=OWNER)
     assert claimed is not None
     return claimed
@@ -86,7 +86,7 @@ def test_a_step_longer_than_the_lease_leaves_it_short_when_a_heartbeat_keeps_it(
             {"id": "long", "tool": "tools.test.lease_left", "args": {}, "timeout_seconds": 600}
         ],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     assert run_advance(run_id=run.pk) == Advance.FINISHED
     run.refresh_from_db()
     # Not stretched to the step's 600 s: a worker that died in it would hold the run that long.

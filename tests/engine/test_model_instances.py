@@ -46,10 +46,10 @@ def test_unknown_keywords_are_refused():
 
 @pytest.mark.django_db
 def test_an_instance_saves_like_any_other(active_playbook, author):
-    from playbooks.run_services import run_create
+    from playbooks.runs.starting import run_start
     from tests.runs.conftest import ECHO_SPEC
 
-    run = run_create(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
+    run = run_start(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
     row = model_instance(
         RunStep, run=run, index=0, step_id="s", kind="tool", status="running",
         started_at=timezone.now(),

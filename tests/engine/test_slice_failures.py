@@ -14,8 +14,9 @@ from agentstudio.audit.models import AuditEvent
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Run, RunStatus, RunStep
-from playbooks.run_maintenance import runs_requeue_stalled
-from playbooks.run_services import run_create, run_retry
+from playbooks.runs.maintenance import runs_requeue_stalled
+from playbooks.runs.services import run_retry
+from playbooks.runs.starting import run_start
 from tests.engine import tools_for_tests  # noqa: F401 (registers tools.test.*)
 from tools.models import ToolInvocation
 
@@ -27,7 +28,7 @@ WRITE = "tools.studio.files.write"
 
 def _start(active_playbook, author, steps: list[dict]) -> Run:
     spec = {"name": "Dying slices", "tools": sorted({s["tool"] for s in steps}), "steps": steps}
-    return run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    return run_start(playbook=active_playbook(spec), actor=author, inputs={})
 
 
 def _stall(run: Run) -> None:

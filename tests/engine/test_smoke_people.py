@@ -4,7 +4,7 @@ from approvals.models import Approval
 from approvals.services import approval_answer, approval_approve
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 
 SPEC = {
     "name": "People in the loop",
@@ -58,7 +58,7 @@ SPEC = {
 
 def test_gate_and_question_pause_and_resume(active_playbook, author, approver):
     playbook = active_playbook(SPEC)
-    run = run_create(playbook=playbook, actor=author, inputs={"topic": "tea"})
+    run = run_start(playbook=playbook, actor=author, inputs={"topic": "tea"})
     assert run_advance(run_id=run.pk) == Advance.PAUSED
     run.refresh_from_db()
     assert run.status == "waiting_for_approval"
@@ -91,7 +91,7 @@ def test_a_decision_completes_its_step_before_any_worker_runs(active_playbook, a
     decision commits; the worker the doorbell wakes starts at the following step."""
     from playbooks.models import RunStep
 
-    run = run_create(playbook=active_playbook(SPEC), actor=author, inputs={"topic": "tea"})
+    run = run_start(playbook=active_playbook(SPEC), actor=author, inputs={"topic": "tea"})
     run_advance(run_id=run.pk)
     gate = Approval.objects.get(run=run, kind="gate")
     edited = {"points": ["z"]}

@@ -4,7 +4,7 @@ import pytest
 
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run, RunStep
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.engine import tools_for_tests
 from tools.models import ToolInvocation
 
@@ -24,7 +24,7 @@ def _spec(steps, **extra):
 
 
 def _run(active_playbook, author, spec, inputs=None):
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs=inputs or {})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs=inputs or {})
     return run, run_advance(run_id=run.pk)
 
 
@@ -155,7 +155,7 @@ def test_a_second_worker_cannot_claim_a_leased_run(active_playbook, author):
     from playbooks.engine.lease import run_claim_lease
 
     spec = _spec([{"id": "a", "tool": "tools.test.count", "args": {}}])
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     assert run_claim_lease(run_id=run.pk, owner="worker-a") is not None
     assert run_advance(run_id=run.pk, owner="worker-b") == Advance.BUSY
     assert RunStep.objects.filter(run=run).count() == 0

@@ -8,8 +8,8 @@ from agentstudio.audit.models import AuditEvent
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Artifact, Run, RunStep
-from playbooks.run_maintenance import runs_requeue_stalled
-from playbooks.run_services import run_create
+from playbooks.runs.maintenance import runs_requeue_stalled
+from playbooks.runs.starting import run_start
 from tests.engine import tools_for_tests  # noqa: F401 (registers tools.test.*)
 from tools.models import ToolInvocation
 
@@ -20,7 +20,7 @@ UNSTORABLE = "tools.test.unstorable"
 
 def _start(active_playbook, author, steps: list[dict]) -> Run:
     spec = {"name": "Unstorable", "tools": sorted({s["tool"] for s in steps}), "steps": steps}
-    return run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    return run_start(playbook=active_playbook(spec), actor=author, inputs={})
 
 
 def _events(run: Run) -> list[tuple[str, dict]]:
@@ -180,7 +180,7 @@ def test_an_agent_turn_that_reads_nul_bytes_fails_its_step_with_its_call_recorde
             }
         ],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     (run_workspace(run.pk) / "a.txt").write_bytes(b"x\x00y")
     run_advance(run_id=run.pk)
     run.refresh_from_db()

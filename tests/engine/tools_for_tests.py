@@ -51,7 +51,7 @@ def _cancel_own_run(ctx: ToolContext, args: dict) -> dict:
     from django.db import connection
 
     from playbooks.models import Run
-    from playbooks.run_services import run_cancel
+    from playbooks.runs.services import run_cancel
 
     try:
         run_cancel(run=Run.objects.get(pk=ctx.run_id), actor=None, reason="raced")

@@ -9,7 +9,7 @@ from jinja2.exceptions import SecurityError
 
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run, RunStep
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from playbooks.spec.template_limits import (
     MAX_RENDERED_TEXT,
     TemplateTimeout,
@@ -178,7 +178,7 @@ def test_a_step_whose_template_runs_past_its_timeout_fails_clearly(active_playbo
             }
         ],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs=ROWS)
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs=ROWS)
     assert run_advance(run_id=run.pk) == Advance.FINISHED
     run = Run.objects.get(pk=run.pk)
     assert run.status == "failed"

@@ -133,7 +133,7 @@ def thread_worker(monkeypatch):
 
         transaction.on_commit(start)
 
-    monkeypatch.setattr("playbooks.run_services.run_enqueue", ring)
+    monkeypatch.setattr("playbooks.runs.doorbell.run_enqueue", ring)
     yield threads
     for thread in threads:
         thread.join(timeout=30)

@@ -10,7 +10,7 @@ from approvals.models import Approval
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Artifact, Run
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 
 FILE_QUESTION_SPEC = {
     "name": "Ask for the ledger",
@@ -35,7 +35,7 @@ CSV = b"account,amount\n4000,125.50\n"
 
 
 def _asked(active_playbook, author):
-    run = run_create(playbook=active_playbook(FILE_QUESTION_SPEC), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(FILE_QUESTION_SPEC), actor=author, inputs={})
     assert run_advance(run_id=run.pk) == Advance.PAUSED
     return run, Approval.objects.get(run=run, kind="question")
 
@@ -74,7 +74,7 @@ def test_a_file_for_a_text_question_is_refused_and_not_kept(active_playbook, aut
         "name": "Ask",
         "steps": [{"id": "tone", "ask": {"question": "Tone?", "schema": {"type": "string"}}}],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run_advance(run_id=run.pk)
     question = Approval.objects.get(run=run, kind="question")
     response = _upload(client_for(author), question)

@@ -9,7 +9,7 @@ import pytest
 
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run, RunStep
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the writer works outside transactions
 
@@ -36,7 +36,7 @@ def _events(run: Run) -> list[tuple[str, object]]:
 
 
 def test_the_last_checkpoint_carries_the_success(active_playbook, author):
-    run = run_create(
+    run = run_start(
         playbook=active_playbook(_spec({"joined": "{{ steps.last.output.value }}"})),
         actor=author,
         inputs={},
@@ -58,7 +58,7 @@ def test_the_last_checkpoint_carries_the_success(active_playbook, author):
 
 
 def test_outputs_that_do_not_render_fail_the_run_after_the_step(active_playbook, author):
-    run = run_create(
+    run = run_start(
         playbook=active_playbook(_spec({"bad": "{{ steps.last.output.missing.deeper }}"})),
         actor=author,
         inputs={},
@@ -72,7 +72,7 @@ def test_outputs_that_do_not_render_fail_the_run_after_the_step(active_playbook,
 
 
 def test_a_review_still_waits_for_a_person(active_playbook, author):
-    run = run_create(
+    run = run_start(
         playbook=active_playbook(_spec(review={"title": "Look"})), actor=author, inputs={}
     )
     run_advance(run_id=run.pk)
@@ -90,7 +90,7 @@ def test_a_child_that_ends_with_its_checkpoint_wakes_its_parent(
         "steps": [{"id": "sub", "playbook": {"slug": child.slug, "inputs": {}}}],
         "outputs": {"from_child": "{{ steps.sub.output.joined }}"},
     }
-    parent = run_create(playbook=active_playbook(parent_spec), actor=author, inputs={})
+    parent = run_start(playbook=active_playbook(parent_spec), actor=author, inputs={})
     run_advance(run_id=parent.pk)  # the child is created; its doorbell starts a thread
     for _ in range(50):
         for thread in list(thread_worker):

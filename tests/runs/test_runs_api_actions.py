@@ -6,12 +6,12 @@ from agentstudio.accounts.models import Role
 from approvals.models import Approval
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Run, RunStep
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.runs.conftest import ECHO_SPEC, GATE_SPEC, QUESTION_SPEC, READ_SPEC, advance
 
 
 def _paused_at_gate(active_playbook, actor, **extra):
-    run = run_create(playbook=active_playbook(GATE_SPEC, **extra), actor=actor, inputs={})
+    run = run_start(playbook=active_playbook(GATE_SPEC, **extra), actor=actor, inputs={})
     advance(run.pk)
     return run
 
@@ -29,13 +29,13 @@ def test_cancel_cancels_the_run_and_its_pending_approvals(active_playbook, autho
 
 
 def test_cancel_a_queued_run(active_playbook, author, client_for):
-    run = run_create(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
+    run = run_start(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
     response = client_for(author).post(f"/api/v1/runs/{run.pk}/cancel/")
     assert response.json()["status"] == "cancelled"
 
 
 def test_cancel_when_finished_is_409(active_playbook, author, client_for):
-    run = run_create(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
+    run = run_start(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
     advance(run.pk)
     response = client_for(author).post(f"/api/v1/runs/{run.pk}/cancel/")
     assert response.status_code == 409
@@ -51,9 +51,7 @@ def test_who_may_cancel(active_playbook, admin_user, make_user, client_for, role
     sees (its own); another author does not even see the run."""
     user = make_user(role)
     playbook = active_playbook(GATE_SPEC, owner=admin_user, allowed=[user] if listed else [])
-    run = run_create(
-        playbook=playbook, actor=user if role == Role.RUNNER else admin_user, inputs={}
-    )
+    run = run_start(playbook=playbook, actor=user if role == Role.RUNNER else admin_user, inputs={})
     response = client_for(user).post(f"/api/v1/runs/{run.pk}/cancel/")
     assert response.status_code == expected
 
@@ -62,7 +60,7 @@ def test_a_delisted_runner_sees_its_run_but_may_not_cancel_it(
     active_playbook, admin_user, runner, client_for
 ):
     playbook = active_playbook(GATE_SPEC, owner=admin_user, allowed=[runner])
-    run = run_create(playbook=playbook, actor=runner, inputs={})
+    run = run_start(playbook=playbook, actor=runner, inputs={})
     playbook.allowed_users.remove(runner)
     client = client_for(runner)
     assert client.get(f"/api/v1/runs/{run.pk}/").status_code == 200
@@ -79,7 +77,7 @@ def test_retry_is_409_unless_failed(active_playbook, author, client_for):
 
 
 def test_retry_resumes_from_the_failed_step(active_playbook, author, client_for):
-    run = run_create(playbook=active_playbook(READ_SPEC), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(READ_SPEC), actor=author, inputs={})
     advance(run.pk)
     run.refresh_from_db()
     assert (run.status, run.current_step) == ("failed", "read")
@@ -99,7 +97,7 @@ def test_retry_resumes_from_the_failed_step(active_playbook, author, client_for)
 
 @pytest.fixture
 def question(active_playbook, author):
-    run = run_create(playbook=active_playbook(QUESTION_SPEC), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(QUESTION_SPEC), actor=author, inputs={})
     advance(run.pk)
     return Approval.objects.get(run=run, kind="question")
 

@@ -106,29 +106,28 @@ def test_overlong_key_is_400(active_playbook, author, client_for):
 def test_concurrent_retries_start_one_run(active_playbook, author, client_for, monkeypatch):
     """The second request waits on the key held by the first (slowed down here), then
     replays its response."""
-    import playbooks.run_files as module
+    import playbooks.runs.starting as module
 
-    original = module.run_create
+    original = module.run_row_create
 
     def slow_run_create(**kwargs):
         run = original(**kwargs)
         time.sleep(0.5)  # the first request holds the key, uncommitted, for a while
         return run
 
-    monkeypatch.setattr(module, "run_create", slow_run_create)
-    import playbooks.api.runs as views
+    monkeypatch.setattr(module, "run_row_create", slow_run_create)
 
     taken: list = []
-    claim = views.idempotency_claim
+    claim = module.idempotency_claim
 
     def recording_claim(**kwargs):
         try:
             return claim(**kwargs)
-        except views.IdempotencyKeyTaken:
+        except module.IdempotencyKeyTaken:
             taken.append(kwargs["claim"].key)
             raise
 
-    monkeypatch.setattr(views, "idempotency_claim", recording_claim)
+    monkeypatch.setattr(module, "idempotency_claim", recording_claim)
     playbook = active_playbook(ECHO_SPEC)
     clients = [client_for(author), client_for(author)]
     responses: list = [None, None]

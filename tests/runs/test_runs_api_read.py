@@ -6,7 +6,7 @@ import pytest
 
 from agentstudio.accounts.models import Role
 from playbooks.engine.workspace import run_workspace
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.runs.conftest import ECHO_SPEC, GATE_SPEC, WRITE_SPEC, advance
 
 REPORT = b"# Report\n"
@@ -19,9 +19,9 @@ def runs(active_playbook, author, admin_user, make_user):
     runner = make_user(Role.RUNNER, username="listed-runner")
     authored = active_playbook(ECHO_SPEC, allowed=[runner])
     admins = active_playbook(ECHO_SPEC, owner=admin_user)
-    by_author = run_create(playbook=authored, actor=author, inputs={"topic": "a"})
-    by_runner = run_create(playbook=authored, actor=runner, inputs={"topic": "b"})
-    by_admin = run_create(playbook=admins, actor=admin_user, inputs={"topic": "c"})
+    by_author = run_start(playbook=authored, actor=author, inputs={"topic": "a"})
+    by_runner = run_start(playbook=authored, actor=runner, inputs={"topic": "b"})
+    by_admin = run_start(playbook=admins, actor=admin_user, inputs={"topic": "c"})
     return {"runner": runner, "author": by_author, "runner_run": by_runner, "admin": by_admin}
 
 
@@ -85,7 +85,7 @@ def test_filters_search_and_ordering(runs, admin_user, client_for):
 
 
 def test_detail_lists_pending_approvals_and_usage(active_playbook, author, client_for):
-    run = run_create(playbook=active_playbook(GATE_SPEC), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(GATE_SPEC), actor=author, inputs={})
     advance(run.pk)
     body = client_for(author).get(f"/api/v1/runs/{run.pk}/").json()
     assert (body["status"], body["paused_reason"], body["current_step"]) == (
@@ -100,7 +100,7 @@ def test_detail_lists_pending_approvals_and_usage(active_playbook, author, clien
 
 
 def test_events_after_n_have_no_gaps(active_playbook, author, client_for):
-    run = run_create(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "x"})
+    run = run_start(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "x"})
     advance(run.pk)
     client = client_for(author)
     every = client.get(f"/api/v1/runs/{run.pk}/events/").json()
@@ -119,7 +119,7 @@ def test_events_after_n_have_no_gaps(active_playbook, author, client_for):
 
 @pytest.fixture
 def written(active_playbook, author):
-    run = run_create(playbook=active_playbook(WRITE_SPEC), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(WRITE_SPEC), actor=author, inputs={})
     advance(run.pk)
     return run
 

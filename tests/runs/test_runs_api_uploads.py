@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Artifact, Run
-from playbooks.run_files import input_file_name_safe
+from playbooks.runs.files import input_file_name_safe
 from tests.runs.conftest import TWO_FILES_SPEC, UPLOAD_SPEC, advance
 
 CSV = b"name,city\nAda,London\n"
@@ -79,7 +79,7 @@ def test_file_over_the_cap_is_413(active_playbook, author, client_for, settings)
 def test_file_over_the_cap_is_413_in_the_view_too(active_playbook, author, client_for, settings):
     """Only the file counts against the cap (a body without Content-Length reaches the view)."""
     from agentstudio.errors import AppError
-    from playbooks.run_files import input_file_from_upload
+    from playbooks.runs.files import input_file_from_upload
 
     settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES = 10
     with pytest.raises(AppError) as caught:

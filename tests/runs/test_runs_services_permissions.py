@@ -3,7 +3,8 @@
 import pytest
 
 from agentstudio.errors import AppError
-from playbooks.run_services import run_cancel, run_create
+from playbooks.runs.services import run_cancel
+from playbooks.runs.starting import run_start
 
 
 def test_unlisted_runner_cannot_start_or_cancel_through_the_service(
@@ -17,11 +18,11 @@ def test_unlisted_runner_cannot_start_or_cancel_through_the_service(
         }
     )
     with pytest.raises(AppError) as refused:
-        run_create(playbook=playbook, actor=runner, inputs={})
+        run_start(playbook=playbook, actor=runner, inputs={})
     assert refused.value.code == "permission_denied"
-    run = run_create(playbook=playbook, actor=author, inputs={})
+    run = run_start(playbook=playbook, actor=author, inputs={})
     with pytest.raises(AppError) as refused_cancel:
         run_cancel(run=run, actor=runner)
     assert refused_cancel.value.code == "permission_denied"
     playbook.allowed_users.add(runner)
-    assert run_create(playbook=playbook, actor=runner, inputs={}).status == "queued"
+    assert run_start(playbook=playbook, actor=runner, inputs={}).status == "queued"

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from agentstudio.accounts.models import Role
 from agentstudio.accounts.services import api_key_create
 from playbooks.engine.runner import run_advance
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.runs.conftest import ECHO_SPEC, GATE_SPEC, advance
 from tests.support.live_server import studio_server
 
@@ -65,7 +65,7 @@ def _read_events(response, on_event=None):
 
 
 def test_replay_after_last_event_id_then_the_stream_ends(server, active_playbook, author):
-    run = run_create(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
+    run = run_start(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
     advance(run.pk)
     total = run.events.count()
     url = f"{server}/api/v1/runs/{run.pk}/stream/"
@@ -82,7 +82,7 @@ def test_replay_after_last_event_id_then_the_stream_ends(server, active_playbook
 
 
 def test_after_query_parameter_and_already_seen_terminal(server, active_playbook, author):
-    run = run_create(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
+    run = run_start(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
     advance(run.pk)
     total = run.events.count()
     headers = _headers(author)
@@ -105,7 +105,7 @@ def test_live_events_arrive_while_connected(server, active_playbook, author, app
     from approvals.models import Approval
     from approvals.services import approval_approve
 
-    run = run_create(playbook=active_playbook(GATE_SPEC), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(GATE_SPEC), actor=author, inputs={})
     advance(run.pk)
     paused_at = run.events.count()
     caught_up = threading.Event()
@@ -140,7 +140,7 @@ def test_live_events_arrive_while_connected(server, active_playbook, author, app
 def test_errors_before_streaming_use_the_envelope(
     server, active_playbook, author, make_user, other_org
 ):
-    run = run_create(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
+    run = run_start(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
     url = f"{server}/api/v1/runs/{run.pk}/stream/"
     anonymous = httpx.get(url, timeout=10)
     assert anonymous.status_code == 401
@@ -160,7 +160,7 @@ def test_heartbeat_when_quiet(active_playbook, author, monkeypatch):
     from playbooks.api import stream
 
     monkeypatch.setattr(stream, "HEARTBEAT_SECONDS", 0.2)
-    run = run_create(playbook=active_playbook(GATE_SPEC), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(GATE_SPEC), actor=author, inputs={})
     advance(run.pk)
     paused_at = run.events.count()
 
@@ -178,7 +178,7 @@ def test_heartbeat_when_quiet(active_playbook, author, monkeypatch):
 
 def test_in_process_client_gets_the_same_stream(active_playbook, author, client_for):
     """The async view also answers Django's test client (replay of a finished run)."""
-    run = run_create(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
+    run = run_start(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
     advance(run.pk)
     response = client_for(author).get(f"/api/v1/runs/{run.pk}/stream/", HTTP_LAST_EVENT_ID="2")
     assert response.status_code == 200
@@ -201,7 +201,7 @@ def test_redis_feed_dedupes_by_seq_and_fills_gaps(active_playbook, author):
     from playbooks.api import stream
     from playbooks.engine.events import run_events_channel
 
-    run = run_create(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
+    run = run_start(playbook=active_playbook(ECHO_SPEC), actor=author, inputs={"topic": "t"})
     advance(run.pk)
     total = run.events.count()
 

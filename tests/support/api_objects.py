@@ -20,7 +20,8 @@ from approvals.services import approval_create
 from playbooks.catalogue import blueprints_seed
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Artifact, Blueprint, Playbook, Run
-from playbooks.run_services import run_cancel, run_create
+from playbooks.runs.services import run_cancel
+from playbooks.runs.starting import run_start
 from playbooks.services import playbook_activate_as_system, playbook_create, playbook_promote
 from playbooks.specs import spec_check
 from tests.specs import READ_ONLY_SPEC, WRITE_SPEC
@@ -82,7 +83,7 @@ class ApiWorld:
         return playbook
 
     def queued_run(self) -> Run:
-        return run_create(playbook=self.playbook, actor=self.admin, inputs={})
+        return run_start(playbook=self.playbook, actor=self.admin, inputs={})
 
     def running_run(self) -> Run:
         run = self.queued_run()

@@ -11,7 +11,7 @@ from django.utils import timezone
 from approvals.models import Approval
 from approvals.services import approval_undo_window_closed
 from playbooks.engine.runner import Advance, run_advance
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.engine import tools_for_tests
 
 NOTIFY = "tools.test.notify"  # external_send: approve by default, 5 s undo window
@@ -34,7 +34,7 @@ def notify_spec(**policy: Any) -> dict[str, Any]:
 def notify_waiting(active_playbook: Any, author: Any, spec: dict | None = None) -> tuple:
     """A run of `spec` advanced in-process until it waits for NOTIFY's approval."""
     tools_for_tests.CALLS.clear()
-    run = run_create(playbook=active_playbook(spec or notify_spec()), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec or notify_spec()), actor=author, inputs={})
     assert run_advance(run_id=run.pk) == Advance.PAUSED
     run.refresh_from_db()
     return run, Approval.objects.get(run=run)

@@ -11,7 +11,7 @@ from approvals.models import Approval
 from approvals.services import approval_approve, approval_reject, approvals_expire_overdue
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run, RunStep
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.engine import tools_for_tests
 from tests.support.approvals import undo_window_elapse
 from tools.models import ToolInvocation
@@ -53,7 +53,7 @@ def _spec() -> dict:
 
 def _paused_turn(active_playbook, author):
     tools_for_tests.CALLS.clear()
-    run = run_create(playbook=active_playbook(_spec()), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(_spec()), actor=author, inputs={})
     assert run_advance(run_id=run.pk) == Advance.PAUSED
     run.refresh_from_db()
     approvals = list(Approval.objects.filter(run=run).order_by("call_key"))
@@ -135,7 +135,7 @@ def test_unanswered_calls_fail_the_run_by_default(active_playbook, author):
 def test_on_expire_reject_tells_the_agent_and_the_run_goes_on(active_playbook, author):
     tools_for_tests.CALLS.clear()
     spec = {**_spec(), "on_expire": "reject"}
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     assert run_advance(run_id=run.pk) == Advance.PAUSED
     _overdue(run)
     assert approvals_expire_overdue() == 2

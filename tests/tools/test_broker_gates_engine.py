@@ -6,7 +6,7 @@ from approvals.models import Approval
 from approvals.services import approval_approve, approval_reject
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.engine import tools_for_tests
 from tests.support.approvals import NOTIFY, notify_waiting, undo_window_elapse
 from tools.models import ToolInvocation
@@ -103,7 +103,7 @@ def test_a_denied_risk_class_fails_the_step_without_calling(active_playbook, aut
         "steps": [{"id": "peek", "tool": "tools.test.peek_secret", "args": {}}],
     }
     tools_for_tests.CALLS.clear()
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run_advance(run_id=run.pk)
     run.refresh_from_db()
     assert run.status == "failed"
@@ -131,7 +131,7 @@ def test_an_http_post_waits_with_its_dry_run_and_is_sent_once_when_approved(
                 }
             ],
         }
-        run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+        run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
         assert run_advance(run_id=run.pk) == Advance.PAUSED
         approval = Approval.objects.get(run=run)
         assert approval.dry_run["dry_run"] is True

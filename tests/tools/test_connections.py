@@ -17,7 +17,7 @@ from starlette.routing import Route
 from approvals.models import Approval
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.support.processes import free_port
 from tools.connections import connection_create, connection_refresh
 from tools.models import ConnectionTool
@@ -146,7 +146,7 @@ def test_an_admin_classifies_a_tool_as_read_and_a_playbook_calls_it(
         "steps": [{"id": "price", "tool": "tools.shop.lookup_price", "args": {"sku": "A-1"}}],
         "outputs": {"price": "{{ steps.price.output.price }}"},
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     assert run_advance(run_id=run.pk) == Advance.FINISHED
     run = Run.objects.get(pk=run.pk)
     assert (run.status, run.outputs) == ("succeeded", {"price": 12.5})
@@ -161,7 +161,7 @@ def test_an_unclassified_tool_waits_for_approval(connected, active_playbook, aut
         "max_risk": "external_send",
         "steps": [{"id": "order", "tool": "tools.shop.send_order", "args": {"sku": "A-1"}}],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     assert run_advance(run_id=run.pk) == Advance.PAUSED
     assert Approval.objects.get(run=run).tool == "tools.shop.send_order"
     assert SEEN == []

@@ -142,7 +142,7 @@ def _forged(token: str, key: str, **changes) -> str:
 
 @pytest.mark.parametrize("spoil", ["tampered", "expired", "finished run", "earlier attempt"])
 def test_a_token_that_no_longer_holds_is_401(running_run, base_url, spoil):
-    from playbooks.run_services import run_cancel
+    from playbooks.runs.services import run_cancel
 
     run = running_run(spec_with([ECHO]))
     token, _ = scope_token_issue(run)

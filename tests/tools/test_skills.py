@@ -11,7 +11,7 @@ import pytest
 from playbooks.engine.prompts import UNTRUSTED_INVARIANT
 from playbooks.engine.runner import run_advance
 from playbooks.models import RunStep
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tools.context import ToolContext, ToolExecutionError
 from tools.registry import tool_registry
 from tools.skills import SkillRegistry, skill_load_reference, skill_registry
@@ -116,7 +116,7 @@ def test_an_agent_sees_listed_skills_and_the_body_of_the_selected_one(active_pla
             }
         ],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run_advance(run_id=run.pk)
     system = RunStep.objects.get(run=run, step_id="work").state["messages"][0]["content"]
     assert system.startswith(UNTRUSTED_INVARIANT)

@@ -13,7 +13,7 @@ from agentstudio.audit.chain import audit_verify, canonical_json, run_audit_stre
 from agentstudio.audit.models import AuditEvent
 from playbooks.engine.runner import run_advance
 from playbooks.models import Run
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tools.models import ToolInvocation
 from tools.scope import scope_token_issue, scope_token_verify
 from tools.services import tool_call_external
@@ -64,14 +64,14 @@ def _broken() -> str:
 
 
 def test_tool_calls_chain_on_the_engines_own_connection(active_playbook, author):
-    run = run_create(playbook=active_playbook(_spec(3)), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(_spec(3)), actor=author, inputs={})
     run_advance(run_id=run.pk)
     _assert_chained(run, 3)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_tool_calls_chain_when_checkpoints_are_pipelined(active_playbook, author):
-    run = run_create(playbook=active_playbook(_spec(6)), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(_spec(6)), actor=author, inputs={})
     run_advance(run_id=run.pk)
     _assert_chained(run, 6)
 
@@ -83,7 +83,7 @@ def test_non_idempotent_calls_chain_through_the_orm_checkpoint(active_playbook, 
         "tools": ["tools.test.send"],
         "steps": [{"id": f"s{i}", "tool": "tools.test.send", "args": {"value": i}} for i in (0, 1)],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run_advance(run_id=run.pk)
     _assert_chained(run, 2)
 
@@ -100,7 +100,7 @@ def test_a_guard_miss_chains_through_the_row_lock(active_playbook, author):
             {"id": "s2", "tool": ECHO, "args": {"value": 2}},
         ],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run_advance(run_id=run.pk)
     _assert_chained(run, 3)
 

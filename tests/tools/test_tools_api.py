@@ -58,7 +58,7 @@ def test_the_tool_list_needs_a_key_a_session_or_a_scope_token(client, token):
 
 
 def test_a_finished_runs_token_lists_nothing(running_run, client):
-    from playbooks.run_services import run_cancel
+    from playbooks.runs.services import run_cancel
 
     run = running_run(spec_with([ECHO]))
     token, _ = scope_token_issue(run)
@@ -112,7 +112,7 @@ def test_a_tampered_or_expired_token_is_401(running_run, client):
 
 
 def test_a_token_dies_with_its_run(running_run, client):
-    from playbooks.run_services import run_cancel
+    from playbooks.runs.services import run_cancel
 
     run = running_run(spec_with([ECHO]))
     token, _ = scope_token_issue(run)
@@ -214,7 +214,7 @@ def test_a_call_that_needs_approval_waits_then_is_made_as_approved(running_run, 
 def test_scope_tokens_are_issued_for_running_runs_to_who_may_run_them(
     running_run, active_playbook, author, viewer, client_for
 ):
-    from playbooks.run_services import run_create
+    from playbooks.runs.starting import run_start
 
     run = running_run(spec_with([ECHO]))
     response = client_for(author).post(f"/api/v1/runs/{run.pk}/scope-token/")
@@ -226,7 +226,7 @@ def test_scope_tokens_are_issued_for_running_runs_to_who_may_run_them(
         "write",
     )
     assert claims["jti"] and claims["exp"] > time.time()
-    queued = run_create(playbook=active_playbook(spec_with([ECHO])), actor=author, inputs={})
+    queued = run_start(playbook=active_playbook(spec_with([ECHO])), actor=author, inputs={})
     assert _error(client_for(author).post(f"/api/v1/runs/{queued.pk}/scope-token/")) == (
         409,
         "invalid_state",

@@ -13,7 +13,7 @@ from approvals.models import Approval
 from approvals.services import approval_approve
 from playbooks.engine.runner import run_advance
 from playbooks.models import Run, RunEvent, RunStep
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.support.approvals import undo_window_elapse
 from tests.support.sink import HttpSink
 from tools.models import Secret, ToolInvocation
@@ -119,7 +119,7 @@ def test_a_secret_reaches_the_tool_and_nothing_else(
             },
         ],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run_advance(run_id=run.pk)  # echo runs; the post waits for approval
     approval = Approval.objects.get(run=run)
     assert approval.payload["arguments"]["headers"] == {"Authorization": {"$vault": "api.token"}}
@@ -163,7 +163,7 @@ def test_slack_posts_through_the_webhook_in_the_vault(
         "max_risk": "external_send",
         "steps": [{"id": "tell", "tool": "tools.studio.notify.slack", "args": {"text": "done"}}],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run_advance(run_id=run.pk)
     approval = Approval.objects.get(run=run)
     assert approval.dry_run["request"]["url"] == "vault:slack.webhook"

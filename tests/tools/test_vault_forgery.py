@@ -13,7 +13,7 @@ from approvals.services import approval_answer, approval_approve
 from playbooks.engine.runner import run_advance
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Run, RunEvent, RunStep
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from playbooks.spec.templates import template_check
 from tests.engine import tools_for_tests
 from tests.support.approvals import NOTIFY, undo_window_elapse
@@ -90,7 +90,7 @@ def test_a_run_input_shaped_like_a_handle_is_refused_not_resolved(
         ],
         "outputs": {"note": "{{ steps.read.output }}"},
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={"note": HANDLE})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={"note": HANDLE})
     run_advance(run_id=run.pk)
     run.refresh_from_db()
     assert run.status == "failed"
@@ -120,7 +120,7 @@ def test_a_model_output_fed_to_a_later_step_does_not_resolve(active_playbook, au
             {"id": "say", "tool": ECHO, "args": {"value": "{{ steps.think.output }}"}},
         ],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run_advance(run_id=run.pk)
     run.refresh_from_db()
     assert RunStep.objects.get(run=run, step_id="think").output == HANDLE  # inert data
@@ -142,7 +142,7 @@ def test_an_agents_tool_call_with_a_handle_is_refused(active_playbook, author):
         },
         "steps": [{"id": "work", "agent": {"instruction": "Work", "allowed_tools": [ECHO]}}],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run_advance(run_id=run.pk)
     run.refresh_from_db()
     assert run.status == "succeeded"
@@ -163,7 +163,7 @@ def test_a_question_answer_shaped_like_a_handle_does_not_resolve(active_playbook
             {"id": "use", "tool": COUNT, "args": {"value": "{{ steps.ask.output }}"}},
         ],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run_advance(run_id=run.pk)
     question = Approval.objects.get(run=run)
     approval_answer(approval=question, actor=author, answer=HANDLE)
@@ -212,7 +212,7 @@ def test_an_authored_handle_still_resolves_next_to_a_forged_one_that_does_not(
             },
         ],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={"other": HANDLE})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={"other": HANDLE})
     run_advance(run_id=run.pk)
     run.refresh_from_db()
     assert RunStep.objects.get(run=run, step_id="good").output == {"value": "[secret]", "calls": 1}
@@ -231,7 +231,7 @@ def _authored_notify_waiting(active_playbook, author, value):
         "max_risk": "external_send",
         "steps": [{"id": "tell", "tool": NOTIFY, "args": {"value": value}}],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run_advance(run_id=run.pk)
     return run, Approval.objects.get(run=run)
 
@@ -327,7 +327,7 @@ def test_a_gate_payload_edit_may_not_add_a_secret_reference(active_playbook, aut
         "name": "Gate",
         "steps": [{"id": "check", "approval": {"title": "Check", "payload": {"ok": True}}}],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run_advance(run_id=run.pk)
     gate = Approval.objects.get(run=run)
     with pytest.raises(AppError) as refused:
@@ -389,7 +389,7 @@ def test_an_edit_of_a_call_with_a_secret_header_passes_the_schema_check(
                 }
             ],
         }
-        run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+        run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
         run_advance(run_id=run.pk)
         approval = Approval.objects.get(run=run)
         edited = {**approval.payload["arguments"], "json": {"n": 2}}

@@ -12,7 +12,7 @@ from approvals.models import Approval
 from approvals.services import approval_approve
 from playbooks.engine.runner import run_advance
 from playbooks.models import Run, RunEvent, RunStep
-from playbooks.run_services import run_create
+from playbooks.runs.starting import run_start
 from tests.support.approvals import undo_window_elapse
 from tests.support.sink import HttpSink
 from tests.tools.test_vault_forgery import recorded
@@ -49,7 +49,7 @@ def schema_error_spec() -> dict:
 
 def failed_with_a_secret_in_its_arguments(org, admin_user, active_playbook, author) -> Run:
     secret_set(organization=org, actor=admin_user, name="api.token", value=VALUE)
-    run = run_create(playbook=active_playbook(schema_error_spec()), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(schema_error_spec()), actor=author, inputs={})
     run_advance(run_id=run.pk)
     run.refresh_from_db()
     return run
@@ -99,7 +99,7 @@ def test_a_tools_exception_message_with_the_secret_is_scrubbed(
             }
         ],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run_advance(run_id=run.pk)
     run.refresh_from_db()
     error = RunStep.objects.get(run=run, step_id="get").error
@@ -127,7 +127,7 @@ def test_a_log_line_of_the_tools_http_client_shows_no_secret_url(
             }
         ],
     }
-    run = run_create(playbook=active_playbook(spec), actor=author, inputs={})
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs={})
     run_advance(run_id=run.pk)
     approval = Approval.objects.get(run=run)
     approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)

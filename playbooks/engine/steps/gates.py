@@ -33,11 +33,14 @@ def decision_record(approval: Any) -> dict[str, Any]:
     }
 
 
-def resolved_outcome(approval: Any, *, output: Any) -> StepOutcome | None:
-    """The step's outcome once a person decided, or None while still pending."""
-    from approvals.models import ApprovalStatus
+def resolved_outcome(approval: Any) -> StepOutcome | None:
+    """The step's outcome once a person decided, or None while still pending: an approved
+    gate yields its (possibly edited) payload, an answered question its answer. The one
+    rule for both the engine (the step runs again) and the decision (`runs.decisions`)."""
+    from approvals.models import ApprovalKind, ApprovalStatus
 
     if approval.status in (ApprovalStatus.APPROVED, ApprovalStatus.EXECUTED):
+        output = approval.response if approval.kind == ApprovalKind.QUESTION else approval.payload
         return StepOutcome(result=Result.SUCCEEDED, output=output, state=decision_record(approval))
     if approval.status == ApprovalStatus.PENDING:
         return None
@@ -61,7 +64,7 @@ def execute_approval_step(
     key = call_key(view, step["id"], attempt, "gate")
     existing = decided_approval(view, key)
     if existing is not None:
-        outcome = resolved_outcome(existing, output=existing.payload)
+        outcome = resolved_outcome(existing)
         if outcome is not None:
             return outcome
     spec = step["approval"]
@@ -83,7 +86,7 @@ def execute_ask_step(view: RunView, index: int, step: dict[str, Any], attempt: i
     key = call_key(view, step["id"], attempt, "ask")
     existing = decided_approval(view, key)
     if existing is not None:
-        outcome = resolved_outcome(existing, output=existing.response)
+        outcome = resolved_outcome(existing)
         if outcome is not None:
             return outcome
     spec = step["ask"]

@@ -317,9 +317,7 @@ def _agent_awaited(view: RunView, step: dict[str, Any], attempt: int, state: dic
     """The agent ran out of turns and asked a person or a sub-agent; use their result."""
     if state["awaiting"] == "question":
         approval = decided_approval(view, call_key(view, step["id"], attempt, "ask"))
-        resolved = (
-            None if approval is None else resolved_outcome(approval, output=approval.response)
-        )
+        resolved = None if approval is None else resolved_outcome(approval)
     else:
         resolved = child_outcome(view, step["id"], attempt)
     if resolved is None or resolved.result == Result.PAUSED:

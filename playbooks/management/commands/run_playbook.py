@@ -26,13 +26,9 @@ from agentstudio.errors import AppError
 from approvals.models import Approval, ApprovalStatus
 from playbooks.models import Playbook, Run, RunEvent
 from playbooks.models.runs import PAUSED_RUN_STATUSES
-from playbooks.run_files import (
-    InputFile,
-    binary_input_fields,
-    input_file_from_path,
-    run_create_with_input_files,
-)
-from playbooks.run_selectors import TERMINAL_EVENT_TYPES
+from playbooks.runs.files import InputFile, binary_input_fields, input_file_from_path
+from playbooks.runs.selectors import TERMINAL_EVENT_TYPES
+from playbooks.runs.starting import run_start
 
 POLL_SECONDS = 0.3
 QUEUED_HINT_SECONDS = 10.0
@@ -195,9 +191,7 @@ class Command(BaseCommand):
             binary=binary_input_fields(version.spec if version else {}),
         )
         try:
-            return run_create_with_input_files(
-                playbook=playbook, actor=user, inputs=inputs, files=files
-            )
+            return run_start(playbook=playbook, actor=user, inputs=inputs, files=files)
         except AppError as exc:
             problems = "".join(f"\n  {d.get('path')}: {d.get('message')}" for d in exc.details)
             raise _refused(f"{exc.message}{problems}") from exc

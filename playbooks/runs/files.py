@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import shutil
 import unicodedata
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,9 @@ from django.conf import settings
 from django.db import transaction
 
 from agentstudio.errors import AppError, ErrorCode
+from approvals.services import approval_answer
 from playbooks.engine.workspace import run_workspace
-from playbooks.models import Artifact, Playbook, Run
-from playbooks.run_services import run_create
+from playbooks.models import Artifact
 from tools.context import guess_content_type
 
 INPUT_FILES_STEP = "inputs"
@@ -151,49 +150,6 @@ def input_files_discard(*, run_id: Any, files: list[InputFile]) -> None:
         workspace.rmdir()  # only when nothing else is in it
 
 
-def run_create_with_input_files(
-    *,
-    playbook: Playbook,
-    actor: Any,
-    inputs: dict[str, Any],
-    files: list[InputFile],
-    budget: dict[str, Any] | None = None,
-    callback_url: str = "",
-    run_id: Any = None,
-) -> Run:
-    """Stores the files, sets each binary input to its file's path, creates the run and its
-    input artifacts in the caller's transaction; on any failure the files are deleted (a
-    caller whose own transaction may still roll back passes `run_id` and discards too)."""
-    run_id = run_id or uuid.uuid4()
-    inputs = {**inputs, **{item.field: item.path for item in files}}
-    input_files_store(run_id=run_id, files=files)
-    try:
-        with transaction.atomic():
-            run = run_create(
-                playbook=playbook,
-                actor=actor,
-                inputs=inputs,
-                budget=budget,
-                callback_url=callback_url,
-                run_id=run_id,
-            )
-            Artifact.objects.bulk_create(
-                Artifact(
-                    run=run,
-                    path=item.path,
-                    content_type=item.content_type,
-                    size=item.size,
-                    sha256=item.sha256,
-                    step_id=INPUT_FILES_STEP,
-                )
-                for item in files
-            )
-    except BaseException:
-        input_files_discard(run_id=run_id, files=files)
-        raise
-    return run
-
-
 ANSWER_FILES_FOLDER = "answers"
 
 
@@ -208,8 +164,6 @@ def question_answer_with_file(*, approval: Any, actor: Any, uploaded: Any) -> An
     `answers/<step>/<filename>` as an artifact of the asking step, and the answer is that
     path. Anything refused (not a file question, too large, not allowed to answer, already
     decided) leaves no file behind."""
-    from approvals.services import approval_answer
-
     if not question_wants_file(approval) or approval.run_id is None:
         raise AppError(
             ErrorCode.VALIDATION_ERROR,

@@ -15,8 +15,8 @@ from approvals.effects import (
     approval_hook_register,
 )
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
-from playbooks.run_files import question_answer_with_file
-from playbooks.run_services import run_apply_decision, run_note_reopened
+from playbooks.runs.decisions import run_apply_decision, run_note_reopened
+from playbooks.runs.files import question_answer_with_file
 from playbooks.services import playbook_activate_from_approval
 from playbooks.spec.defaults import spec_effective_approval_policy
 

@@ -6,7 +6,9 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from playbooks.engine.slice_failures import slice_death_record
 from playbooks.models import Run, RunStatus
+from playbooks.runs import doorbell
 
 
 def runs_requeue_stalled() -> int:
@@ -15,9 +17,6 @@ def runs_requeue_stalled() -> int:
     duplicate doorbell harmless. A lease that expired (its worker stopped renewing it: it
     died) is rung for at once, if nobody rang since it expired, and counts a death
     (engine.slice_failures): the death that reaches the limit fails the run instead."""
-    from playbooks.engine.slice_failures import slice_death_record
-    from playbooks.run_services import run_enqueue
-
     now = timezone.now()
     stale = now - timedelta(seconds=settings.AGENTSTUDIO_STALLED_RUN_SECONDS)
     stalled = Run.objects.filter(
@@ -33,6 +32,6 @@ def runs_requeue_stalled() -> int:
         # A lease that ran out without being let go: its worker died mid-slice.
         if owner and not slice_death_record(run_id=run_id, owner=owner):
             continue  # that was one death too many: the run failed
-        run_enqueue(run_id=run_id)
+        doorbell.run_enqueue(run_id=run_id)
         count += 1
     return count

@@ -8,18 +8,24 @@ from typing import Any
 
 from django.utils import timezone
 
+from approvals.models import Approval, ApprovalStatus
+from approvals.services import approval_create
 from playbooks.engine.events import EventSpec
 from playbooks.engine.outcome import Pause
 from playbooks.engine.view import RunView
-from playbooks.models import Run, RunStep
+from playbooks.models import Run, RunStatus, RunStep
+from playbooks.runs.events import (
+    run_event_approval_requested,
+    run_event_child_started,
+    run_event_paused,
+)
+from playbooks.runs.finishing import run_fail_locked
+from playbooks.runs.starting import run_child_create
 
 
 def _approval_for(locked: Run, requested: dict[str, Any]) -> Any:
     """The approval asked for, or the open one for the same call (a step that pauses again
     while a person has not decided yet, or while an approval's undo window is open)."""
-    from approvals.models import Approval, ApprovalStatus
-    from approvals.services import approval_create
-
     fields = dict(requested)
     # a full request asks for a new approval unless one is pending for the call; a bare
     # call key points at the open one (pending, or approved inside its undo window)
@@ -55,27 +61,13 @@ def pause_apply(
     *, locked: Run, view: RunView, row: RunStep, pause: Pause | None
 ) -> list[EventSpec]:
     """Moves the run to waiting_for_approval or blocked, creating what it waits for."""
-    from playbooks.engine.finishing import run_fail_locked
-    from playbooks.run_services import run_child_create
-
     assert pause is not None
     events: list[EventSpec] = []
     data: dict[str, Any] = {"reason": pause.reason, "step": row.step_id}
     requested = [pause.approval] if pause.approval is not None else []
     for fields in [*requested, *pause.more_approvals]:
         approval = _approval_for(locked, fields)
-        events.append(
-            (
-                "approval.requested",
-                {
-                    "approval": str(approval.pk),
-                    "kind": approval.kind,
-                    "title": approval.title,
-                    "step": row.step_id,
-                    "body_hash": approval.body_hash,
-                },
-            )
-        )
+        events.append(run_event_approval_requested(approval=approval, step=row.step_id))
     if events:
         data["approval"] = events[0][1]["approval"]
     if pause.more_approvals:
@@ -84,12 +76,12 @@ def pause_apply(
         child, problem = run_child_create(parent=locked, **pause.child)
         if child is None:
             return run_fail_locked(locked, f"step {row.step_id} failed: {problem}")
-        events.append(("run.child_started", {"child_run": str(child.pk), "step": row.step_id}))
+        events.append(run_event_child_started(child=child, step=row.step_id))
         data["child_run"] = str(child.pk)
-    if pause.status == "waiting_for_approval":
+    if pause.status == RunStatus.WAITING_FOR_APPROVAL:
         locked.wait_for_approval()
     else:
         locked.block()
     locked.paused_reason = pause.reason
-    events.append(("run.paused", data))
+    events.append(run_event_paused(data=data))
     return events

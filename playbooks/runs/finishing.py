@@ -10,9 +10,17 @@ from django.db import transaction
 from django.utils import timezone
 from jinja2 import TemplateError
 
+from approvals.models import ApprovalKind
+from approvals.services import approval_create
 from playbooks.engine.events import EventSpec
 from playbooks.engine.view import RunView
 from playbooks.models import Run
+from playbooks.runs.events import (
+    run_event_approval_requested,
+    run_event_failed,
+    run_event_paused,
+    run_event_succeeded,
+)
 from playbooks.spec.template_limits import template_time_limit
 from playbooks.spec.templates import template_render_value
 
@@ -31,7 +39,7 @@ def run_after_finish(run: Run) -> None:
         from playbooks.tasks import run_send_callback_task
 
         if parent_id:
-            from playbooks.run_services import run_wake_parent
+            from playbooks.runs.services import run_wake_parent
 
             run_wake_parent(parent_id=parent_id, child_id=run_id)
         if callback:
@@ -47,7 +55,7 @@ def run_fail_locked(locked: Run, error: str) -> list[EventSpec]:
     locked.usage_wall_seconds = run_wall_seconds(locked)
     locked.paused_reason = ""
     run_after_finish(locked)
-    return [("run.failed", {"error": locked.error})]
+    return [run_event_failed(error=locked.error)]
 
 
 def run_succeed_locked(locked: Run) -> list[EventSpec]:
@@ -56,7 +64,7 @@ def run_succeed_locked(locked: Run) -> list[EventSpec]:
     locked.usage_wall_seconds = run_wall_seconds(locked)
     locked.paused_reason = ""
     run_after_finish(locked)
-    return [("run.succeeded", {"outputs": locked.outputs})]
+    return [run_event_succeeded(outputs=locked.outputs)]
 
 
 def run_outputs(view: RunView) -> Any:
@@ -70,8 +78,6 @@ def run_outputs(view: RunView) -> Any:
 
 def run_complete_locked(locked: Run, view: RunView) -> list[EventSpec]:
     """Every step is done: render the outputs, then succeed or wait for the final review."""
-    from approvals.services import approval_create
-
     try:
         locked.outputs = run_outputs(view)
     except TemplateError as exc:
@@ -84,7 +90,7 @@ def run_complete_locked(locked: Run, view: RunView) -> list[EventSpec]:
         run=locked,
         playbook=locked.playbook,
         requested_by=locked.created_by,
-        kind="review",
+        kind=ApprovalKind.REVIEW,
         title=review["title"],
         payload={"outputs": locked.outputs},
         call_key=f"{locked.pk}:review@{locked.attempt}",
@@ -92,14 +98,6 @@ def run_complete_locked(locked: Run, view: RunView) -> list[EventSpec]:
     locked.await_review()
     locked.paused_reason = "review"
     return [
-        (
-            "approval.requested",
-            {
-                "approval": str(approval.pk),
-                "kind": "review",
-                "title": approval.title,
-                "body_hash": approval.body_hash,
-            },
-        ),
-        ("run.paused", {"reason": "review", "approval": str(approval.pk)}),
+        run_event_approval_requested(approval=approval),
+        run_event_paused(data={"reason": "review", "approval": str(approval.pk)}),
     ]

@@ -1,0 +1,144 @@
+"""What a decision does to the run waiting on it, inside the decision's transaction: an
+approved gate or answered question completes its step, a refusal fails the run (or is told
+to the agent that asked), a review ends it, an undone approval is recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from approvals.models import ApprovalKind, ApprovalStatus
+from playbooks.engine.events import EventSpec, run_events_append_locked
+from playbooks.engine.outcome import Result
+from playbooks.engine.steps.gates import resolved_outcome
+from playbooks.models import Run, RunStatus, RunStep, StepStatus
+from playbooks.models.runs import PAUSED_RUN_STATUSES
+from playbooks.runs.events import (
+    run_event_approval_decided,
+    run_event_approval_requested,
+    run_event_approval_undone,
+    run_event_step_failed,
+    run_event_step_succeeded,
+)
+from playbooks.runs.finishing import run_fail_locked, run_succeed_locked
+from playbooks.runs.services import run_locked, run_resume_locked
+
+UNKNOWN_OUTCOME_RERUN = "outcome unknown; a person chose to run it again"
+
+
+def run_apply_decision(*, approval: Any, actor: Any, window_closed: bool = False) -> None:
+    """Inside the decision's transaction: what an approved, rejected or expired run approval
+    does to its run. The engine reads the decision itself when the step runs again. An
+    approved call inside its undo window is only recorded: the run goes on when the window
+    closes (`window_closed`) without an undo."""
+    from approvals.services import approval_in_undo_window
+
+    if approval.run_id is None:
+        return
+    locked = run_locked(approval.run_id)
+    if locked.status not in PAUSED_RUN_STATUSES:
+        return
+    by = actor.get_username() if actor is not None else "system"
+    events: list[EventSpec] = [
+        run_event_approval_decided(approval=approval, by=by, window_closed=window_closed)
+    ]
+    approved = approval.status == ApprovalStatus.APPROVED
+    if approval_in_undo_window(approval):
+        events[0][1]["undo_until"] = approval.undo_until.isoformat()
+    elif approval.kind == ApprovalKind.TOOL_CALL and _waits_on_other_calls(locked, approval):
+        pass  # one decision of several on the same turn: the run waits for the rest
+    elif approval.kind == ApprovalKind.REVIEW:
+        events += (
+            run_succeed_locked(locked)
+            if approved
+            else run_fail_locked(locked, f"review rejected: {approval.reason or approval.status}")
+        )
+    elif not approved and not _answers_an_agent(locked, approval):
+        events += run_fail_locked(
+            locked,
+            f"{approval.title}: {approval.status}"
+            + (f" ({approval.reason})" if approval.reason else ""),
+        )
+    else:
+        if approval.kind == ApprovalKind.OUTCOME_UNKNOWN:
+            _retire_unknown_step(locked, approval)
+            events.append(
+                run_event_step_failed(
+                    step=approval.step, error=UNKNOWN_OUTCOME_RERUN, retry_at=None
+                )
+            )
+        run_resume_locked(locked, events)
+        if approval.kind in (ApprovalKind.GATE, ApprovalKind.QUESTION):
+            events += _complete_waiting_step(locked, approval)
+    run_events_append_locked(run=locked, events=events, persist_seq=False)
+    locked.save()
+
+
+def _waits_on_other_calls(run: Run, approval: Any) -> bool:
+    """Other calls of the run still wait for a person (an agent's turn asked for several)
+    or for their undo window to close."""
+    others = run.approvals.exclude(pk=approval.pk)
+    return (
+        others.filter(status=ApprovalStatus.PENDING).exists()
+        or others.filter(status=ApprovalStatus.APPROVED, undo_until__gt=timezone.now()).exists()
+    )
+
+
+def run_note_reopened(*, undone: Any, reopened: Any, actor: Any) -> None:
+    """An approval taken back inside its undo window: the run, still waiting, records it
+    and the new pending approval for the same call."""
+    locked = run_locked(undone.run_id)
+    if locked.status != RunStatus.WAITING_FOR_APPROVAL:
+        return
+    events = [
+        run_event_approval_undone(approval=undone, by=actor.get_username()),
+        run_event_approval_requested(approval=reopened, step=reopened.step),
+    ]
+    run_events_append_locked(run=locked, events=events, persist_seq=False)
+    locked.save(update_fields=["event_seq"])
+
+
+def _answers_an_agent(run: Run, approval: Any) -> bool:
+    """A refused call of an agent's turn does not end the run: the agent is told why, as
+    that call's result, and goes on. (A tool step has no one to tell: its run fails.)"""
+    if approval.kind != ApprovalKind.TOOL_CALL or approval.status != ApprovalStatus.REJECTED:
+        return False
+    steps = run.version.spec.get("steps", [])
+    return any(step.get("id") == approval.step and "agent" in step for step in steps)
+
+
+def _complete_waiting_step(run: Run, approval: Any) -> list[EventSpec]:
+    """An approved gate or an answered question completes its step in the decision's own
+    transaction: the worker that the doorbell wakes goes straight on to the next step, and
+    the decision and its effect on the run are durable together. What the step yields is
+    the engine's rule (`resolved_outcome`), the same one it applies when the step runs
+    again."""
+    row = (
+        RunStep.objects.filter(run=run, step_id=approval.step, status=StepStatus.WAITING)
+        .order_by("-attempt")
+        .first()
+    )
+    if row is None or row.index != run.cursor:
+        return []  # not the step the run waits on: the engine reads the decision itself
+    outcome = resolved_outcome(approval)
+    if outcome is None or outcome.result != Result.SUCCEEDED:
+        return []
+    row.status = StepStatus.SUCCEEDED
+    row.output = outcome.output
+    row.state = outcome.state
+    row.finished_at = timezone.now()
+    row.save(update_fields=["status", "output", "state", "finished_at"])
+    run.cursor = row.index + 1
+    run.current_step = row.step_id
+    return [run_event_step_succeeded(step=row.step_id, index=row.index, attempt=row.attempt)]
+
+
+def _retire_unknown_step(run: Run, approval: Any) -> None:
+    """A person checked that the interrupted call did not happen: the step runs again as a
+    new attempt, so the call gets a new idempotency key and is made once."""
+    RunStep.objects.filter(run=run, step_id=approval.step, status=StepStatus.WAITING).update(
+        status=StepStatus.FAILED,
+        error="outcome unknown; re-run by decision",
+        finished_at=timezone.now(),
+    )
