@@ -112,7 +112,7 @@ class Meter:
 
         # Statements on the checkpoint writer's own connection: each is recorded when sent;
         # the wait for its answer (what the engine could not overlap) is timed at receive.
-        from playbooks.engine.writer import checkpoint_writer
+        from playbooks.engine.store.writer import checkpoint_writer
 
         original_send, original_receive = checkpoint_writer.send, checkpoint_writer.receive
 

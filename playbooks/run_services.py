@@ -11,8 +11,8 @@ from django.utils import timezone
 from jsonschema import Draft202012Validator
 
 from agentstudio.errors import AppError, ErrorCode
-from playbooks.engine.events import run_events_append_locked
 from playbooks.engine.steps.gates import decision_record
+from playbooks.engine.store.event_rows import run_events_append_locked
 from playbooks.models import Playbook, PlaybookStatus, Run, RunStatus, RunStep, StepStatus
 from playbooks.spec.defaults import BUDGET_LIMITS, spec_effective_budget
 

@@ -71,7 +71,7 @@ def tool_call_external(
 
 def _approval_request(run: Any, fields: dict[str, Any]) -> Any:
     from approvals.services import approval_create
-    from playbooks.engine.events import run_events_append_locked
+    from playbooks.engine.store.event_rows import run_events_append_locked
     from playbooks.models import Run
 
     fields = dict(fields)
@@ -107,10 +107,10 @@ def _approval_request(run: Any, fields: dict[str, Any]) -> Any:
 def _record(run: Any, result: ToolCallResult) -> None:
     """The invocation, its artifacts, usage and events, in one transaction on the run row
     (a worker advancing the same run sees the new events and takes its row-lock path)."""
-    from playbooks.engine.audit import run_audit_append_locked
-    from playbooks.engine.checkpoint import artifacts_record
-    from playbooks.engine.events import run_events_append_locked
     from playbooks.engine.steps.tool import tool_events
+    from playbooks.engine.store.event_rows import run_events_append_locked
+    from playbooks.engine.store.locked import artifacts_record
+    from playbooks.engine.store.tool_call_audit import run_audit_append_locked
     from playbooks.models import Run
 
     with transaction.atomic():

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from agentstudio.audit.chain import audit_rows_build, run_audit_stream
 from agentstudio.audit.models import AuditEvent
-from playbooks.engine.events import run_events_append_locked
+from playbooks.engine.store.event_rows import run_events_append_locked
 from playbooks.models import Run, RunStatus
 
 _log = structlog.get_logger("agentstudio.engine")
