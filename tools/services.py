@@ -105,22 +105,18 @@ def _approval_request(run: Any, fields: dict[str, Any]) -> Any:
 
 
 def _record(run: Any, result: ToolCallResult) -> None:
-    """The invocation, its artifacts, usage and events, in one transaction on the run row
-    (a worker advancing the same run sees the new events and takes its row-lock path)."""
+    """The invocation, its artifacts, usage and events, recorded on the run (the store's
+    `api_call_record`)."""
     from playbooks.engine.steps.tool import tool_events
-    from playbooks.engine.store.event_rows import run_events_append_locked
-    from playbooks.engine.store.locked import artifacts_record
-    from playbooks.engine.store.tool_call_audit import run_audit_append_locked
-    from playbooks.models import Run
+    from playbooks.engine.store.api_calls import api_call_record
 
-    with transaction.atomic():
-        locked = Run.objects.select_for_update().get(pk=run.pk)
-        result.invocation.save()
-        run_audit_append_locked(locked, [result.invocation], timezone.now())
-        artifacts_record(run=locked, step_id=API_STEP, written=result.written)
-        locked.usage_tool_calls += 1
-        run_events_append_locked(run=locked, events=tool_events(result), persist_seq=False)
-        locked.save(update_fields=["usage_tool_calls", "event_seq", "audit_seq", "audit_hash"])
+    api_call_record(
+        run_id=run.pk,
+        step_id=API_STEP,
+        invocation=result.invocation,
+        written=result.written,
+        events=tool_events(result),
+    )
 
 
 def tool_call_execute_approved(*, approval_id: Any) -> None:

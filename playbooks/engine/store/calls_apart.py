@@ -14,7 +14,7 @@ import structlog
 from django.db import transaction
 from django.utils import timezone
 
-from playbooks.engine.store.tool_call_audit import run_audit_append_locked
+from playbooks.engine.store.run_audit import run_audit_append_locked
 from playbooks.models import InvocationStatus, Run, RunStatus, ToolInvocation
 
 _log = structlog.get_logger("agentstudio.engine")

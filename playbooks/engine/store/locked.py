@@ -12,9 +12,9 @@ from playbooks.engine.events import EventSpec
 from playbooks.engine.lease import lease_expiry
 from playbooks.engine.outcome import Result, StepOutcome
 from playbooks.engine.store.event_rows import run_events_append_locked
+from playbooks.engine.store.run_audit import run_audit_append_locked
 from playbooks.engine.store.run_row import run_lock
 from playbooks.engine.store.step_write import step_events, step_row, usage_apply, view_after
-from playbooks.engine.store.tool_call_audit import run_audit_append_locked
 from playbooks.engine.view import RunView
 from playbooks.models import Artifact, Run
 

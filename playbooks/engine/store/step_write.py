@@ -14,7 +14,7 @@ from agentstudio.model_instances import model_instance
 from playbooks.engine.events import EventSpec
 from playbooks.engine.lease import lease_renewal
 from playbooks.engine.outcome import Result, StepOutcome
-from playbooks.engine.store.tool_call_audit import run_audit_rows
+from playbooks.engine.store.run_audit import run_audit_rows
 from playbooks.engine.view import RunView
 from playbooks.models import Run, RunStep, StepStatus
 from playbooks.spec.defaults import step_kind
