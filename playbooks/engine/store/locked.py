@@ -1,5 +1,7 @@
-"""A step's checkpoint under the run's row lock: the path for pauses, failures, rows that
-exist already, artifacts, and whatever the guarded write could not take."""
+"""A step's checkpoint under the run's row lock.
+
+The path for pauses, failures, rows that exist already, artifacts, and whatever the guarded
+write could not take."""
 
 from __future__ import annotations
 

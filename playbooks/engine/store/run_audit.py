@@ -1,5 +1,6 @@
-"""A run's audit chain (stream `run:<id>`, head on the run row): its tool calls, and the
-system giving up on the run.
+"""A run's audit chain: its tool calls, and the system giving up on the run.
+
+The stream is `run:<id>`, its head kept on the run row.
 
 Every invocation a checkpoint writes (a call made, or found to have an unknown outcome)
 appends one row: the tool, its key, step and status, and SHA-256 digests of the arguments

@@ -1,5 +1,7 @@
-"""Saving the run row as its lease holder: under the row lock, or guarded (no lock, the row
-as last seen) for the lifecycle moves the holder makes alone (start, success)."""
+"""Saving the run row as its lease holder, under the row lock or guarded.
+
+Guarded: no lock, the row as last seen, for the lifecycle moves the holder makes alone
+(start, success)."""
 
 from __future__ import annotations
 

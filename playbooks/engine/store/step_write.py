@@ -1,5 +1,7 @@
-"""What one step's checkpoint writes, worked out before it is sent: the step row, its
-events, the run columns it moves, its audit rows, and the run's success with the last step."""
+"""What one step's checkpoint writes, worked out before it is sent.
+
+The step row, its events, the run columns it moves, its audit rows, and the run's success
+with the last step."""
 
 from __future__ import annotations
 
