@@ -121,7 +121,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # The ORM's statements stay unprepared (Django's default), but psycopg honours an
     # explicit `execute(..., prepare=True)` only when the connection has a threshold: the
-    # engine's hot statements ask for it (pg_checkpoint.py, lease.py), so set one that no
+    # engine's hot statements ask for it (engine/store/postgres.py, lease.py), so set one that no
     # statement reaches by repetition.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
 else:

@@ -29,7 +29,7 @@ _LITERAL = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
 def sql_shape(sql: str) -> str:
     """A statement with its column lists elided and its literals replaced by `?`."""
     sql = " ".join(sql.split())
-    if sql.startswith("WITH guard"):  # the engine's one-statement writes (pg_checkpoint.py)
+    if sql.startswith("WITH guard"):  # the engine's one-statement writes (engine/store/postgres.py)
         columns = re.match(r'WITH guard AS \(UPDATE "\w+" SET (\([^)]*\))?', sql)
         what = columns.group(1) if columns and columns.group(1) else "(step checkpoint)"
         tables = ", ".join(re.findall(r'INSERT INTO "(\w+)"', sql))
@@ -112,7 +112,7 @@ class Meter:
 
         # Statements on the checkpoint writer's own connection: each is recorded when sent;
         # the wait for its answer (what the engine could not overlap) is timed at receive.
-        from playbooks.engine.writer import checkpoint_writer
+        from playbooks.engine.store.writer import checkpoint_writer
 
         original_send, original_receive = checkpoint_writer.send, checkpoint_writer.receive
 
@@ -384,7 +384,7 @@ def _cumulative(stats: pstats.Stats, steps: int) -> dict[str, float]:
         "run_workspace",
         "checkpoint_step",
         "run_lock",
-        "_step_row",
+        "step_row",
         "run_events_append_locked",
         "run_events_publish_on_commit",
         "submit",

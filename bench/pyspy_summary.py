@@ -53,7 +53,7 @@ ENGINE_FUNCTIONS = (
     "run_workspace",
     "checkpoint_step",
     "run_lock",
-    "_step_row",
+    "step_row",
     "run_events_append_locked",
     "run_events_publish_on_commit",
     "submit",

@@ -10,7 +10,7 @@ class PlaybooksConfig(AppConfig):
     def ready(self) -> None:
         from agentstudio.audit.chain import audit_head_source_register
         from playbooks.approval_effects import run_approval_effects_register
-        from playbooks.engine.audit import run_audit_heads
+        from playbooks.engine.store.run_audit import run_audit_heads
         from playbooks.runs.tool_calls import run_tool_calls_register
 
         # What approvals' decisions do to playbooks and runs is this app's rule; approvals

@@ -121,7 +121,7 @@ def _close_checkpoint_writer(django_db_setup):
     """The engine's checkpoint writer keeps its own connection to the test database; it
     must be gone before pytest-django drops that database (this finalizer runs first)."""
     yield
-    from playbooks.engine.writer import checkpoint_writer
+    from playbooks.engine.store.writer import checkpoint_writer
 
     checkpoint_writer.close()
 

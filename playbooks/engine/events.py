@@ -1,54 +1,29 @@
-"""Appending run events: gap-free `seq` per run, published to live streams after commit."""
+"""Run events on the live stream: what a step reports (`EventSpec`), the payload live
+subscribers get (`live_event_payload`), published to Redis after the rows commit. The rows
+themselves are written by the store (`engine.store.event_rows`)."""
 
 from __future__ import annotations
 
 import atexit
-import datetime
 import os
 import select
 import threading
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agentstudio.json_encoding import json_dumps
-from playbooks.models import Run, RunEvent
+from playbooks.models import RunEvent
 
 EventSpec = tuple[str, dict[str, Any]]
 
 
 def run_events_channel(run_id: object) -> str:
     return f"agentstudio:run:{run_id}:events"
-
-
-def run_events_build(*, run: Run, first_seq: int, events: Iterable[EventSpec]) -> list[RunEvent]:
-    now = timezone.now()
-    return [
-        RunEvent(run=run, seq=first_seq + offset, type=kind, data=data, created_at=now)
-        for offset, (kind, data) in enumerate(events)
-    ]
-
-
-def run_events_append_locked(
-    *, run: Run, events: list[EventSpec], persist_seq: bool = True
-) -> list[RunEvent]:
-    """Appends to a run whose row the caller has locked (select_for_update). `event_seq`
-    moves on the instance, and in the row unless the caller saves the run itself."""
-    if not events:
-        return []
-    rows = run_events_build(run=run, first_seq=run.event_seq + 1, events=events)
-    RunEvent.objects.bulk_create(rows)
-    run.event_seq += len(rows)
-    if persist_seq:
-        Run.objects.filter(pk=run.pk).update(event_seq=run.event_seq)
-    run_events_publish_on_commit(rows)
-    return rows
 
 
 def run_events_publish_on_commit(rows: list[RunEvent]) -> None:
@@ -60,19 +35,17 @@ def run_events_publish_on_commit(rows: list[RunEvent]) -> None:
         transaction.on_commit(lambda: _PUBLISHER.submit(payloads))
 
 
+def live_event_payload(*, seq: int, kind: str, data: Any, created_at: Any) -> str:
+    """One event as its live subscribers get it (the SSE stream re-encodes it as is)."""
+    return json_dumps({"seq": seq, "type": kind, "data": data, "created_at": created_at})
+
+
 def _payloads(rows: list[RunEvent]) -> list[tuple[str, str]]:
     """One message per run: the JSON list of its rows' events."""
     by_run: dict[object, list[str]] = {}
     for row in rows:
         by_run.setdefault(row.run_id, []).append(
-            json_dumps(
-                {
-                    "seq": row.seq,
-                    "type": row.type,
-                    "data": row.data,
-                    "created_at": row.created_at,
-                }
-            )
+            live_event_payload(seq=row.seq, kind=row.type, data=row.data, created_at=row.created_at)
         )
     return [
         (run_events_channel(run_id), "[" + ",".join(payloads) + "]")
@@ -80,19 +53,8 @@ def _payloads(rows: list[RunEvent]) -> list[tuple[str, str]]:
     ]
 
 
-def run_event_payloads(
-    *, first_seq: int, events: list[EventSpec], created_at: datetime.datetime
-) -> list[str]:
-    """Events as the JSON their live subscribers get, numbered from `first_seq`."""
-    stamp = created_at.isoformat()
-    return [
-        json_dumps({"seq": first_seq + offset, "type": kind, "data": data, "created_at": stamp})
-        for offset, (kind, data) in enumerate(events)
-    ]
-
-
 def run_events_publish_payloads(run_id: object, payloads: list[str]) -> None:
-    """Publishes already committed events given as `run_event_payloads` made them, as one
+    """Publishes already committed events given as `live_event_payload` made them, as one
     message: a JSON list of consecutive events, oldest first."""
     if payloads and settings.REDIS_URL:
         _PUBLISHER.submit([(run_events_channel(run_id), "[" + ",".join(payloads) + "]")])

@@ -14,6 +14,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from playbooks.engine.heartbeat import lease_heartbeat
+from playbooks.engine.store.postgres import statement_fetch_one
 from playbooks.models import PlaybookVersion, Run, RunStatus
 
 _WORKER_IDS: dict[tuple[int, int], str] = {}
@@ -78,19 +79,16 @@ def run_claim_lease(*, run_id: object, owner: str | None = None) -> Run | None:
     PostgreSQL (it runs once per slice)."""
     owner = owner or worker_id()
     ops = connection.ops
-    params = (
-        owner,
-        ops.adapt_datetimefield_value(lease_expiry()),
-        Run._meta.pk.get_db_prep_value(run_id, connection),
-        RunStatus.QUEUED,
-        RunStatus.RUNNING,
-        ops.adapt_datetimefield_value(timezone.now()),
-        owner,
-    )
+    params = {
+        "owner": owner,
+        "expires_at": ops.adapt_datetimefield_value(lease_expiry()),
+        "run_id": Run._meta.pk.get_db_prep_value(run_id, connection),
+        "queued": RunStatus.QUEUED,
+        "running": RunStatus.RUNNING,
+        "now": ops.adapt_datetimefield_value(timezone.now()),
+    }
     if connection.vendor == "postgresql":
-        from playbooks.engine.pg_checkpoint import pg_fetch_one
-
-        row = pg_fetch_one(_claim_statement(), params)
+        row = statement_fetch_one(_claim_statement(), params)
     else:
         with connection.cursor() as cursor:
             cursor.execute(_claim_statement(), params)
@@ -107,9 +105,9 @@ def _claim_statement() -> str:
     table = connection.ops.quote_name(Run._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in Run._meta.concrete_fields)
     return (
-        f"UPDATE {table} SET lease_owner = %s, lease_expires_at = %s "  # noqa: S608
-        "WHERE id = %s AND status IN (%s, %s) "
-        "AND (lease_expires_at IS NULL OR lease_expires_at < %s OR lease_owner = %s) "
+        f"UPDATE {table} SET lease_owner = %(owner)s, lease_expires_at = %(expires_at)s "  # noqa: S608
+        "WHERE id = %(run_id)s AND status IN (%(queued)s, %(running)s) AND (lease_expires_at"
+        " IS NULL OR lease_expires_at < %(now)s OR lease_owner = %(owner)s) "
         f"RETURNING {columns}"
     )
 

@@ -14,18 +14,11 @@ import time
 
 import structlog
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 from jinja2 import TemplateError
 
-from playbooks.engine.checkpoint import (
-    checkpoint_settle,
-    checkpoint_step,
-    retry_delay_seconds,
-    run_lock,
-    run_save_guarded,
-)
-from playbooks.engine.events import EventSpec, run_events_append_locked, run_events_flush
+from playbooks.engine.events import EventSpec, run_events_flush
 from playbooks.engine.heartbeat import lease_heartbeat
 from playbooks.engine.lease import (
     run_claim_lease,
@@ -37,8 +30,10 @@ from playbooks.engine.outcome import Result
 from playbooks.engine.slice_failures import slice_failure_record, slice_failures_clear
 from playbooks.engine.steps import step_execute
 from playbooks.engine.steps.tool import step_timeout
+from playbooks.engine.store.checkpoint import checkpoint_settle, checkpoint_step
+from playbooks.engine.store.run_row import run_save_guarded, run_save_locked
+from playbooks.engine.store.writer import writer_available
 from playbooks.engine.view import RunView
-from playbooks.engine.writer import writer_available
 from playbooks.models import Run, RunStatus
 from playbooks.runs import doorbell
 from playbooks.runs.events import run_event_started
@@ -112,16 +107,16 @@ def _complete(view: RunView, owner: str) -> bool:
     succeeded = _succeed(view, owner)
     if succeeded is not None:
         return succeeded
-    with transaction.atomic():
-        locked = run_lock(view.run, owner=owner)
-        if locked is None:
-            return False
-        run_events_append_locked(
-            run=locked, events=run_complete_locked(locked, view), persist_seq=False
-        )
-        locked.save()
-    view.run = locked
-    return True
+    return run_save_locked(
+        view=view, owner=owner, transition=lambda locked: run_complete_locked(locked, view)
+    )
+
+
+def retry_delay_seconds(run: Run) -> float:
+    """How long the run must still wait before its step is tried again."""
+    if run.not_before is None:
+        return 0.0
+    return max(0.0, (run.not_before - timezone.now()).total_seconds())
 
 
 def run_advance(*, run_id: object, owner: str | None = None) -> Advance:

@@ -24,9 +24,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from agentstudio.audit.chain import audit_rows_build, run_audit_stream
-from agentstudio.audit.models import AuditEvent
-from playbooks.engine.events import run_events_append_locked
+from playbooks.engine.store.event_rows import run_events_append_locked
+from playbooks.engine.store.run_audit import run_audit_event_append_locked
 from playbooks.models import Run, RunStatus
 from playbooks.runs.finishing import run_fail_locked
 
@@ -124,14 +123,8 @@ def _step_name(locked: Run) -> str:
 
 def _audit_failed_locked(locked: Run) -> None:
     """The system's decision to give up on the run, on the run's audit chain."""
-    rows, (locked.audit_seq, locked.audit_hash) = audit_rows_build(
-        stream=run_audit_stream(locked.pk),
-        head=(locked.audit_seq, locked.audit_hash),
-        organization_id=locked.organization_id,
-        items=[("run.failed", {"error": locked.error, "slice_failures": locked.slice_failures})],
-        created_at=timezone.now(),
-    )
-    AuditEvent.objects.bulk_create(rows)
+    data = {"error": locked.error, "slice_failures": locked.slice_failures}
+    run_audit_event_append_locked(locked, "run.failed", data, timezone.now())
 
 
 def slice_failures_clear(*, run_id: object) -> None:

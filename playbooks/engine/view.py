@@ -11,6 +11,22 @@ from playbooks.engine.workspace import run_workspace
 from playbooks.models import Run, RunStep, StepStatus
 from playbooks.runs.tool_scope import run_tool_scope
 from tools.models import ToolInvocation
+from tools.registry import risk_rank, tool_registry
+
+
+def step_is_pure(step: dict[str, Any]) -> bool:
+    """Whether running `step` before the previous checkpoint is known to be committed is
+    harmless: a tool step whose tool is idempotent, at most `compute`, and not open-world
+    (see `engine.store.writer`)."""
+    if "tool" not in step:
+        return False
+    definition = tool_registry.get(step["tool"])
+    return bool(
+        definition is not None
+        and definition.idempotent
+        and not definition.open_world
+        and risk_rank(definition.risk) <= risk_rank("compute")
+    )
 
 
 @dataclass
@@ -22,7 +38,7 @@ class RunView:
     step_attempts: dict[int, int] = field(default_factory=dict)  # index → latest attempt
     open_steps: dict[int, RunStep] = field(default_factory=dict)  # index → unfinished row
     invocation_keys: set[str] = field(default_factory=set)  # tool calls recorded so far
-    # checkpoints in flight on the writer, oldest first (engine.checkpoint)
+    # checkpoints in flight on the writer, oldest first (engine.store.checkpoint)
     pending: collections.deque = field(default_factory=collections.deque)
     # What the checkpoint may use, worked out once per slice (engine.runner)
     on_postgresql: bool = False
@@ -65,11 +81,9 @@ class RunView:
         return self._scope
 
     def step_is_pure(self, index: int) -> bool:
-        """engine.writer.step_is_pure of step `index`, looked up once per slice."""
+        """`step_is_pure` of step `index`, looked up once per slice."""
         pure = self._pure.get(index)
         if pure is None:
-            from playbooks.engine.writer import step_is_pure
-
             pure = self._pure[index] = step_is_pure(self.steps[index])
         return pure
 

@@ -165,7 +165,7 @@ class RunStep(models.Model):
     id = models.BigAutoField(primary_key=True)
     # db_index=False: the (run, index, attempt) unique index serves lookups by run.
     # No database foreign-key constraint (Django still cascades deletes): the engine writes
-    # this row only in the statement whose guarded UPDATE found the run (pg_checkpoint.py)
+    # this row only in the statement whose guarded UPDATE found the run (engine/store/postgres.py)
     # or under the run's row lock, and a constraint check per row would cost every step a
     # lookup and a tuple lock of the run row at commit.
     run = models.ForeignKey(

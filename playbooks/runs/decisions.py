@@ -9,9 +9,10 @@ from typing import Any
 from django.utils import timezone
 
 from approvals.models import ApprovalKind, ApprovalStatus
-from playbooks.engine.events import EventSpec, run_events_append_locked
+from playbooks.engine.events import EventSpec
 from playbooks.engine.outcome import Result
 from playbooks.engine.steps.gates import resolved_outcome
+from playbooks.engine.store.event_rows import run_events_append_locked
 from playbooks.models import Run, RunStatus, RunStep, StepStatus
 from playbooks.models.runs import PAUSED_RUN_STATUSES
 from playbooks.runs.events import (

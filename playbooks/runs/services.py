@@ -11,7 +11,8 @@ from django.utils import timezone
 from agentstudio.audit import events as audit_events
 from agentstudio.errors import AppError, ErrorCode
 from approvals.models import ApprovalStatus
-from playbooks.engine.events import EventSpec, run_events_append_locked
+from playbooks.engine.events import EventSpec
+from playbooks.engine.store.event_rows import run_events_append_locked
 from playbooks.models import Playbook, Run, RunStatus
 from playbooks.models.runs import FINAL_RUN_STATUSES
 from playbooks.runs import doorbell

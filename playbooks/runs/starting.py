@@ -16,7 +16,7 @@ from django.db import transaction
 from jsonschema import Draft202012Validator
 
 from agentstudio.errors import AppError, ErrorCode
-from playbooks.engine.events import run_events_append_locked
+from playbooks.engine.store.event_rows import run_events_append_locked
 from playbooks.idempotency import (
     IdempotencyClaim,
     IdempotencyKeyTaken,

@@ -17,10 +17,9 @@ from agentstudio.errors import AppError, ErrorCode
 from approvals.effects import approval_effect_register
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
 from approvals.services import approval_create, approval_in_undo_window
-from playbooks.engine.audit import run_audit_append_locked
-from playbooks.engine.checkpoint import artifacts_record
-from playbooks.engine.events import run_events_append_locked
 from playbooks.engine.steps.tool import tool_events
+from playbooks.engine.store.api_calls import api_call_record
+from playbooks.engine.store.event_rows import run_events_append_locked
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Run, RunStatus
 from playbooks.runs.events import run_event_approval_requested
@@ -51,16 +50,14 @@ def run_workspace_of(run: Run) -> Path:
 
 
 def call_record(run: Run, result: ToolCallResult) -> None:
-    """The invocation, its artifacts, usage and events, in one transaction on the run row
-    (a worker advancing the same run sees the new events and takes its row-lock path)."""
-    with transaction.atomic():
-        locked = Run.objects.select_for_update().get(pk=run.pk)
-        result.invocation.save()
-        run_audit_append_locked(locked, [result.invocation], timezone.now())
-        artifacts_record(run=locked, step_id=API_STEP, written=result.written)
-        locked.usage_tool_calls += 1
-        run_events_append_locked(run=locked, events=tool_events(result), persist_seq=False)
-        locked.save(update_fields=["usage_tool_calls", "event_seq", "audit_seq", "audit_hash"])
+    """The invocation, its artifacts, usage and events, recorded on the run by the store."""
+    api_call_record(
+        run_id=run.pk,
+        step_id=API_STEP,
+        invocation=result.invocation,
+        written=result.written,
+        events=tool_events(result),
+    )
 
 
 def call_approval_request(run: Run, fields: dict[str, Any]) -> Approval:

@@ -7,7 +7,7 @@ import pytest
 
 from playbooks.engine.lease import lease_renewal
 from playbooks.engine.runner import Advance, run_advance
-from playbooks.engine.writer import step_is_pure
+from playbooks.engine.view import step_is_pure
 from playbooks.models import Run, RunStep
 from playbooks.runs.starting import run_start
 from tests.engine import tools_for_tests
@@ -163,7 +163,7 @@ def test_a_step_starts_only_with_a_lease_that_outlasts_its_timeout(
 def test_the_writer_reconnects_after_its_connection_dies(active_playbook, author):
     from django.db import connection
 
-    from playbooks.engine.writer import checkpoint_writer
+    from playbooks.engine.store.writer import checkpoint_writer
 
     _first, result = _run(active_playbook, author, ["tools.test.count"] * 3)
     assert result == Advance.FINISHED

@@ -66,7 +66,7 @@ def _bump_event_seq(ctx: ToolContext, args: dict) -> dict:
     might: the engine's guarded checkpoint must notice and fall back to the row lock."""
     from django.db import transaction
 
-    from playbooks.engine.events import run_events_append_locked
+    from playbooks.engine.store.event_rows import run_events_append_locked
     from playbooks.models import Run
 
     with transaction.atomic():

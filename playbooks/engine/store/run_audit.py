@@ -1,4 +1,6 @@
-"""Tool calls on their run's audit chain (stream `run:<id>`, head on the run row).
+"""A run's audit chain: its tool calls, and the system giving up on the run.
+
+The stream is `run:<id>`, its head kept on the run row.
 
 Every invocation a checkpoint writes (a call made, or found to have an unknown outcome)
 appends one row: the tool, its key, step and status, and SHA-256 digests of the arguments
@@ -55,6 +57,19 @@ def run_audit_append_locked(locked: Any, invocations: list[Any], now: Any) -> No
     if not invocations:
         return
     rows, (locked.audit_seq, locked.audit_hash) = run_audit_rows(locked, invocations, now)
+    AuditEvent.objects.bulk_create(rows)
+
+
+def run_audit_event_append_locked(locked: Any, kind: str, data: dict[str, Any], now: Any) -> None:
+    """Under the run's row lock: appends one row of the run's own (not a tool call's) and
+    moves `locked`'s head (the caller saves the run)."""
+    rows, (locked.audit_seq, locked.audit_hash) = audit_rows_build(
+        stream=run_audit_stream(locked.pk),
+        head=(locked.audit_seq, locked.audit_hash),
+        organization_id=locked.organization_id,
+        items=[(kind, data)],
+        created_at=now,
+    )
     AuditEvent.objects.bulk_create(rows)
 
 

@@ -14,7 +14,7 @@ import structlog
 from django.db import transaction
 from django.utils import timezone
 
-from playbooks.engine.audit import run_audit_append_locked
+from playbooks.engine.store.run_audit import run_audit_append_locked
 from playbooks.models import Run, RunStatus
 from tools.models import InvocationStatus, ToolInvocation
 

@@ -6,7 +6,7 @@ writes anything else. No thread is involved (a second thread would wait for the 
 the engine computes): libpq sends the prepared statement and the answer waits in the socket.
 
 Only a pure next step overlaps a pending commit (a tool step whose tool is idempotent,
-reads or computes, and talks to nothing outside; see `step_is_pure`): if the commit then
+reads or computes, and talks to nothing outside; see `engine.view.step_is_pure`): if the commit then
 finds the run moved on (cancelled, lease lost), that step's result is thrown away and
 nothing happened that matters. Every other step and every other write waits for the
 pending commit first, so at most one checkpoint is in flight and they commit in step order.
@@ -19,27 +19,12 @@ import datetime
 import os
 import re
 import select
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
 from django.db import connection
 from psycopg import errors, pq
-
-from tools.registry import risk_rank, tool_registry
-
-
-def step_is_pure(step: dict[str, Any]) -> bool:
-    """Whether running `step` before the previous checkpoint is known to be committed is
-    harmless: a tool step whose tool is idempotent, at most `compute`, and not open-world."""
-    if "tool" not in step:
-        return False
-    definition = tool_registry.get(step["tool"])
-    return bool(
-        definition is not None
-        and definition.idempotent
-        and not definition.open_world
-        and risk_rank(definition.risk) <= risk_rank("compute")
-    )
 
 
 def writer_available() -> bool:
@@ -62,6 +47,20 @@ def _text(value: Any) -> bytes | None:
     return str(value).encode()
 
 
+_NAMED = re.compile(r"%\((\w+)\)s")
+
+
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`sql` with its named placeholders (`%(name)s`) as PostgreSQL's numbered ones, and
+    the names in number order: a name used twice is one parameter."""
+    names: dict[str, int] = {}
+
+    def number(match: re.Match[str]) -> str:
+        return f"${names.setdefault(match.group(1), len(names) + 1)}"
+
+    return _NAMED.sub(number, sql), tuple(names)
+
+
 class CheckpointWriter:
     """One per process: a connection in libpq pipeline mode, made lazily and again after a
     fork or a failure. Each statement is sent with its own sync point, so it commits as its
@@ -70,7 +69,8 @@ class CheckpointWriter:
     def __init__(self) -> None:
         self._database: psycopg.Connection | None = None
         self._pid: int | None = None
-        self._prepared: dict[str, bytes] = {}  # statement → its prepared name
+        # statement → its prepared name and its parameters' names, in placeholder order
+        self._prepared: dict[str, tuple[bytes, tuple[str, ...]]] = {}
         self._units: collections.deque[bool] = collections.deque()  # True: a statement
 
     @property
@@ -89,7 +89,7 @@ class CheckpointWriter:
             self._units.clear()
         return self._database.pgconn
 
-    def send(self, sql: str, params: tuple) -> None:
+    def send(self, sql: str, params: Mapping[str, Any]) -> None:
         """Sends the statement (preparing it first, once per connection); `receive` collects
         its answer after those of the statements sent before it. When nothing is in flight
         and the connection turns out dead (the server restarted), one new connection is
@@ -102,19 +102,19 @@ class CheckpointWriter:
                 raise  # answers in flight are lost with the connection: the slice ends
             self._send(sql, params)
 
-    def _send(self, sql: str, params: tuple) -> None:
+    def _send(self, sql: str, params: Mapping[str, Any]) -> None:
         try:
             pgconn = self._pgconn()
-            name = self._prepared.get(sql)
-            if name is None:
+            prepared = self._prepared.get(sql)
+            if prepared is None:
                 name = f"agentstudio_{len(self._prepared)}".encode()
-                numbered = iter(range(1, len(params) + 1))
-                native = re.sub(r"%s", lambda _: f"${next(numbered)}", sql)
+                native, names = _numbered(sql)
                 pgconn.send_prepare(name, native.encode())
                 pgconn.pipeline_sync()
                 self._units.append(False)
-                self._prepared[sql] = name
-            pgconn.send_query_prepared(name, [_text(value) for value in params])
+                prepared = self._prepared[sql] = (name, names)
+            name, names = prepared
+            pgconn.send_query_prepared(name, [_text(params[key]) for key in names])
             pgconn.pipeline_sync()
             self._units.append(True)
             pgconn.flush()
@@ -122,7 +122,7 @@ class CheckpointWriter:
             self._discard()
             raise
 
-    def execute(self, sql: str, params: tuple) -> tuple | None:
+    def execute(self, sql: str, params: Mapping[str, Any]) -> tuple | None:
         """Sends and waits, when nothing else is in flight: the first row, or None. A dead
         connection (the server restarted, or ended the session) is replaced once; the
         statements sent this way are guarded, so one that did commit before the failure
