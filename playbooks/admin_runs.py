@@ -41,6 +41,7 @@ from approvals.models import Approval, ApprovalStatus
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Artifact, Run, RunEvent, RunStatus, RunStep, ToolInvocation
 from playbooks.run_services import run_cancel, run_retry
+from tools.paths import file_inside
 
 STATUS_COLOURS: dict[str, str] = {
     RunStatus.QUEUED: "#546e7a",
@@ -434,9 +435,8 @@ class RunAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
         artifact = Artifact.objects.filter(run=run, pk=artifact_id).first()
         if artifact is None:
             raise Http404("No such artifact in this run.")
-        workspace = run_workspace(run.pk).resolve()
-        target = (workspace / artifact.path).resolve()
-        if not target.is_relative_to(workspace) or not target.is_file():
+        target = file_inside(run_workspace(run.pk), artifact.path)
+        if target is None:
             raise Http404("The artifact's file is not in the run's workspace.")
         return FileResponse(
             target.open("rb"),

@@ -25,6 +25,7 @@ import structlog
 import yaml
 
 from tools.context import ToolContext, ToolExecutionError
+from tools.paths import file_inside
 from tools.registry import RISK_CLASSES, ToolDefinition
 
 _log = structlog.get_logger("agentstudio.skills")
@@ -172,8 +173,8 @@ def skill_load_reference(ctx: ToolContext, arguments: dict[str, Any]) -> dict[st
     if skill is None:
         raise ToolExecutionError(f"No installed skill named {arguments['skill']!r}.")
     root = (skill.folder / "references").resolve()
-    target = (root / arguments["reference"]).resolve()
-    if root not in target.parents or not target.is_file():
+    target = file_inside(root, arguments["reference"])
+    if target is None:
         raise ToolExecutionError(
             f"{arguments['reference']!r} is not a reference of {skill.name}; it has: "
             + ", ".join(sorted(p.name for p in root.glob("*") if p.is_file()))

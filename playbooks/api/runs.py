@@ -56,6 +56,7 @@ from playbooks.run_files import (
     run_create_with_input_files,
 )
 from playbooks.run_services import run_assert_can_start, run_cancel, run_retry
+from tools.paths import file_inside
 
 
 def _not_found() -> AppError:
@@ -408,8 +409,7 @@ class RunArtifactDownloadView(APIView):
         return response
 
     def _file(self, run: Run, relative: str) -> Path:
-        root = run_workspace(run.pk).resolve()
-        resolved = (root / relative).resolve()
-        if root not in resolved.parents or not resolved.is_file():
+        resolved = file_inside(run_workspace(run.pk), relative)
+        if resolved is None:
             raise _not_found()
         return resolved
