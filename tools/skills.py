@@ -26,7 +26,7 @@ import yaml
 
 from tools.context import ToolContext, ToolExecutionError
 from tools.paths import file_inside
-from tools.registry import RISK_CLASSES, ToolDefinition
+from tools.registry import RISK_CLASSES, RiskClass, ToolDefinition
 
 _log = structlog.get_logger("agentstudio.skills")
 SKILL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -81,7 +81,7 @@ def skill_load(folder: Path) -> Skill:
         if not SCRIPT_NAME.match(script):
             raise ValueError(f"script {path.name}: name it with lowercase letters, digits or _")
         spec = declared.get(script) or {}
-        risk = spec.get("risk", "compute")
+        risk = spec.get("risk", RiskClass.COMPUTE)
         if risk not in RISK_CLASSES:
             raise ValueError(f"script {script}: unknown risk {risk!r}")
         skill.scripts[script] = SkillScript(
@@ -126,7 +126,7 @@ def _script_definition(skill: Skill, script: SkillScript) -> ToolDefinition:
         input_schema=script.input_schema,
         output_schema=None,
         risk=script.risk,
-        idempotent=script.risk in ("read", "compute"),
+        idempotent=script.risk in (RiskClass.READ, RiskClass.COMPUTE),
         untrusted_output=False,
         open_world=False,
         has_dry_run=False,

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from playbooks.engine.outcome import Pause, Result, StepOutcome
+from approvals.models import Approval, ApprovalKind, ApprovalStatus
+from playbooks.engine.outcome import Pause, PauseReason, Result, StepOutcome
 from playbooks.engine.steps.tool import call_key
 from playbooks.engine.view import RunView
+from playbooks.models import RunStatus
 from playbooks.spec.templates import template_render_value
 
 
 def decided_approval(view: RunView, key: str) -> Any:
-    from approvals.models import Approval
-
     return Approval.objects.filter(run=view.run, call_key=key).order_by("-created_at").first()
 
 
@@ -35,8 +35,6 @@ def decision_record(approval: Any) -> dict[str, Any]:
 
 def resolved_outcome(approval: Any, *, output: Any) -> StepOutcome | None:
     """The step's outcome once a person decided, or None while still pending."""
-    from approvals.models import ApprovalStatus
-
     if approval.status in (ApprovalStatus.APPROVED, ApprovalStatus.EXECUTED):
         return StepOutcome(result=Result.SUCCEEDED, output=output, state=decision_record(approval))
     if approval.status == ApprovalStatus.PENDING:
@@ -69,14 +67,15 @@ def execute_approval_step(
     payload = template_render_value(spec.get("payload"), context)
     title = str(template_render_value(spec["title"], context))
     approval = {
-        "kind": "gate",
+        "kind": ApprovalKind.GATE,
         "title": title,
         "payload": payload,
         "call_key": key,
         "step": step["id"],
         "ttl_seconds": spec.get("ttl_seconds"),
     }
-    return _paused("gate", "waiting_for_approval", approval, {"title": title, "payload": payload})
+    rendered = {"title": title, "payload": payload}
+    return _paused(PauseReason.GATE, RunStatus.WAITING_FOR_APPROVAL, approval, rendered)
 
 
 def execute_ask_step(view: RunView, index: int, step: dict[str, Any], attempt: int) -> StepOutcome:
@@ -90,11 +89,11 @@ def execute_ask_step(view: RunView, index: int, step: dict[str, Any], attempt: i
     question = str(template_render_value(spec["question"], view.template_context()))
     payload = {"question": question, "schema": spec["schema"]}
     approval = {
-        "kind": "question",
+        "kind": ApprovalKind.QUESTION,
         "title": question[:300],
         "payload": payload,
         "call_key": key,
         "step": step["id"],
         "ttl_seconds": spec.get("ttl_seconds"),
     }
-    return _paused("question", "blocked", approval, payload)
+    return _paused(PauseReason.QUESTION, RunStatus.BLOCKED, approval, payload)
