@@ -9,7 +9,6 @@ from typing import Any
 
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Run, RunStep, StepStatus, ToolInvocation
-from playbooks.spec.defaults import StepKind
 
 
 @dataclass
@@ -114,7 +113,7 @@ class RunView:
         if decision is not None:
             # A gate's inputs are what the person approved (after any edit), not the proposal;
             # a question's answer is its output.
-            if row.kind == StepKind.APPROVAL and isinstance(row.input, dict):
+            if row.kind == "approval" and isinstance(row.input, dict):
                 entry["inputs"] = {**row.input, "payload": row.output}
             entry["decision"] = decision
         self.lineage.append(entry)

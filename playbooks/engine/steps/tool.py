@@ -9,7 +9,7 @@ from django.conf import settings
 from approvals.models import ApprovalKind
 from playbooks.engine.outcome import Pause, PauseReason, Result, StepOutcome, Usage
 from playbooks.engine.view import RunView
-from playbooks.models import InvocationStatus, RunStatus
+from playbooks.models import RunStatus
 from playbooks.spec.templates import template_render_value, vault_handles_as_json
 from tools.broker import ToolCallResult, ToolOutcomeUnknown, tool_call
 from tools.context import ToolContext
@@ -60,6 +60,8 @@ def tool_events(result: ToolCallResult) -> list[tuple[str, dict[str, Any]]]:
 
 def outcome_unknown_pause(exc: ToolOutcomeUnknown, step_id: str) -> StepOutcome:
     """A non-idempotent call may or may not have happened: a person decides."""
+    from playbooks.models import InvocationStatus
+
     invocation = exc.invocation
     invocation.status = InvocationStatus.UNKNOWN
     return StepOutcome(
