@@ -1,4 +1,5 @@
-"""Turning what a user submitted (a spec object or YAML text) into a checked spec."""
+"""Turning what a user submitted (a spec object or YAML text) into a checked spec, and the
+dry-run plan of a spec."""
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -6,7 +7,7 @@ from typing import Any
 from agentstudio.errors import AppError, ErrorCode
 from approvals.models import ApprovalKind
 from playbooks.spec.defaults import StepKind
-from playbooks.spec.policy import PromotionPolicy, promotion_policy
+from playbooks.spec.promotion import PromotionPolicy, promotion_policy
 from playbooks.spec.validator import SpecReport, spec_validate, spec_validate_yaml
 from playbooks.spec.yaml_loader import SpecYAMLError, spec_parse_yaml
 from tools.policy import ApprovalMode
