@@ -48,13 +48,13 @@ from approvals.services import (
 )
 
 STATUS_COLOURS = {
-    "pending": "#e65100",
-    "approved": "#2e7d32",
-    "executed": "#1b5e20",
-    "undone": "#6a1b9a",
-    "rejected": "#c62828",
-    "expired": "#6c757d",
-    "cancelled": "#6c757d",
+    ApprovalStatus.PENDING: "#e65100",
+    ApprovalStatus.APPROVED: "#2e7d32",
+    ApprovalStatus.EXECUTED: "#1b5e20",
+    ApprovalStatus.UNDONE: "#6a1b9a",
+    ApprovalStatus.REJECTED: "#c62828",
+    ApprovalStatus.EXPIRED: "#6c757d",
+    ApprovalStatus.CANCELLED: "#6c757d",
 }
 HASH_SHOWN_CHARS = 12
 REQUEST_FIELDS = (

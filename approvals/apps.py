@@ -1,6 +1,4 @@
-"""Approvals: hash-bound human decisions and their audit trail. May import the core
-(`agentstudio`) only; what a decision does is registered by tools and playbooks
-(approvals.effects)."""
+"""Approvals: hash-bound decisions by people. May import only the core (`agentstudio`)."""
 
 from django.apps import AppConfig
 

@@ -126,12 +126,12 @@ class Approval(FSMModelMixin, models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["playbook"],
-                condition=models.Q(kind="promotion", status="pending"),
+                condition=models.Q(kind=ApprovalKind.PROMOTION, status=ApprovalStatus.PENDING),
                 name="one_pending_promotion_per_playbook",
             ),
             models.UniqueConstraint(
                 fields=["call_key"],
-                condition=models.Q(status="pending") & ~models.Q(call_key=""),
+                condition=models.Q(status=ApprovalStatus.PENDING) & ~models.Q(call_key=""),
                 name="one_pending_approval_per_call",
             ),
             models.CheckConstraint(

@@ -59,7 +59,7 @@ def people() -> tuple[Any, Any, Any]:
 
 def active_playbook(org: Any, author: Any, spec: dict[str, Any]) -> Any:
     from playbooks.services import playbook_activate_as_system, playbook_create
-    from playbooks.specs import spec_check
+    from playbooks.spec.checked import spec_check
 
     checked = spec_check(spec=spec)
     if not checked.valid:

@@ -47,7 +47,7 @@ def main() -> int:
     from playbooks.models import Run
     from playbooks.runs.starting import run_start
     from playbooks.services import playbook_activate_as_system, playbook_create
-    from playbooks.specs import spec_check
+    from playbooks.spec.checked import spec_check
     from tests.support.processes import ProcessStack, database_url, wait_for
     from tests.support.tool_definitions import SLOW, e2e_tools_register
 

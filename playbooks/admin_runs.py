@@ -42,6 +42,7 @@ from playbooks.engine.workspace import run_workspace
 from playbooks.models import Artifact, Run, RunEvent, RunStatus, RunStep
 from playbooks.runs.services import run_cancel, run_retry
 from tools.models import ToolInvocation
+from tools.paths import file_inside
 
 STATUS_COLOURS: dict[str, str] = {
     RunStatus.QUEUED: "#546e7a",
@@ -435,9 +436,8 @@ class RunAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
         artifact = Artifact.objects.filter(run=run, pk=artifact_id).first()
         if artifact is None:
             raise Http404("No such artifact in this run.")
-        workspace = run_workspace(run.pk).resolve()
-        target = (workspace / artifact.path).resolve()
-        if not target.is_relative_to(workspace) or not target.is_file():
+        target = file_inside(run_workspace(run.pk), artifact.path)
+        if target is None:
             raise Http404("The artifact's file is not in the run's workspace.")
         return FileResponse(
             target.open("rb"),

@@ -1,4 +1,4 @@
-"""App config for playbooks."""
+"""Playbooks: specs, versions, runs, the engine. May import the core, approvals and tools."""
 
 from django.apps import AppConfig
 

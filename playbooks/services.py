@@ -25,7 +25,7 @@ from agentstudio.errors import AppError, ErrorCode
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
 from approvals.services import approval_cancel, approval_create
 from playbooks.models import Blueprint, Playbook, PlaybookStatus, PlaybookVersion
-from playbooks.specs import CheckedSpec, spec_check_stored, spec_require_valid
+from playbooks.spec.checked import CheckedSpec, spec_check_stored, spec_require_valid
 
 _SLUG_MAX = 90
 
@@ -215,7 +215,7 @@ def _promotion_cancel_pending(*, playbook: Playbook, actor: Any, reason: str) ->
 
 def promotion_payload(playbook: Playbook) -> dict[str, Any]:
     """What the approver of a promotion sees and hashes: exactly the spec to activate."""
-    from playbooks.spec.policy import promotion_policy
+    from playbooks.spec.promotion import promotion_policy
     from tools.registry import tool_lookup_for
 
     policy = promotion_policy(playbook.spec, tool_lookup=tool_lookup_for(playbook.organization_id))
@@ -367,7 +367,7 @@ def playbook_fork(
 ) -> Playbook:
     """A new draft owned by the caller, carrying the blueprint's spec (slug from the
     blueprint unless a name is given)."""
-    from playbooks.specs import spec_check
+    from playbooks.spec.checked import spec_check
 
     checked = spec_check(spec=blueprint.spec)
     for _attempt in range(3):

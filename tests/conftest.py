@@ -14,7 +14,7 @@ from agentstudio.accounts.services import api_key_create, organization_create, u
 from playbooks.models import Run
 from playbooks.runs.starting import run_start
 from playbooks.services import playbook_activate_as_system, playbook_create
-from playbooks.specs import spec_check
+from playbooks.spec.checked import spec_check
 
 
 def _reachable(url: str, default_port: int) -> bool:

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from playbooks.catalogue import blueprints_seed
+from playbooks.blueprint_loader import blueprints_seed
 
 ITERATIONS = 120
 _TOO_DEEP: list = []

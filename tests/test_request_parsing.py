@@ -13,7 +13,7 @@ from agentstudio.accounts.services import api_key_create
 from agentstudio.api.request_checks import MAX_REQUEST_JSON_DEPTH, CheckedParser
 from approvals.models import Approval
 from playbooks.api.parsers import YAMLTextParser
-from playbooks.catalogue import blueprints_seed
+from playbooks.blueprint_loader import blueprints_seed
 from playbooks.engine.runner import run_advance
 from playbooks.runs.starting import run_start
 from tests.runs.conftest import ECHO_SPEC, GATE_SPEC, QUESTION_SPEC, UPLOAD_SPEC

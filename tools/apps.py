@@ -1,4 +1,4 @@
-"""App config for the tool registry and broker."""
+"""Tools: registry, broker, built-ins, skills, MCP, vault. May import the core and approvals."""
 
 import importlib
 

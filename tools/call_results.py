@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from agentstudio.json_encoding import json_dumps
+from approvals.models import ApprovalStatus
 from tools.context import WrittenFile
 from tools.policy import ApprovalGate
 
@@ -71,7 +72,7 @@ def awaiting_approval_result(
     transaction: the engine's checkpoint, or the API's request)."""
     pending = gate.pending
     structured = (
-        {"approval_id": str(pending.pk), "status": "pending"}
+        {"approval_id": str(pending.pk), "status": ApprovalStatus.PENDING}
         if pending is not None
         else {"status": "approval_required"}
     )

@@ -24,6 +24,7 @@ from tools.context import ToolContext, ToolExecutionError
 from tools.registry import (
     RESERVED_CONNECTION_NAMES,
     RISK_CLASSES,
+    RiskClass,
     ToolDefinition,
     reserved_connection_name_message,
     risk_rank,
@@ -79,7 +80,7 @@ def connection_tool_definition_of(row: Any) -> ToolDefinition:
         input_schema=row.input_schema or {"type": "object"},
         output_schema=row.output_schema or None,
         risk=row.risk,
-        idempotent=risk_rank(row.risk) <= risk_rank("compute"),
+        idempotent=risk_rank(row.risk) <= risk_rank(RiskClass.COMPUTE),
         untrusted_output=row.untrusted,
         open_world=True,
         has_dry_run=False,

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.paths import PathOutsideRoot, path_inside
+
 
 class ToolExecutionError(Exception):
     """A failure inside a tool that the caller (person or model) can act on; it becomes a
@@ -64,11 +66,10 @@ class ToolContext:
         candidate = Path(relative)
         if candidate.is_absolute() or ".." in candidate.parts:
             raise WorkspacePathError(f"{relative!r} must be relative to the run workspace.")
-        root = self.workspace.resolve()
-        resolved = (root / candidate).resolve()
-        if resolved != root and root not in resolved.parents:
-            raise WorkspacePathError(f"{relative!r} leaves the run workspace.")
-        return resolved
+        try:
+            return path_inside(self.workspace, candidate)
+        except PathOutsideRoot:
+            raise WorkspacePathError(f"{relative!r} leaves the run workspace.") from None
 
     def write_file(
         self, relative: str, data: bytes, content_type: str | None = None

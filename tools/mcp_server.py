@@ -22,6 +22,7 @@ from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 
+from agentstudio.accounts.bearer import bearer_token
 from agentstudio.api.request_checks import data_problem
 
 INVALID_PARAMS = -32602
@@ -131,15 +132,13 @@ class McpEndpoint:
         from tools.scope import ScopeTokenInvalid
 
         headers = {key.decode().lower(): value.decode() for key, value in scope["headers"]}
-        kind, _, token = headers.get("authorization", "").partition(" ")
+        token = bearer_token(headers.get("authorization"))
         try:
-            if kind.lower() != "bearer" or not token.strip():
+            if not token:
                 raise ScopeTokenInvalid(
                     "Send the run's scope token: Authorization: Bearer <token>."
                 )
-            tool_scope, run = await sync_to_async(_call_closing_connection)(
-                _verify, token=token.strip()
-            )
+            tool_scope, run = await sync_to_async(_call_closing_connection)(_verify, token=token)
         except ScopeTokenInvalid as exc:
             await _unauthorized(send, str(exc))
             return

@@ -8,7 +8,12 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
-from tools.registry import RESERVED_CONNECTION_NAMES, reserved_connection_name_message
+from tools.registry import (
+    RESERVED_CONNECTION_NAMES,
+    RISK_CLASSES,
+    RiskClass,
+    reserved_connection_name_message,
+)
 
 VAULT_NAME_VALIDATOR = RegexValidator(
     r"^[A-Za-z0-9_.-]{1,200}$", "Use 1-200 letters, digits, dots, dashes or underscores."
@@ -45,10 +50,7 @@ CONNECTION_NAME_VALIDATOR = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]{0,63}$",
     "Use lowercase letters, digits, - or _ (its tools are named tools.<name>.<tool>).",
 )
-RISK_CHOICES = [
-    (risk, risk)
-    for risk in ("read", "compute", "write", "external_send", "destructive", "admin", "secret")
-]
+RISK_CHOICES = [(risk, risk) for risk in RISK_CLASSES]
 
 
 class Connection(models.Model):
@@ -99,7 +101,7 @@ class ConnectionTool(models.Model):
     description = models.TextField(blank=True, default="")
     input_schema = models.JSONField(default=dict)
     output_schema = models.JSONField(null=True, blank=True)
-    risk = models.CharField(max_length=16, choices=RISK_CHOICES, default="external_send")
+    risk = models.CharField(max_length=16, choices=RISK_CHOICES, default=RiskClass.EXTERNAL_SEND)
     untrusted = models.BooleanField(default=True)
     classified_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -11,6 +11,15 @@ from django.utils import timezone
 from tools.registry import ToolDefinition
 
 
+class ApprovalMode:
+    """What a risk class's approval-policy rule does with a call, loosest first."""
+
+    ALLOW = "allow"
+    APPROVE = "approve"
+    DRY_RUN_THEN_APPROVE = "dry_run_then_approve"
+    DENY = "deny"
+
+
 class ToolRefused(Exception):
     """The call may not be made at all: a protocol error, not a tool result.
     `code` is the API error code (`not_found` 404, `permission_denied` 403)."""
@@ -38,7 +47,7 @@ class ApprovalGate:
 
 
 def policy_rule(scope: Any, definition: ToolDefinition) -> dict[str, Any]:
-    return scope.policy.get(definition.risk) or {"mode": "deny"}
+    return scope.policy.get(definition.risk) or {"mode": ApprovalMode.DENY}
 
 
 def approval_gate(
@@ -55,7 +64,7 @@ def approval_gate(
     cancelled (refused, with the reason). With none yet, a session grant for this tool in
     this run covers it (recorded as an approval of its own), or one is asked for."""
     from approvals.hashing import tool_call_body_hash
-    from approvals.models import Approval, ApprovalStatus
+    from approvals.models import Approval, ApprovalKind, ApprovalStatus
     from approvals.services import approval_covered_by_session, approval_session_grant
 
     latest = Approval.objects.filter(call_key=key).order_by("-created_at").first()
@@ -70,7 +79,7 @@ def approval_gate(
     if latest is None or latest.status == ApprovalStatus.UNDONE:
         return ApprovalGate(
             request={
-                "kind": "tool_call",
+                "kind": ApprovalKind.TOOL_CALL,
                 "title": f"{definition.title} ({definition.risk})",
                 "payload": payload,
                 "tool": definition.name,
@@ -103,10 +112,11 @@ def _changed_after_approval(
     """The approve-X-send-Y race: what would be sent is not what was approved. Nothing is
     sent; a person reviews the payload as it now stands, in a new approval."""
     from approvals.hashing import approval_body_hash
+    from approvals.models import ApprovalKind
 
     return ApprovalGate(
         request={
-            "kind": "tool_call",
+            "kind": ApprovalKind.TOOL_CALL,
             "title": f"{definition.title}: changed after it was approved; review it again",
             "payload": approved.payload,
             "tool": definition.name,

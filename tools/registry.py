@@ -7,7 +7,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-RISK_CLASSES = ("read", "compute", "write", "external_send", "destructive", "admin", "secret")
+
+class RiskClass:
+    """The risk classes a tool declares, by name; RISK_CLASSES orders them, lowest first."""
+
+    READ = "read"
+    COMPUTE = "compute"
+    WRITE = "write"
+    EXTERNAL_SEND = "external_send"
+    DESTRUCTIVE = "destructive"
+    ADMIN = "admin"
+    SECRET = "secret"
+
+
+RISK_CLASSES = (
+    RiskClass.READ,
+    RiskClass.COMPUTE,
+    RiskClass.WRITE,
+    RiskClass.EXTERNAL_SEND,
+    RiskClass.DESTRUCTIVE,
+    RiskClass.ADMIN,
+    RiskClass.SECRET,
+)
 
 # A dotted name starting with "tools." and at least three segments in all.
 TOOL_NAME_PATTERN = r"^tools(\.[a-z0-9_-]+){2,}$"
@@ -73,8 +94,8 @@ class ToolDefinition:
         """MCP tool annotations, derived from the risk class."""
         return {
             "title": self.title,
-            "readOnlyHint": risk_rank(self.risk) <= risk_rank("compute"),
-            "destructiveHint": self.risk == "destructive",
+            "readOnlyHint": risk_rank(self.risk) <= risk_rank(RiskClass.COMPUTE),
+            "destructiveHint": self.risk == RiskClass.DESTRUCTIVE,
             "idempotentHint": self.idempotent,
             "openWorldHint": self.open_world,
         }

@@ -25,7 +25,8 @@ import structlog
 import yaml
 
 from tools.context import ToolContext, ToolExecutionError
-from tools.registry import RISK_CLASSES, ToolDefinition
+from tools.paths import file_inside
+from tools.registry import RISK_CLASSES, RiskClass, ToolDefinition
 
 _log = structlog.get_logger("agentstudio.skills")
 SKILL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -80,7 +81,7 @@ def skill_load(folder: Path) -> Skill:
         if not SCRIPT_NAME.match(script):
             raise ValueError(f"script {path.name}: name it with lowercase letters, digits or _")
         spec = declared.get(script) or {}
-        risk = spec.get("risk", "compute")
+        risk = spec.get("risk", RiskClass.COMPUTE)
         if risk not in RISK_CLASSES:
             raise ValueError(f"script {script}: unknown risk {risk!r}")
         skill.scripts[script] = SkillScript(
@@ -125,7 +126,7 @@ def _script_definition(skill: Skill, script: SkillScript) -> ToolDefinition:
         input_schema=script.input_schema,
         output_schema=None,
         risk=script.risk,
-        idempotent=script.risk in ("read", "compute"),
+        idempotent=script.risk in (RiskClass.READ, RiskClass.COMPUTE),
         untrusted_output=False,
         open_world=False,
         has_dry_run=False,
@@ -172,8 +173,8 @@ def skill_load_reference(ctx: ToolContext, arguments: dict[str, Any]) -> dict[st
     if skill is None:
         raise ToolExecutionError(f"No installed skill named {arguments['skill']!r}.")
     root = (skill.folder / "references").resolve()
-    target = (root / arguments["reference"]).resolve()
-    if root not in target.parents or not target.is_file():
+    target = file_inside(root, arguments["reference"])
+    if target is None:
         raise ToolExecutionError(
             f"{arguments['reference']!r} is not a reference of {skill.name}; it has: "
             + ", ".join(sorted(p.name for p in root.glob("*") if p.is_file()))

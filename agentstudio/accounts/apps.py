@@ -1,4 +1,4 @@
-"""App config for accounts."""
+"""Accounts (core): organizations, roles, API keys. May import only the core, no app."""
 
 from django.apps import AppConfig
 

@@ -8,6 +8,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from agentstudio.accounts.bearer import bearer_token
 from agentstudio.accounts.models import ApiKey
 
 API_KEY_PREFIX = "as_"
@@ -34,13 +35,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request: Any) -> tuple[Any, ApiKey] | None:
-        header = authentication.get_authorization_header(request).decode("latin-1")
-        if not header:
+        credential = bearer_token(
+            authentication.get_authorization_header(request).decode("latin-1")
+        )
+        if credential is None:
             return None
-        scheme, _, credential = header.partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        credential = credential.strip()
         split = api_key_split(credential)
         if split is None:
             # Not an API key: a run scope token (JWT) is checked by the tool endpoints.

@@ -1,4 +1,4 @@
-"""App config that loads the OpenAPI extensions when Django starts."""
+"""API (core): shared DRF pieces and OpenAPI hooks; only its urls.py may import the apps."""
 
 from django.apps import AppConfig
 

@@ -1,4 +1,4 @@
-"""App config for the audit log."""
+"""Audit (core): the hash-chained, append-only log. May import only the core, no app."""
 
 from django.apps import AppConfig
 

@@ -1,4 +1,4 @@
-"""App config for billing."""
+"""Billing (core): organization credit and its ledger. May import only the core, no app."""
 
 from django.apps import AppConfig
 

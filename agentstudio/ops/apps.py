@@ -1,4 +1,4 @@
-"""App config for operations commands."""
+"""Operations (composition root): `serve` and its ASGI app. May import every app."""
 
 from django.apps import AppConfig
 

@@ -82,7 +82,7 @@ def _approve_locked(
         locked,
         action=ApprovalDecision.Action.APPROVE,
         actor=actor,
-        audit_as="approved",
+        audit_as=ApprovalStatus.APPROVED,
         reason=reason,
         scope=scope,
         previous_payload=previous_payload,
@@ -124,7 +124,7 @@ def approval_reject(*, approval: Approval, actor: AbstractUser, reason: str) -> 
             locked,
             action=ApprovalDecision.Action.REJECT,
             actor=actor,
-            audit_as="rejected",
+            audit_as=ApprovalStatus.REJECTED,
             reason=reason,
         )
         approval_effect_apply(locked, actor)
@@ -142,7 +142,9 @@ def approval_cancel(*, approval: Approval, actor: AbstractUser | None, reason: s
     ApprovalDecision.objects.create(
         approval=locked, action=ApprovalDecision.Action.CANCEL, actor=actor, reason=reason
     )
-    events.approval_decided(approval=locked, actor=actor, decision="cancelled", reason=reason)
+    events.approval_decided(
+        approval=locked, actor=actor, decision=ApprovalStatus.CANCELLED, reason=reason
+    )
     return locked
 
 

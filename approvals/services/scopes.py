@@ -86,7 +86,7 @@ def approval_covered_by_session(
             covered,
             action=ApprovalDecision.Action.APPROVE,
             actor=grant.decided_by,
-            audit_as="approved",
+            audit_as=ApprovalStatus.APPROVED,
             reason=f"Covered by the session approval {grant.pk}.",
             scope=ApprovalScope.SESSION,
         )

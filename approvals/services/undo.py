@@ -94,7 +94,7 @@ def approval_undo(*, approval: Approval, actor: AbstractUser) -> Approval:
             actor=actor,
             body_hash=locked.body_hash,
         )
-        events.approval_decided(approval=locked, actor=actor, decision="undone")
+        events.approval_decided(approval=locked, actor=actor, decision=ApprovalStatus.UNDONE)
         reopened = approval_create(
             organization=locked.organization,
             kind=locked.kind,

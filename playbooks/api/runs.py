@@ -45,6 +45,7 @@ from playbooks.runs import selectors as run_selectors
 from playbooks.runs.files import InputFile, binary_input_fields, input_file_from_upload
 from playbooks.runs.services import run_assert_can_start, run_cancel, run_retry
 from playbooks.runs.starting import RunStartAnswer, run_start_once
+from tools.paths import file_inside
 
 
 def _not_found() -> AppError:
@@ -360,8 +361,7 @@ class RunArtifactDownloadView(APIView):
         return response
 
     def _file(self, run: Run, relative: str) -> Path:
-        root = run_workspace(run.pk).resolve()
-        resolved = (root / relative).resolve()
-        if root not in resolved.parents or not resolved.is_file():
+        resolved = file_inside(run_workspace(run.pk), relative)
+        if resolved is None:
             raise _not_found()
         return resolved

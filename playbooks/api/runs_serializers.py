@@ -13,6 +13,7 @@ from rest_framework import serializers
 from agentstudio.api.fields import JSONObjectField
 from agentstudio.api.request_checks import json_loads_checked
 from agentstudio.errors import AppError, ErrorCode
+from approvals.models import ApprovalStatus
 from playbooks.models import Artifact, Run, RunEvent
 
 
@@ -77,7 +78,7 @@ class RunSerializer(serializers.ModelSerializer):
     def get_pending_approvals(self, run: Run) -> list[dict[str, Any]]:
         approvals = getattr(run, "pending_approvals", None)
         if approvals is None:  # not loaded through run_list_visible
-            approvals = run.approvals.filter(status="pending").order_by("created_at")
+            approvals = run.approvals.filter(status=ApprovalStatus.PENDING).order_by("created_at")
         return PendingApprovalSerializer(approvals, many=True).data
 
 

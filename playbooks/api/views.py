@@ -30,8 +30,8 @@ from playbooks.api.serializers import (
     ValidateSerializer,
 )
 from playbooks.models import Blueprint, Playbook
+from playbooks.spec.checked import spec_check, spec_check_stored, spec_dry_run_plan
 from playbooks.spec.yaml_loader import spec_to_yaml
-from playbooks.specs import spec_check, spec_check_stored, spec_dry_run_plan
 
 
 def _denied(message: str) -> AppError:

@@ -21,6 +21,19 @@ class Result(enum.StrEnum):
     PAUSED = "paused"  # waiting for a person or a sub-run; the worker lets go
 
 
+class PauseReason:
+    """Why a paused run waits (its `paused_reason`): for a person's decision, a sub-run, or
+    a review of its outputs."""
+
+    GATE = "gate"
+    QUESTION = "question"
+    TOOL_CALL = "tool_call"
+    APPROVAL_MISMATCH = "approval_mismatch"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    SUB_RUN = "sub_run"
+    REVIEW = "review"
+
+
 @dataclass
 class Usage:
     usd: Decimal = Decimal("0")
@@ -43,8 +56,8 @@ class Pause:
     checkpoint (`more_approvals` those of further ones: one per call of an agent's turn that
     needs a person); `child` the fields of a sub-run to create."""
 
-    status: str  # waiting_for_approval | blocked
-    reason: str  # gate | question | outcome_unknown | sub_run | ...
+    status: str  # RunStatus.WAITING_FOR_APPROVAL or RunStatus.BLOCKED
+    reason: str  # a PauseReason
     approval: dict[str, Any] | None = None
     child: dict[str, Any] | None = None
     more_approvals: list[dict[str, Any]] = field(default_factory=list)

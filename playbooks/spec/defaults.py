@@ -3,10 +3,32 @@
 import copy
 from typing import Any
 
-from tools.registry import RISK_CLASSES
+from tools.policy import ApprovalMode
+from tools.registry import RISK_CLASSES, RiskClass
+
+
+class StepKind:
+    """The kinds of step a spec may hold; a step's kind is the key that carries its body."""
+
+    TOOL = "tool"
+    LLM = "llm"
+    AGENT = "agent"
+    APPROVAL = "approval"
+    ASK = "ask"
+    PLAYBOOK = "playbook"
+    REMOTE_AGENT = "remote_agent"
+
 
 # The spec's vocabulary, defined once: a step's kind is the first of these keys it carries.
-STEP_KINDS = ("tool", "llm", "agent", "approval", "ask", "playbook", "remote_agent")
+STEP_KINDS = (
+    StepKind.TOOL,
+    StepKind.LLM,
+    StepKind.AGENT,
+    StepKind.APPROVAL,
+    StepKind.ASK,
+    StepKind.PLAYBOOK,
+    StepKind.REMOTE_AGENT,
+)
 BUDGET_LIMITS = ("max_usd", "max_tokens", "max_wall_seconds", "max_tool_calls")
 
 
@@ -14,7 +36,7 @@ def step_kind(step: dict[str, Any]) -> str:
     return next((kind for kind in STEP_KINDS if kind in step), "unknown")
 
 
-DEFAULT_MAX_RISK = "write"
+DEFAULT_MAX_RISK = RiskClass.WRITE
 DEFAULT_BUDGET: dict[str, Any] = {
     "max_usd": 5,
     "max_tokens": 1_000_000,
@@ -23,22 +45,22 @@ DEFAULT_BUDGET: dict[str, Any] = {
     "on_breach": "pause",
 }
 DEFAULT_APPROVAL_POLICY: dict[str, dict[str, Any]] = {
-    "read": {"mode": "allow"},
-    "compute": {"mode": "allow"},
-    "write": {"mode": "allow"},
+    RiskClass.READ: {"mode": ApprovalMode.ALLOW},
+    RiskClass.COMPUTE: {"mode": ApprovalMode.ALLOW},
+    RiskClass.WRITE: {"mode": ApprovalMode.ALLOW},
     # an approved send is made only after its undo window, inside which a person may take
     # the approval back
-    "external_send": {"mode": "approve", "undo_seconds": 5},
-    "destructive": {"mode": "dry_run_then_approve"},
-    "admin": {"mode": "approve", "approver_role": "admin"},
-    "secret": {"mode": "deny"},
+    RiskClass.EXTERNAL_SEND: {"mode": ApprovalMode.APPROVE, "undo_seconds": 5},
+    RiskClass.DESTRUCTIVE: {"mode": ApprovalMode.DRY_RUN_THEN_APPROVE},
+    RiskClass.ADMIN: {"mode": ApprovalMode.APPROVE, "approver_role": "admin"},
+    RiskClass.SECRET: {"mode": ApprovalMode.DENY},
 }
 # Higher is stricter; a playbook may only move a risk class up this scale.
 APPROVAL_MODE_STRICTNESS: dict[str, int] = {
-    "allow": 0,
-    "approve": 1,
-    "dry_run_then_approve": 2,
-    "deny": 3,
+    ApprovalMode.ALLOW: 0,
+    ApprovalMode.APPROVE: 1,
+    ApprovalMode.DRY_RUN_THEN_APPROVE: 2,
+    ApprovalMode.DENY: 3,
 }
 # Higher is stricter: only admins may decide when approver_role is "admin".
 APPROVER_ROLE_STRICTNESS: dict[str, int] = {"approver": 0, "admin": 1}

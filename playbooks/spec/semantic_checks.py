@@ -10,6 +10,7 @@ from playbooks.spec.defaults import (
     BUDGET_LIMITS,
     DEFAULT_APPROVAL_POLICY,
     DEFAULT_MAX_RISK,
+    StepKind,
 )
 from playbooks.spec.schema_errors import meta_schema_validator, schema_problems
 from playbooks.spec.templates import template_check, template_step_references
@@ -18,12 +19,12 @@ from tools.registry import RISK_CLASSES, ToolDefinition, risk_rank, tool_name_is
 
 # Per step kind, the fields whose strings are templates (rendered when the step runs).
 TEMPLATED_STEP_FIELDS = {
-    "llm": ("prompt", "system"),
-    "agent": ("instruction", "completion_criteria"),
-    "approval": ("title", "description", "payload"),
-    "ask": ("question",),
-    "playbook": ("inputs",),
-    "remote_agent": ("input",),
+    StepKind.LLM: ("prompt", "system"),
+    StepKind.AGENT: ("instruction", "completion_criteria"),
+    StepKind.APPROVAL: ("title", "description", "payload"),
+    StepKind.ASK: ("question",),
+    StepKind.PLAYBOOK: ("inputs",),
+    StepKind.REMOTE_AGENT: ("input",),
 }
 
 _NON_OBJECT_JSON_TYPES = ("array", "string", "boolean", "integer", "number", "null")
@@ -253,7 +254,7 @@ def _check_budget(view: _SpecView) -> None:
 def _declared_json_schemas(view: _SpecView) -> Iterator[tuple[str, Any]]:
     yield "/inputs", view.spec.get("inputs")
     for index, step in view.steps:
-        for kind, name in (("llm", "output_schema"), ("ask", "schema")):
+        for kind, name in ((StepKind.LLM, "output_schema"), (StepKind.ASK, "schema")):
             body = step.get(kind)
             if isinstance(body, dict):
                 yield f"/steps/{index}/{kind}/{name}", body.get(name)

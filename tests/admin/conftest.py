@@ -8,7 +8,7 @@ from django.test import Client
 
 from playbooks.models import Playbook
 from playbooks.services import playbook_create
-from playbooks.specs import spec_check
+from playbooks.spec.checked import spec_check
 from tests.admin.helpers import PASSWORD, WRITE_SPEC
 
 

@@ -7,7 +7,7 @@ from django.utils.html import escape
 from agentstudio.accounts.models import Role
 from agentstudio.audit.models import AuditEvent
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
-from playbooks.catalogue import blueprints_seed
+from playbooks.blueprint_loader import blueprints_seed
 from playbooks.models import Blueprint, PlaybookStatus
 from playbooks.services import playbook_archive, playbook_promote
 from playbooks.spec.yaml_loader import spec_to_yaml

@@ -17,7 +17,7 @@ from playbooks.engine.runner import run_advance
 from playbooks.models import Artifact, Run, RunStatus
 from playbooks.runs.starting import run_start
 from playbooks.services import playbook_activate_as_system, playbook_create
-from playbooks.specs import spec_check
+from playbooks.spec.checked import spec_check
 from tests.admin.helpers import PASSWORD, WRITE_SPEC, page_messages
 
 LIST_URL = reverse("admin:playbooks_run_changelist")

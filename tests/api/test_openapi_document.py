@@ -8,7 +8,7 @@ import pytest
 from agentstudio.accounts.models import Role
 from playbooks.runs.services import run_cancel
 from playbooks.services import playbook_create
-from playbooks.specs import spec_check
+from playbooks.spec.checked import spec_check
 from tests.specs import READ_ONLY_SPEC
 from tests.support.api_objects import schema_document
 

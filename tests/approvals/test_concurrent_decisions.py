@@ -10,7 +10,7 @@ from approvals.models import Approval
 from approvals.services import approval_approve, approval_reject
 from playbooks.models import Playbook
 from playbooks.services import playbook_create, playbook_promote
-from playbooks.specs import spec_check
+from playbooks.spec.checked import spec_check
 from tests.specs import WRITE_SPEC
 
 

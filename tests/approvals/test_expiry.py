@@ -7,7 +7,7 @@ from django.utils import timezone
 from approvals.models import Approval
 from approvals.services import approvals_expire_overdue
 from playbooks.services import playbook_create, playbook_promote
-from playbooks.specs import spec_check
+from playbooks.spec.checked import spec_check
 from tests.specs import WRITE_SPEC
 
 

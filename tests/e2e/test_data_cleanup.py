@@ -20,7 +20,7 @@ from django.conf import settings
 from approvals.hashing import approval_body_hash
 from approvals.models import Approval
 from approvals.services import approval_approve
-from playbooks.catalogue import blueprints_seed
+from playbooks.blueprint_loader import blueprints_seed
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Artifact, Blueprint
 from playbooks.runs.starting import run_start

@@ -7,7 +7,12 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from playbooks.catalogue import CARD_FIELDS, blueprint_file_load, blueprint_files, blueprints_seed
+from playbooks.blueprint_loader import (
+    CARD_FIELDS,
+    blueprint_file_load,
+    blueprint_files,
+    blueprints_seed,
+)
 from playbooks.models import Blueprint
 from playbooks.spec.validator import spec_validate
 

@@ -6,7 +6,7 @@ from django.core.management import call_command
 
 from agentstudio.audit.models import AuditEvent
 from agentstudio.billing.selectors import credit_balance
-from playbooks.catalogue import blueprints_seed
+from playbooks.blueprint_loader import blueprints_seed
 from playbooks.models import Blueprint, Playbook
 
 

@@ -10,13 +10,13 @@ from jinja2.exceptions import SecurityError
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.models import Run, RunStep
 from playbooks.runs.starting import run_start
+from playbooks.spec.checked import spec_check
 from playbooks.spec.template_limits import (
     MAX_RENDERED_TEXT,
     TemplateTimeout,
     template_time_limit,
 )
 from playbooks.spec.templates import template_check, template_render_value
-from playbooks.specs import spec_check
 from tests.engine import tools_for_tests  # noqa: F401 - registers tools.test.count
 
 MEGA = "{% set s = 'x' * 1000000 %}"

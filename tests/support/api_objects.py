@@ -17,13 +17,13 @@ from agentstudio.accounts.models import Organization, Role
 from agentstudio.accounts.services import api_key_create, organization_create, user_create
 from agentstudio.billing.services import credits_grant
 from approvals.services import approval_create
-from playbooks.catalogue import blueprints_seed
+from playbooks.blueprint_loader import blueprints_seed
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Artifact, Blueprint, Playbook, Run
 from playbooks.runs.services import run_cancel
 from playbooks.runs.starting import run_start
 from playbooks.services import playbook_activate_as_system, playbook_create, playbook_promote
-from playbooks.specs import spec_check
+from playbooks.spec.checked import spec_check
 from tests.specs import READ_ONLY_SPEC, WRITE_SPEC
 from tools.vault import secret_set
 

@@ -214,7 +214,7 @@ def test_the_tool_list_shows_a_connections_tools_to_its_organization_only(
 def test_another_organization_can_neither_use_nor_call_a_connections_tools(
     connected, other_org, make_user, client_for
 ):
-    from playbooks.specs import spec_check
+    from playbooks.spec.checked import spec_check
     from tools.broker import tool_call
     from tools.context import ToolContext
     from tools.policy import ToolRefused

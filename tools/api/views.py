@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agentstudio.accounts.bearer import bearer_token
 from agentstudio.accounts.permissions import IsOrganizationMember
 from agentstudio.accounts.roles import user_membership
 from agentstudio.api.fields import JSONObjectField, StrictCharField
@@ -52,14 +53,13 @@ class ToolListView(APIView):
 
 
 def _bearer(request: Request) -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request.headers.get("Authorization"))
+    if not token:
         raise AppError(
             ErrorCode.NOT_AUTHENTICATED,
             "Send the run's scope token: Authorization: Bearer <token>.",
         )
-    return token.strip()
+    return token
 
 
 class ToolCallView(APIView):

@@ -4,7 +4,7 @@ from tools.builtin_definitions.schema_parts import (
     arguments_schema,
     text_schema,
 )
-from tools.registry import ToolDefinition
+from tools.registry import RiskClass, ToolDefinition
 
 _MESSAGE = {
     "type": "object",
@@ -40,7 +40,7 @@ STUDIO_AI_REFINE_PROMPT = ToolDefinition(
         "required": ["messages", "summary"],
         "additionalProperties": False,
     },
-    risk="compute",
+    risk=RiskClass.COMPUTE,
     idempotent=True,
     untrusted_output=False,
     open_world=False,
@@ -60,7 +60,7 @@ STUDIO_AI_DRAFT_PLAYBOOK = ToolDefinition(
         "required": ["spec", "spec_yaml"],
         "additionalProperties": False,
     },
-    risk="compute",
+    risk=RiskClass.COMPUTE,
     idempotent=True,
     untrusted_output=False,
     open_world=False,

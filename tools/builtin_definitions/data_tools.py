@@ -11,7 +11,7 @@ from tools.builtin_definitions.schema_parts import (
     text_schema,
     workspace_path_schema,
 )
-from tools.registry import ToolDefinition
+from tools.registry import RiskClass, ToolDefinition
 
 _NORMALIZATIONS = ["lowercase", "strip", "collapse_whitespace", "digits_only", "remove_punctuation"]
 
@@ -98,7 +98,7 @@ STUDIO_DATA_PROFILE = ToolDefinition(
             "duplicate_candidates_total",
         ),
     ),
-    risk="read",
+    risk=RiskClass.READ,
     idempotent=True,
     untrusted_output=False,
     open_world=False,
@@ -164,7 +164,7 @@ STUDIO_DATA_RESOLVE_ENTITIES = ToolDefinition(
             "rules_applied",
         ),
     ),
-    risk="write",
+    risk=RiskClass.WRITE,
     idempotent=True,
     untrusted_output=False,
     open_world=False,

@@ -11,7 +11,7 @@ from tools.builtin_definitions.schema_parts import (
     workspace_path_schema,
     written_file_schema,
 )
-from tools.registry import ToolDefinition
+from tools.registry import RiskClass, ToolDefinition
 
 STUDIO_FILES_LIST = ToolDefinition(
     name="tools.studio.files.list",
@@ -35,7 +35,7 @@ STUDIO_FILES_LIST = ToolDefinition(
         },
         required=("path", "entries", "truncated"),
     ),
-    risk="read",
+    risk=RiskClass.READ,
     idempotent=True,
     untrusted_output=False,
     open_world=False,
@@ -59,7 +59,7 @@ STUDIO_FILES_READ = ToolDefinition(
         },
         required=("path", "content", "size", "truncated"),
     ),
-    risk="read",
+    risk=RiskClass.READ,
     idempotent=True,
     untrusted_output=False,
     open_world=False,
@@ -80,7 +80,7 @@ STUDIO_FILES_WRITE = ToolDefinition(
         required=("path", "content"),
     ),
     output_schema=written_file_schema(),
-    risk="write",
+    risk=RiskClass.WRITE,
     idempotent=True,
     untrusted_output=False,
     open_world=False,

@@ -7,7 +7,7 @@ from tools.builtin_definitions.schema_parts import (
     result_schema,
     text_schema,
 )
-from tools.registry import ToolDefinition
+from tools.registry import RiskClass, ToolDefinition
 
 STUDIO_HTTP_FETCH = ToolDefinition(
     name="tools.studio.http.fetch",
@@ -24,7 +24,7 @@ STUDIO_HTTP_FETCH = ToolDefinition(
         },
         required=("url", "status", "body"),
     ),
-    risk="read",
+    risk=RiskClass.READ,
     idempotent=True,
     untrusted_output=True,
     open_world=True,
@@ -57,7 +57,7 @@ STUDIO_HTTP_POST = ToolDefinition(
         },
         required=("dry_run",),
     ),
-    risk="external_send",
+    risk=RiskClass.EXTERNAL_SEND,
     idempotent=False,
     untrusted_output=False,
     open_world=True,
@@ -79,7 +79,7 @@ STUDIO_NOTIFY_SLACK = ToolDefinition(
         {"dry_run": {"type": "boolean"}, "status": {"type": "integer"}},
         required=("dry_run",),
     ),
-    risk="external_send",
+    risk=RiskClass.EXTERNAL_SEND,
     idempotent=False,
     untrusted_output=False,
     open_world=True,

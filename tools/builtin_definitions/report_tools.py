@@ -10,7 +10,7 @@ from tools.builtin_definitions.schema_parts import (
     workspace_path_schema,
     written_file_schema,
 )
-from tools.registry import ToolDefinition
+from tools.registry import RiskClass, ToolDefinition
 
 _SHEET = {
     "type": "object",
@@ -62,7 +62,7 @@ STUDIO_XLSX_RENDER = ToolDefinition(
         },
         required=("sheets",),
     ),
-    risk="write",
+    risk=RiskClass.WRITE,
     idempotent=True,
     untrusted_output=False,
     open_world=False,
@@ -88,7 +88,7 @@ STUDIO_REPORT_LINEAGE = ToolDefinition(
         },
         required=("steps", "artifacts"),
     ),
-    risk="write",
+    risk=RiskClass.WRITE,
     idempotent=True,
     untrusted_output=False,
     open_world=False,

@@ -5,7 +5,7 @@ from tools.builtin_definitions.schema_parts import (
     result_schema,
     workspace_path_schema,
 )
-from tools.registry import ToolDefinition
+from tools.registry import RiskClass, ToolDefinition
 
 SKILL_LOAD_REFERENCE = ToolDefinition(
     name="tools.skill.load_reference",
@@ -26,7 +26,7 @@ SKILL_LOAD_REFERENCE = ToolDefinition(
         },
         required=("skill", "reference", "content"),
     ),
-    risk="read",
+    risk=RiskClass.READ,
     idempotent=True,
     untrusted_output=False,
     open_world=False,

@@ -4,7 +4,7 @@ from tools.builtin_definitions.schema_parts import (
     arguments_schema,
     result_schema,
 )
-from tools.registry import ToolDefinition
+from tools.registry import RiskClass, ToolDefinition
 
 STUDIO_UTIL_ECHO = ToolDefinition(
     name="tools.studio.util.echo",
@@ -19,7 +19,7 @@ STUDIO_UTIL_ECHO = ToolDefinition(
     output_schema=result_schema(
         {"value": {"description": "The value given, or null."}}, required=("value",)
     ),
-    risk="compute",
+    risk=RiskClass.COMPUTE,
     idempotent=True,
     untrusted_output=False,
     open_world=False,

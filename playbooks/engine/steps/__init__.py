@@ -12,7 +12,7 @@ from jinja2 import TemplateError
 from playbooks.engine.outcome import Result, StepOutcome
 from playbooks.engine.steps import gates, model, subrun, tool
 from playbooks.engine.view import RunView
-from playbooks.spec.defaults import step_kind
+from playbooks.spec.defaults import StepKind, step_kind
 from playbooks.spec.template_limits import template_time_limit
 from playbooks.spec.templates import template_render_value
 from tools.context import ToolExecutionError
@@ -20,13 +20,13 @@ from tools.context import ToolExecutionError
 _log = structlog.get_logger("agentstudio.engine")
 
 HANDLERS = {
-    "tool": tool.execute_tool_step,
-    "llm": model.execute_llm_step,
-    "agent": model.execute_agent_step,
-    "approval": gates.execute_approval_step,
-    "ask": gates.execute_ask_step,
-    "playbook": subrun.execute_playbook_step,
-    "remote_agent": subrun.execute_remote_agent_step,
+    StepKind.TOOL: tool.execute_tool_step,
+    StepKind.LLM: model.execute_llm_step,
+    StepKind.AGENT: model.execute_agent_step,
+    StepKind.APPROVAL: gates.execute_approval_step,
+    StepKind.ASK: gates.execute_ask_step,
+    StepKind.PLAYBOOK: subrun.execute_playbook_step,
+    StepKind.REMOTE_AGENT: subrun.execute_remote_agent_step,
 }
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from playbooks.engine.outcome import Pause, Result, StepOutcome
+from approvals.models import Approval, ApprovalKind, ApprovalStatus
+from playbooks.engine.outcome import Pause, PauseReason, Result, StepOutcome
 from playbooks.engine.steps.tool import call_key
 from playbooks.engine.view import RunView
+from playbooks.models import RunStatus
 from playbooks.spec.templates import template_render_value
 
 
 def decided_approval(view: RunView, key: str) -> Any:
-    from approvals.models import Approval
-
     return Approval.objects.filter(run=view.run, call_key=key).order_by("-created_at").first()
 
 
@@ -37,8 +37,6 @@ def resolved_outcome(approval: Any) -> StepOutcome | None:
     """The step's outcome once a person decided, or None while still pending: an approved
     gate yields its (possibly edited) payload, an answered question its answer. The one
     rule for both the engine (the step runs again) and the decision (`runs.decisions`)."""
-    from approvals.models import ApprovalKind, ApprovalStatus
-
     if approval.status in (ApprovalStatus.APPROVED, ApprovalStatus.EXECUTED):
         output = approval.response if approval.kind == ApprovalKind.QUESTION else approval.payload
         return StepOutcome(result=Result.SUCCEEDED, output=output, state=decision_record(approval))
@@ -72,14 +70,15 @@ def execute_approval_step(
     payload = template_render_value(spec.get("payload"), context)
     title = str(template_render_value(spec["title"], context))
     approval = {
-        "kind": "gate",
+        "kind": ApprovalKind.GATE,
         "title": title,
         "payload": payload,
         "call_key": key,
         "step": step["id"],
         "ttl_seconds": spec.get("ttl_seconds"),
     }
-    return _paused("gate", "waiting_for_approval", approval, {"title": title, "payload": payload})
+    rendered = {"title": title, "payload": payload}
+    return _paused(PauseReason.GATE, RunStatus.WAITING_FOR_APPROVAL, approval, rendered)
 
 
 def execute_ask_step(view: RunView, index: int, step: dict[str, Any], attempt: int) -> StepOutcome:
@@ -93,11 +92,11 @@ def execute_ask_step(view: RunView, index: int, step: dict[str, Any], attempt: i
     question = str(template_render_value(spec["question"], view.template_context()))
     payload = {"question": question, "schema": spec["schema"]}
     approval = {
-        "kind": "question",
+        "kind": ApprovalKind.QUESTION,
         "title": question[:300],
         "payload": payload,
         "call_key": key,
         "step": step["id"],
         "ttl_seconds": spec.get("ttl_seconds"),
     }
-    return _paused("question", "blocked", approval, payload)
+    return _paused(PauseReason.QUESTION, RunStatus.BLOCKED, approval, payload)

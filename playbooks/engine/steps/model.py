@@ -10,7 +10,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from agentstudio.json_encoding import json_dumps
-from playbooks.engine.outcome import Pause, Result, StepOutcome, Usage
+from approvals.models import ApprovalKind
+from playbooks.engine.outcome import Pause, PauseReason, Result, StepOutcome, Usage
 from playbooks.engine.prompts import UNTRUSTED_LIMIT, system_prompt, untrusted_wrap
 from playbooks.engine.providers import ModelReply, ModelRequest, provider_for
 from playbooks.engine.steps.gates import decided_approval, resolved_outcome
@@ -24,6 +25,7 @@ from playbooks.engine.steps.tool import (
     tool_events,
 )
 from playbooks.engine.view import RunView
+from playbooks.models import RunStatus
 from playbooks.spec.templates import template_render_value
 from tools.broker import ToolOutcomeUnknown
 from tools.policy import ToolRefused
@@ -219,8 +221,8 @@ def _agent_turn_paused(
     outcome.state = {**state, "turn_pending": {"assistant": assistant, "results": messages}}
     changed = any(kind == "tool.approval_mismatch" for kind, _data in outcome.events)
     outcome.pause = Pause(
-        status="blocked" if changed else "waiting_for_approval",
-        reason="approval_mismatch" if changed else "tool_call",
+        status=RunStatus.BLOCKED if changed else RunStatus.WAITING_FOR_APPROVAL,
+        reason=PauseReason.APPROVAL_MISMATCH if changed else PauseReason.TOOL_CALL,
         approval=requests[0],
         more_approvals=requests[1:],
     )
@@ -315,7 +317,7 @@ def execute_agent_step(
 
 def _agent_awaited(view: RunView, step: dict[str, Any], attempt: int, state: dict) -> StepOutcome:
     """The agent ran out of turns and asked a person or a sub-agent; use their result."""
-    if state["awaiting"] == "question":
+    if state["awaiting"] == PauseReason.QUESTION:
         approval = decided_approval(view, call_key(view, step["id"], attempt, "ask"))
         resolved = None if approval is None else resolved_outcome(approval)
     else:
@@ -324,7 +326,7 @@ def _agent_awaited(view: RunView, step: dict[str, Any], attempt: int, state: dic
         return StepOutcome(
             result=Result.PAUSED,
             state=state,
-            pause=Pause(status="blocked", reason=state["awaiting"]),
+            pause=Pause(status=RunStatus.BLOCKED, reason=state["awaiting"]),
         )
     resolved.state = state
     return resolved
@@ -340,13 +342,13 @@ def _agent_out_of_turns(
         outcome.result, outcome.error = Result.SKIPPED, reason
     elif policy == "ask_user":
         outcome.result = Result.PAUSED
-        outcome.state["awaiting"] = "question"
+        outcome.state["awaiting"] = PauseReason.QUESTION
         outcome.pause = Pause(
-            status="blocked",
-            reason="question",
+            status=RunStatus.BLOCKED,
+            reason=PauseReason.QUESTION,
             approval={
                 "call_key": call_key(view, step["id"], attempt, "ask"),
-                "kind": "question",
+                "kind": ApprovalKind.QUESTION,
                 "title": f"Step {step['id']}: {reason}. What is the answer?",
                 "payload": {
                     "question": f"{reason}. Instruction: {agent['instruction']}. "
@@ -358,10 +360,10 @@ def _agent_out_of_turns(
         )
     elif policy == "call_subagent":
         outcome.result = Result.PAUSED
-        outcome.state["awaiting"] = "sub_run"
+        outcome.state["awaiting"] = PauseReason.SUB_RUN
         outcome.pause = Pause(
-            status="blocked",
-            reason="sub_run",
+            status=RunStatus.BLOCKED,
+            reason=PauseReason.SUB_RUN,
             child={
                 "slug": agent["subagent"],
                 "inputs": {"instruction": agent["instruction"]},

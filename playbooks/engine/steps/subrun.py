@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from playbooks.engine.outcome import Pause, Result, StepOutcome
+from playbooks.engine.outcome import Pause, PauseReason, Result, StepOutcome
 from playbooks.engine.view import RunView
+from playbooks.models import Run, RunStatus
 from playbooks.spec.templates import template_render_value
 
 
@@ -15,8 +16,6 @@ def child_marker(step_id: str, attempt: int) -> str:
 
 
 def child_outcome(view: RunView, step_id: str, attempt: int) -> StepOutcome | None:
-    from playbooks.models import Run, RunStatus
-
     child = (
         Run.objects.filter(parent_run=view.run, parent_step=child_marker(step_id, attempt))
         .order_by("-created_at")
@@ -37,7 +36,7 @@ def child_outcome(view: RunView, step_id: str, attempt: int) -> StepOutcome | No
     return StepOutcome(
         result=Result.PAUSED,
         input={"child_run": str(child.pk)},
-        pause=Pause(status="blocked", reason="sub_run"),
+        pause=Pause(status=RunStatus.BLOCKED, reason=PauseReason.SUB_RUN),
     )
 
 
@@ -53,7 +52,7 @@ def execute_playbook_step(
     return StepOutcome(
         result=Result.PAUSED,
         input=child,
-        pause=Pause(status="blocked", reason="sub_run", child=child),
+        pause=Pause(status=RunStatus.BLOCKED, reason=PauseReason.SUB_RUN, child=child),
     )
 
 

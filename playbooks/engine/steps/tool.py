@@ -6,8 +6,10 @@ from typing import Any
 
 from django.conf import settings
 
-from playbooks.engine.outcome import Pause, Result, StepOutcome, Usage
+from approvals.models import ApprovalKind
+from playbooks.engine.outcome import Pause, PauseReason, Result, StepOutcome, Usage
 from playbooks.engine.view import RunView
+from playbooks.models import RunStatus
 from playbooks.spec.templates import template_render_value, vault_handles_as_json
 from tools.broker import ToolCallResult, ToolOutcomeUnknown, tool_call
 from tools.context import ToolContext
@@ -66,10 +68,10 @@ def outcome_unknown_pause(exc: ToolOutcomeUnknown, step_id: str) -> StepOutcome:
         invocations=[invocation],
         events=[("tool.outcome_unknown", {"tool": invocation.tool, "key": invocation.key})],
         pause=Pause(
-            status="blocked",
-            reason="outcome_unknown",
+            status=RunStatus.BLOCKED,
+            reason=PauseReason.OUTCOME_UNKNOWN,
             approval={
-                "kind": "outcome_unknown",
+                "kind": ApprovalKind.OUTCOME_UNKNOWN,
                 "title": f"Did {invocation.tool} happen? The worker stopped during the call.",
                 "payload": {
                     "tool": invocation.tool,
@@ -93,13 +95,17 @@ def approval_pause(result: ToolCallResult, step_id: str, arguments: Any) -> Step
             result=Result.PAUSED,
             input=arguments,
             events=[approval_mismatch_event(result)],
-            pause=Pause(status="blocked", reason="approval_mismatch", approval=approval),
+            pause=Pause(
+                status=RunStatus.BLOCKED, reason=PauseReason.APPROVAL_MISMATCH, approval=approval
+            ),
         )
     return StepOutcome(
         result=Result.PAUSED,
         input=arguments,
         events=[("tool.approval_required", {"tool": result.name, "key": result.key})],
-        pause=Pause(status="waiting_for_approval", reason="tool_call", approval=approval),
+        pause=Pause(
+            status=RunStatus.WAITING_FOR_APPROVAL, reason=PauseReason.TOOL_CALL, approval=approval
+        ),
     )
 
 

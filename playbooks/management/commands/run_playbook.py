@@ -23,9 +23,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from agentstudio.accounts.models import Membership, Organization, Role
 from agentstudio.accounts.roles import can_start_runs, user_membership
 from agentstudio.errors import AppError
-from approvals.models import Approval, ApprovalStatus
-from playbooks.models import Playbook, Run, RunEvent
-from playbooks.models.runs import PAUSED_RUN_STATUSES
+from approvals.models import Approval, ApprovalKind, ApprovalStatus
+from playbooks.models import Playbook, Run, RunEvent, RunStatus
+from playbooks.models.runs import FINAL_RUN_STATUSES, PAUSED_RUN_STATUSES
 from playbooks.runs.files import InputFile, binary_input_fields, input_file_from_path
 from playbooks.runs.selectors import TERMINAL_EVENT_TYPES
 from playbooks.runs.starting import run_start
@@ -209,13 +209,17 @@ class Command(BaseCommand):
                 if event.type in TERMINAL_EVENT_TYPES:
                     run.refresh_from_db()
                     self._last_line(run)
-                    return EXIT_SUCCEEDED if run.status == "succeeded" else EXIT_FAILED
+                    return EXIT_SUCCEEDED if run.status == RunStatus.SUCCEEDED else EXIT_FAILED
             run.refresh_from_db()
             if run.status in PAUSED_RUN_STATUSES and last_type == "run.paused":
                 self._explain_pause(run)
                 self._last_line(run)
                 return EXIT_PAUSED
-            if hint_at is not None and time.monotonic() > hint_at and run.status == "queued":
+            if (
+                hint_at is not None
+                and time.monotonic() > hint_at
+                and run.status == RunStatus.QUEUED
+            ):
                 self.stdout.write("Still queued: is a worker running? (`make up` starts one)")
                 hint_at = None
             time.sleep(POLL_SECONDS)
@@ -228,9 +232,9 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Waiting for {approval.kind} approval {approval.pk}: {waits_for}"
                 f" (POST /api/v1/approvals/{approval.pk}/"
-                f"{'answer' if approval.kind == 'question' else 'approve'}/)"
+                f"{'answer' if approval.kind == ApprovalKind.QUESTION else 'approve'}/)"
             )
-        for child in run.child_runs.exclude(status__in=["succeeded", "failed", "cancelled"]):
+        for child in run.child_runs.exclude(status__in=FINAL_RUN_STATUSES):
             self.stdout.write(f"Waiting for sub-run {child.pk} ({child.status})")
 
     def _last_line(self, run: Run) -> None:

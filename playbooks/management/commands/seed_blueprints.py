@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from playbooks.catalogue import BlueprintFileError, blueprints_seed
+from playbooks.blueprint_loader import BlueprintFileError, blueprints_seed
 
 
 class Command(BaseCommand):

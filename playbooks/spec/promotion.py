@@ -4,15 +4,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from playbooks.spec.defaults import StepKind
 from playbooks.spec.validator import ToolLookup
-from tools.registry import risk_rank, tool_name_is_valid, tool_registry
+from tools.registry import RiskClass, risk_rank, tool_name_is_valid, tool_registry
 
 DEFAULT_PROMOTION_MAX_AUTO_STEPS = 10
 # Step kinds that act beyond a fixed, reviewable sequence of calls.
 STEP_KINDS_NEEDING_REVIEW = {
-    "agent": "an agent step (the model chooses its tool calls)",
-    "playbook": "a playbook step (runs another playbook)",
-    "remote_agent": "a remote_agent step (calls an agent outside the studio)",
+    StepKind.AGENT: "an agent step (the model chooses its tool calls)",
+    StepKind.PLAYBOOK: "a playbook step (runs another playbook)",
+    StepKind.REMOTE_AGENT: "a remote_agent step (calls an agent outside the studio)",
 }
 
 
@@ -79,7 +80,7 @@ def promotion_policy(
             continue
         if risk_max is None or risk_rank(definition.risk) > risk_rank(risk_max):
             risk_max = definition.risk
-        if risk_rank(definition.risk) >= risk_rank("write"):
+        if risk_rank(definition.risk) >= risk_rank(RiskClass.WRITE):
             reasons.append(f"tool {name} has risk {definition.risk} (write or above)")
     steps = _steps(spec)
     for step in steps:

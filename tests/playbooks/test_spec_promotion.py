@@ -1,8 +1,8 @@
-"""Tests for playbooks.spec.policy: what promoting a spec needs, and the spec defaults."""
+"""Tests for playbooks.spec.promotion: what promoting a spec needs, and the spec defaults."""
 
 import pytest
 
-from playbooks.spec import policy as policy_module
+from playbooks.spec import promotion as policy_module
 from playbooks.spec.defaults import (
     APPROVAL_MODE_STRICTNESS,
     DEFAULT_APPROVAL_POLICY,
@@ -11,7 +11,7 @@ from playbooks.spec.defaults import (
     spec_effective_budget,
     spec_effective_max_risk,
 )
-from playbooks.spec.policy import PromotionPolicy, promotion_policy
+from playbooks.spec.promotion import PromotionPolicy, promotion_policy
 
 
 def read_only_spec(step_count: int = 1) -> dict:

@@ -1,12 +1,16 @@
-"""Turning what a user submitted (a spec object or YAML text) into a checked spec."""
+"""Turning what a user submitted (a spec object or YAML text) into a checked spec, and the
+dry-run plan of a spec."""
 
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentstudio.errors import AppError, ErrorCode
-from playbooks.spec.policy import PromotionPolicy, promotion_policy
+from approvals.models import ApprovalKind
+from playbooks.spec.defaults import StepKind
+from playbooks.spec.promotion import PromotionPolicy, promotion_policy
 from playbooks.spec.validator import SpecReport, spec_validate, spec_validate_yaml
 from playbooks.spec.yaml_loader import SpecYAMLError, spec_parse_yaml
+from tools.policy import ApprovalMode
 from tools.registry import tool_lookup_for
 
 
@@ -78,7 +82,7 @@ def spec_require_valid(checked: CheckedSpec) -> dict[str, Any]:
     )
 
 
-_PERSON_KINDS = {"approval": "gate", "ask": "question"}
+_PERSON_KINDS = {StepKind.APPROVAL: ApprovalKind.GATE, StepKind.ASK: ApprovalKind.QUESTION}
 
 
 def spec_dry_run_plan(spec: dict[str, Any]) -> dict[str, Any]:
@@ -100,14 +104,14 @@ def spec_dry_run_plan(spec: dict[str, Any]) -> dict[str, Any]:
             row["when"] = step["when"]
         if kind in _PERSON_KINDS:
             row["pauses_for"] = _PERSON_KINDS[kind]
-        if kind == "tool":
+        if kind == StepKind.TOOL:
             definition = tool_registry.get(step["tool"])
             if definition is not None:
-                mode = policy.get(definition.risk, {}).get("mode", "allow")
+                mode = policy.get(definition.risk, {}).get("mode", ApprovalMode.ALLOW)
                 row.update(tool=definition.name, risk=definition.risk, approval_mode=mode)
-                if mode != "allow":
-                    row["pauses_for"] = "tool_call"
-        if kind == "agent":
+                if mode != ApprovalMode.ALLOW:
+                    row["pauses_for"] = ApprovalKind.TOOL_CALL
+        if kind == StepKind.AGENT:
             row["allowed_tools"] = step["agent"].get("allowed_tools", [])
         steps.append(row)
     return {"steps": steps, "budget": spec_effective_budget(spec), "review": "review" in spec}
