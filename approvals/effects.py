@@ -44,13 +44,21 @@ _hooks: dict[str, Callable[..., Any]] = {}
 
 # The single-function hooks: the approval policy of a run's spec (undo windows), what an
 # unanswered call of a run counts as (its spec's `on_expire`), the check of edited tool-call
-# arguments against the tool's inputSchema, answering a question with a file.
+# arguments against the tool's inputSchema, answering a question with a file, which approved
+# approvals a run still waits to see released once their undo window closed (a filter).
 RUN_APPROVAL_POLICY = "run_approval_policy"
 RUN_ON_EXPIRE = "run_on_expire"
 TOOL_ARGUMENTS_PROBLEMS = "tool_arguments_problems"
 QUESTION_ANSWER_WITH_FILE = "question_answer_with_file"
+RUNS_AWAITING_RELEASE = "runs_awaiting_release"
 HOOKS = frozenset(
-    {RUN_APPROVAL_POLICY, RUN_ON_EXPIRE, TOOL_ARGUMENTS_PROBLEMS, QUESTION_ANSWER_WITH_FILE}
+    {
+        RUN_APPROVAL_POLICY,
+        RUN_ON_EXPIRE,
+        TOOL_ARGUMENTS_PROBLEMS,
+        QUESTION_ANSWER_WITH_FILE,
+        RUNS_AWAITING_RELEASE,
+    }
 )
 
 

@@ -18,6 +18,7 @@ from agentstudio.accounts.models import Membership, Role
 from agentstudio.json_encoding import json_dumps
 from agentstudio.webhooks import hmac_sha256, signed_post
 from approvals.models import Approval, ApprovalStatus
+from approvals.risk import RiskClass
 
 _log = structlog.get_logger("agentstudio.approvals")
 
@@ -79,7 +80,7 @@ def _send_webhook(notification: dict[str, Any]) -> None:
 
 def _decider_emails(approval: Approval) -> list[str]:
     """Admins of the organization, and approvers unless only an admin may decide."""
-    roles = [Role.ADMIN] if approval.risk == "admin" else [Role.ADMIN, Role.APPROVER]
+    roles = [Role.ADMIN] if approval.risk == RiskClass.ADMIN else [Role.ADMIN, Role.APPROVER]
     emails = Membership.objects.filter(
         organization_id=approval.organization_id, role__in=roles
     ).values_list("user__email", flat=True)

@@ -7,14 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
+
 from approvals.effects import (
+    API_CALL_STEP,
     QUESTION_ANSWER_WITH_FILE,
     RUN_APPROVAL_POLICY,
     RUN_ON_EXPIRE,
+    RUNS_AWAITING_RELEASE,
     approval_effect_register,
     approval_hook_register,
 )
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
+from playbooks.models import RunStatus
 from playbooks.runs.decisions import run_apply_decision, run_note_reopened
 from playbooks.runs.files import question_answer_with_file
 from playbooks.services import playbook_activate_from_approval
@@ -61,6 +66,14 @@ def run_on_expire(*, approval: Approval) -> str:
     return (approval.run.version.spec or {}).get("on_expire", "fail")
 
 
+def runs_awaiting_release() -> Q:
+    """Approvals (approved, past their undo window) that a run still waits on: a step of a
+    run waiting for approval, or an API call not yet made while its run runs."""
+    return Q(run__status=RunStatus.WAITING_FOR_APPROVAL) | Q(
+        step=API_CALL_STEP, run__status=RunStatus.RUNNING
+    )
+
+
 def run_approval_effects_register() -> None:
     approval_effect_register(kinds=(ApprovalKind.PROMOTION,), decided=promotion_decided)
     approval_effect_register(
@@ -69,3 +82,4 @@ def run_approval_effects_register() -> None:
     approval_hook_register(name=RUN_APPROVAL_POLICY, handler=run_approval_policy)
     approval_hook_register(name=RUN_ON_EXPIRE, handler=run_on_expire)
     approval_hook_register(name=QUESTION_ANSWER_WITH_FILE, handler=question_answer_with_file)
+    approval_hook_register(name=RUNS_AWAITING_RELEASE, handler=runs_awaiting_release)

@@ -30,7 +30,7 @@ from tools.call_results import (
 )
 from tools.context import ToolContext
 from tools.models import InvocationStatus, ToolInvocation
-from tools.policy import ToolRefused, approval_gate, policy_rule
+from tools.policy import ApprovalMode, ToolRefused, approval_gate, policy_rule
 from tools.registry import tool_registry
 from tools.schema_checks import schema_errors, tool_arguments_problems
 from tools.scope import ToolScope
@@ -160,11 +160,11 @@ def _gated_call(
         return invocation_finish(invocation, error_result(name, key, message, invocation)), None
     rule = policy_rule(scope, definition)
     approval = None
-    if rule.get("mode") == "deny":
+    if rule.get("mode") == ApprovalMode.DENY:
         raise ToolRefused(
             "permission_denied", f"{name} ({definition.risk}) is denied by the approval policy."
         )
-    if rule.get("mode") in ("approve", "dry_run_then_approve"):
+    if rule.get("mode") in (ApprovalMode.APPROVE, ApprovalMode.DRY_RUN_THEN_APPROVE):
         gate = approval_gate(
             run_id=getattr(run, "pk", None),
             key=key,

@@ -20,14 +20,12 @@ from django.utils import timezone
 
 from agentstudio.accounts.roles import org_admin_assert
 from agentstudio.errors import AppError, ErrorCode
+from approvals.risk import RISK_CLASSES, RiskClass, risk_rank
 from tools.context import ToolContext, ToolExecutionError
 from tools.registry import (
     RESERVED_CONNECTION_NAMES,
-    RISK_CLASSES,
-    RiskClass,
     ToolDefinition,
     reserved_connection_name_message,
-    risk_rank,
 )
 
 _CACHE_SECONDS = 2.0

@@ -8,10 +8,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
+from approvals.risk import RISK_CLASSES, RiskClass
 from tools.registry import (
     RESERVED_CONNECTION_NAMES,
-    RISK_CLASSES,
-    RiskClass,
     reserved_connection_name_message,
 )
 

@@ -7,28 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-
-class RiskClass:
-    """The risk classes a tool declares, by name; RISK_CLASSES orders them, lowest first."""
-
-    READ = "read"
-    COMPUTE = "compute"
-    WRITE = "write"
-    EXTERNAL_SEND = "external_send"
-    DESTRUCTIVE = "destructive"
-    ADMIN = "admin"
-    SECRET = "secret"
-
-
-RISK_CLASSES = (
-    RiskClass.READ,
-    RiskClass.COMPUTE,
-    RiskClass.WRITE,
-    RiskClass.EXTERNAL_SEND,
-    RiskClass.DESTRUCTIVE,
-    RiskClass.ADMIN,
-    RiskClass.SECRET,
-)
+from approvals.risk import RiskClass, risk_rank
 
 # A dotted name starting with "tools." and at least three segments in all.
 TOOL_NAME_PATTERN = r"^tools(\.[a-z0-9_-]+){2,}$"
@@ -41,16 +20,6 @@ RESERVED_CONNECTION_NAMES = ("studio", "skill", "test")
 
 def reserved_connection_name_message(name: str) -> str:
     return f"{name!r} names the studio's own tools (tools.{name}.*); choose another name."
-
-
-def risk_rank(risk: str) -> int:
-    """The position of a risk class in RISK_CLASSES (read is 0); ValueError when unknown."""
-    try:
-        return RISK_CLASSES.index(risk)
-    except ValueError:
-        raise ValueError(
-            f"unknown risk class {risk!r}; expected one of: {', '.join(RISK_CLASSES)}"
-        ) from None
 
 
 def tool_name_is_valid(name: object) -> bool:

@@ -18,7 +18,7 @@ import jwt
 from django.conf import settings
 from django.utils import timezone
 
-from tools.registry import RISK_CLASSES, risk_rank
+from approvals.risk import RISK_CLASSES, risk_rank
 from tools.run_access import run_access
 
 _ALGORITHM = "HS256"

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 
 from approvals.effects import API_CALL_STEP
+from approvals.models import ApprovalStatus
 from tools.broker import ToolCallResult, tool_call
 from tools.context import ToolContext
 from tools.run_access import run_access
@@ -60,7 +61,10 @@ def tool_call_external(
     )
     if result.approval_request is not None:
         approval = runs.call_approval_request(run, result.approval_request)
-        result.structured = {"approval_id": str(approval.pk), "status": "pending"}
+        result.structured = {
+            "approval_id": str(approval.pk),
+            "status": ApprovalStatus.PENDING.value,
+        }
         return result
     if result.approval_pending is None and not result.replayed:
         runs.call_record(run, result)

@@ -24,9 +24,10 @@ from typing import Any
 import structlog
 import yaml
 
+from approvals.risk import RISK_CLASSES, RiskClass
 from tools.context import ToolContext, ToolExecutionError
 from tools.paths import file_inside
-from tools.registry import RISK_CLASSES, RiskClass, ToolDefinition
+from tools.registry import ToolDefinition
 
 _log = structlog.get_logger("agentstudio.skills")
 SKILL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

@@ -9,6 +9,7 @@ from agentstudio.accounts.models import Role
 from agentstudio.accounts.roles import can_decide_approvals, user_membership
 from agentstudio.errors import AppError, ErrorCode
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
+from approvals.risk import RiskClass
 
 REASON_MAX_LENGTH = 2000
 
@@ -21,7 +22,7 @@ def approval_assert_can_decide(*, approval: Approval, actor: AbstractUser) -> No
     if not can_decide_approvals(actor):
         raise AppError(ErrorCode.PERMISSION_DENIED, "Only approvers and admins decide approvals.")
     if (
-        approval.risk == "admin"
+        approval.risk == RiskClass.ADMIN
         and approval.kind == ApprovalKind.TOOL_CALL
         and (membership.role != Role.ADMIN)
     ):

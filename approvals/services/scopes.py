@@ -14,10 +14,11 @@ from approvals.models import (
     ApprovalScope,
     ApprovalStatus,
 )
+from approvals.risk import RiskClass
 from approvals.services.create import approval_create
 from approvals.services.recording import approval_decision_record
 
-SCOPE_FORBIDDEN_RISKS = {"destructive", "admin", "secret"}
+SCOPE_FORBIDDEN_RISKS = {RiskClass.DESTRUCTIVE, RiskClass.ADMIN, RiskClass.SECRET}
 
 
 def approval_scope_checked(approval: Approval, scope: str | None) -> str:

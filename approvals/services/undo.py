@@ -8,14 +8,13 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from agentstudio.audit import events
 from agentstudio.errors import AppError, ErrorCode
 from approvals.effects import (
-    API_CALL_STEP,
     RUN_APPROVAL_POLICY,
+    RUNS_AWAITING_RELEASE,
     approval_effect_reopened_handler,
     approval_hook,
 )
@@ -59,7 +58,7 @@ def approvals_release_after_undo(*, now: datetime | None = None) -> int:
     or whose API call is still unmade while its run runs (a delayed task lost with its
     broker), are released."""
     now = now or timezone.now()
-    waiting = Q(run__status="waiting_for_approval") | Q(step=API_CALL_STEP, run__status="running")
+    waiting = approval_hook(RUNS_AWAITING_RELEASE)()
     released = list(
         Approval.objects.filter(
             waiting, status=ApprovalStatus.APPROVED, undo_until__lte=now

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from approvals.risk import RiskClass, risk_rank
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Run, RunStep, StepStatus
 from playbooks.runs.tool_scope import run_tool_scope
 from tools.models import ToolInvocation
-from tools.registry import risk_rank, tool_registry
+from tools.registry import tool_registry
 
 
 def step_is_pure(step: dict[str, Any]) -> bool:
@@ -25,7 +26,7 @@ def step_is_pure(step: dict[str, Any]) -> bool:
         definition is not None
         and definition.idempotent
         and not definition.open_world
-        and risk_rank(definition.risk) <= risk_rank("compute")
+        and risk_rank(definition.risk) <= risk_rank(RiskClass.COMPUTE)
     )
 
 

@@ -24,6 +24,7 @@ from playbooks.runs.events import (
 )
 from playbooks.runs.finishing import run_fail_locked, run_succeed_locked
 from playbooks.runs.services import run_locked, run_resume_locked
+from playbooks.spec.defaults import StepKind
 
 UNKNOWN_OUTCOME_RERUN = "outcome unknown; a person chose to run it again"
 
@@ -106,7 +107,7 @@ def _answers_an_agent(run: Run, approval: Any) -> bool:
     if approval.kind != ApprovalKind.TOOL_CALL or approval.status != ApprovalStatus.REJECTED:
         return False
     steps = run.version.spec.get("steps", [])
-    return any(step.get("id") == approval.step and "agent" in step for step in steps)
+    return any(step.get("id") == approval.step and StepKind.AGENT in step for step in steps)
 
 
 def _complete_waiting_step(run: Run, approval: Any) -> list[EventSpec]:

@@ -3,8 +3,8 @@
 import copy
 from typing import Any
 
+from approvals.risk import RISK_CLASSES, RiskClass
 from tools.policy import ApprovalMode
-from tools.registry import RISK_CLASSES, RiskClass
 
 
 class StepKind:

@@ -4,9 +4,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from approvals.risk import RiskClass, risk_rank
 from playbooks.spec.defaults import StepKind
 from playbooks.spec.validator import ToolLookup
-from tools.registry import RiskClass, risk_rank, tool_name_is_valid, tool_registry
+from tools.registry import tool_name_is_valid, tool_registry
 
 DEFAULT_PROMOTION_MAX_AUTO_STEPS = 10
 # Step kinds that act beyond a fixed, reviewable sequence of calls.

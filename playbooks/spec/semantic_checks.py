@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from approvals.risk import RISK_CLASSES, risk_rank
 from playbooks.spec.defaults import (
     APPROVAL_MODE_STRICTNESS,
     APPROVER_ROLE_STRICTNESS,
@@ -15,7 +16,7 @@ from playbooks.spec.defaults import (
 from playbooks.spec.schema_errors import meta_schema_validator, schema_problems
 from playbooks.spec.templates import template_check, template_step_references
 from playbooks.spec.yaml_loader import json_pointer_escape
-from tools.registry import RISK_CLASSES, ToolDefinition, risk_rank, tool_name_is_valid
+from tools.registry import ToolDefinition, tool_name_is_valid
 
 # Per step kind, the fields whose strings are templates (rendered when the step runs).
 TEMPLATED_STEP_FIELDS = {

@@ -3,11 +3,10 @@
 import pytest
 from jsonschema import Draft202012Validator
 
+from approvals.risk import RISK_CLASSES, risk_rank
 from tools.registry import (
-    RISK_CLASSES,
     ToolDefinition,
     ToolRegistry,
-    risk_rank,
     tool_registry,
     tool_registry_with_builtins,
 )

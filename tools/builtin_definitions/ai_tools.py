@@ -1,10 +1,11 @@
 """Definitions of the model-backed tools (refine a prompt, draft a playbook)."""
 
+from approvals.risk import RiskClass
 from tools.builtin_definitions.schema_parts import (
     arguments_schema,
     text_schema,
 )
-from tools.registry import RiskClass, ToolDefinition
+from tools.registry import ToolDefinition
 
 _MESSAGE = {
     "type": "object",

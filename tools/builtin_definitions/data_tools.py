@@ -1,5 +1,6 @@
 """Definitions of the dataset tools (profile, resolve duplicate entities)."""
 
+from approvals.risk import RiskClass
 from tools.builtin_definitions.schema_parts import (
     COLUMN_NAME,
     COUNT,
@@ -11,7 +12,7 @@ from tools.builtin_definitions.schema_parts import (
     text_schema,
     workspace_path_schema,
 )
-from tools.registry import RiskClass, ToolDefinition
+from tools.registry import ToolDefinition
 
 _NORMALIZATIONS = ["lowercase", "strip", "collapse_whitespace", "digits_only", "remove_punctuation"]
 

@@ -1,5 +1,6 @@
 """Definitions of the workspace file tools (list, read, write)."""
 
+from approvals.risk import RiskClass
 from tools.builtin_definitions.schema_parts import (
     BOOLEAN,
     COUNT,
@@ -11,7 +12,7 @@ from tools.builtin_definitions.schema_parts import (
     workspace_path_schema,
     written_file_schema,
 )
-from tools.registry import RiskClass, ToolDefinition
+from tools.registry import ToolDefinition
 
 STUDIO_FILES_LIST = ToolDefinition(
     name="tools.studio.files.list",

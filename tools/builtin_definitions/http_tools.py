@@ -1,5 +1,6 @@
 """Definitions of the tools that reach outside over HTTP (fetch, POST, Slack)."""
 
+from approvals.risk import RiskClass
 from tools.builtin_definitions.schema_parts import (
     HEADER_NAME_PATTERN,
     arguments_schema,
@@ -7,7 +8,7 @@ from tools.builtin_definitions.schema_parts import (
     result_schema,
     text_schema,
 )
-from tools.registry import RiskClass, ToolDefinition
+from tools.registry import ToolDefinition
 
 STUDIO_HTTP_FETCH = ToolDefinition(
     name="tools.studio.http.fetch",

@@ -1,5 +1,6 @@
 """Definitions of the report tools (Excel workbook, lineage record)."""
 
+from approvals.risk import RiskClass
 from tools.builtin_definitions.schema_parts import (
     COLUMN_NAME,
     COUNT,
@@ -10,7 +11,7 @@ from tools.builtin_definitions.schema_parts import (
     workspace_path_schema,
     written_file_schema,
 )
-from tools.registry import RiskClass, ToolDefinition
+from tools.registry import ToolDefinition
 
 _SHEET = {
     "type": "object",

@@ -1,11 +1,12 @@
 """Definition of the tool that loads a skill's reference document."""
 
+from approvals.risk import RiskClass
 from tools.builtin_definitions.schema_parts import (
     arguments_schema,
     result_schema,
     workspace_path_schema,
 )
-from tools.registry import RiskClass, ToolDefinition
+from tools.registry import ToolDefinition
 
 SKILL_LOAD_REFERENCE = ToolDefinition(
     name="tools.skill.load_reference",

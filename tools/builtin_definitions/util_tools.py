@@ -1,10 +1,11 @@
 """Definition of the utility tool echo."""
 
+from approvals.risk import RiskClass
 from tools.builtin_definitions.schema_parts import (
     arguments_schema,
     result_schema,
 )
-from tools.registry import RiskClass, ToolDefinition
+from tools.registry import ToolDefinition
 
 STUDIO_UTIL_ECHO = ToolDefinition(
     name="tools.studio.util.echo",
