@@ -13,7 +13,12 @@ from playbooks.engine.events import EventSpec
 from playbooks.engine.outcome import Result
 from playbooks.engine.steps.gates import resolved_outcome
 from playbooks.engine.store.event_rows import run_events_append_locked
-from playbooks.models import Run, RunStatus, RunStep, StepStatus
+from playbooks.engine.store.waiting_steps import (
+    waiting_step_row,
+    waiting_step_succeed,
+    waiting_steps_retire,
+)
+from playbooks.models import Run, RunStatus
 from playbooks.models.runs import PAUSED_RUN_STATUSES
 from playbooks.runs.events import (
     run_event_approval_decided,
@@ -116,21 +121,13 @@ def _complete_waiting_step(run: Run, approval: Any) -> list[EventSpec]:
     the decision and its effect on the run are durable together. What the step yields is
     the engine's rule (`resolved_outcome`), the same one it applies when the step runs
     again."""
-    row = (
-        RunStep.objects.filter(run=run, step_id=approval.step, status=StepStatus.WAITING)
-        .order_by("-attempt")
-        .first()
-    )
+    row = waiting_step_row(run, approval.step)
     if row is None or row.index != run.cursor:
         return []  # not the step the run waits on: the engine reads the decision itself
     outcome = resolved_outcome(approval)
     if outcome is None or outcome.result != Result.SUCCEEDED:
         return []
-    row.status = StepStatus.SUCCEEDED
-    row.output = outcome.output
-    row.state = outcome.state
-    row.finished_at = timezone.now()
-    row.save(update_fields=["status", "output", "state", "finished_at"])
+    waiting_step_succeed(row, outcome)
     run.cursor = row.index + 1
     run.current_step = row.step_id
     return [run_event_step_succeeded(step=row.step_id, index=row.index, attempt=row.attempt)]
@@ -139,8 +136,4 @@ def _complete_waiting_step(run: Run, approval: Any) -> list[EventSpec]:
 def _retire_unknown_step(run: Run, approval: Any) -> None:
     """A person checked that the interrupted call did not happen: the step runs again as a
     new attempt, so the call gets a new idempotency key and is made once."""
-    RunStep.objects.filter(run=run, step_id=approval.step, status=StepStatus.WAITING).update(
-        status=StepStatus.FAILED,
-        error="outcome unknown; re-run by decision",
-        finished_at=timezone.now(),
-    )
+    waiting_steps_retire(run, approval.step, error="outcome unknown; re-run by decision")
