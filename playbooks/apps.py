@@ -20,6 +20,6 @@ class PlaybooksConfig(AppConfig):
         # through the RunAccess tools defines and this app implements; tools imports nothing
         # of playbooks.
         run_tool_calls_register()
-        # The runs' tool-call chains keep their heads on the run row; the core's verifier
+        # The runs' audit chains keep their heads on the run row; the core's verifier
         # finds them through this source.
         audit_head_source_register(run_audit_heads)

@@ -86,7 +86,7 @@ def audit_append(
 
 
 def run_audit_stream(run_id: Any) -> str:
-    """The chain of one run's tool calls; its head is kept on the run row."""
+    """The chain of one run's tool calls and transitions; its head is kept on the run row."""
     return f"run:{run_id}"
 
 

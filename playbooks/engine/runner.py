@@ -31,6 +31,7 @@ from playbooks.engine.slice_failures import slice_failure_record, slice_failures
 from playbooks.engine.steps import step_execute
 from playbooks.engine.steps.tool import step_timeout
 from playbooks.engine.store.checkpoint import checkpoint_settle, checkpoint_step
+from playbooks.engine.store.run_audit import run_audit_transition
 from playbooks.engine.store.run_row import run_save_guarded, run_save_locked
 from playbooks.engine.store.writer import writer_available
 from playbooks.engine.view import RunView
@@ -51,11 +52,15 @@ class Advance(enum.StrEnum):
 
 
 def _start(run: Run, owner: str) -> bool:
-    """queued → running, guarded like a checkpoint: no row lock, one UPDATE and one INSERT."""
+    """queued → running, guarded like a checkpoint: no row lock, one UPDATE and the INSERTs
+    of its event and audit row (one statement on the writer)."""
 
     def transition() -> list[EventSpec]:
         run.start()
         run.started_at = run.started_at or timezone.now()
+        run_audit_transition(
+            run, transition="started", source=RunStatus.QUEUED, attempt=run.attempt
+        )
         return [
             run_event_started(attempt=run.attempt, version=run.version.number, cursor=run.cursor)
         ]
@@ -64,7 +69,7 @@ def _start(run: Run, owner: str) -> bool:
         run=run,
         owner=owner,
         expected_status=RunStatus.QUEUED,
-        fields=("status", "started_at"),
+        fields=("status", "started_at", "audit_seq", "audit_hash"),
         transition=transition,
     )
 
@@ -97,6 +102,8 @@ def _succeed(view: RunView, owner: str) -> bool | None:
             "paused_reason",
             "lease_owner",
             "lease_expires_at",
+            "audit_seq",
+            "audit_hash",
         ),
         transition=transition,
     )

@@ -25,7 +25,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from playbooks.engine.store.event_rows import run_events_append_locked
-from playbooks.engine.store.run_audit import run_audit_event_append_locked
 from playbooks.models import Run, RunStatus
 from playbooks.runs.finishing import run_fail_locked
 
@@ -104,10 +103,16 @@ def _count_locked(locked: Run, failures: int, error: str, fields: list[str]) -> 
         locked.save(update_fields=fields)
         return False
     died = f"the worker's slice died at it {failures} times in a row"
+    source = locked.status
     if locked.status == RunStatus.QUEUED:
         locked.start()  # it never got to start: fail it from running, as any run fails
-    events = run_fail_locked(locked, f"{_step_name(locked)} failed: {died}: {error}")
-    _audit_failed_locked(locked)
+    # the system's decision to give up on the run, audited with the count
+    events = run_fail_locked(
+        locked,
+        f"{_step_name(locked)} failed: {died}: {error}",
+        source=source,
+        slice_failures=failures,
+    )
     locked.lease_owner, locked.lease_expires_at = "", None
     run_events_append_locked(run=locked, events=events, persist_seq=False)
     locked.save()
@@ -119,12 +124,6 @@ def _step_name(locked: Run) -> str:
     if locked.cursor < len(steps):
         return f"step {steps[locked.cursor]['id']}"
     return "the run's completion"
-
-
-def _audit_failed_locked(locked: Run) -> None:
-    """The system's decision to give up on the run, on the run's audit chain."""
-    data = {"error": locked.error, "slice_failures": locked.slice_failures}
-    run_audit_event_append_locked(locked, "run.failed", data, timezone.now())
 
 
 def slice_failures_clear(*, run_id: object) -> None:

@@ -56,16 +56,21 @@ def run_apply_decision(*, approval: Any, actor: Any, window_closed: bool = False
     elif approval.kind == ApprovalKind.TOOL_CALL and _waits_on_other_calls(locked, approval):
         pass  # one decision of several on the same turn: the run waits for the rest
     elif approval.kind == ApprovalKind.REVIEW:
+        decided = {"actor": actor, "approval": str(approval.pk)}
         events += (
-            run_succeed_locked(locked)
+            run_succeed_locked(locked, **decided)
             if approved
-            else run_fail_locked(locked, f"review rejected: {approval.reason or approval.status}")
+            else run_fail_locked(
+                locked, f"review rejected: {approval.reason or approval.status}", **decided
+            )
         )
     elif not approved and not _answers_an_agent(locked, approval):
         events += run_fail_locked(
             locked,
             f"{approval.title}: {approval.status}"
             + (f" ({approval.reason})" if approval.reason else ""),
+            actor=actor,
+            approval=str(approval.pk),
         )
     else:
         if approval.kind == ApprovalKind.OUTCOME_UNKNOWN:
@@ -75,7 +80,7 @@ def run_apply_decision(*, approval: Any, actor: Any, window_closed: bool = False
                     step=approval.step, error=UNKNOWN_OUTCOME_RERUN, retry_at=None
                 )
             )
-        run_resume_locked(locked, events)
+        run_resume_locked(locked, events, actor=actor, approval=str(approval.pk))
         if approval.kind in (ApprovalKind.GATE, ApprovalKind.QUESTION):
             events += _complete_waiting_step(locked, approval)
     run_events_append_locked(run=locked, events=events, persist_seq=False)

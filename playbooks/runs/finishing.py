@@ -13,6 +13,7 @@ from jinja2 import TemplateError
 from approvals.models import ApprovalKind
 from approvals.services import approval_create
 from playbooks.engine.events import EventSpec
+from playbooks.engine.store.run_audit import run_audit_transition
 from playbooks.engine.view import RunView
 from playbooks.models import Run
 from playbooks.runs.events import (
@@ -48,19 +49,31 @@ def run_after_finish(run: Run) -> None:
     transaction.on_commit(hooks, robust=True)
 
 
-def run_fail_locked(locked: Run, error: str) -> list[EventSpec]:
+def run_fail_locked(
+    locked: Run, error: str, *, source: str | None = None, actor: Any = None, **reason: Any
+) -> list[EventSpec]:
+    """Fails the run with `error`, audited with it (and `reason`, by `actor`: a person's
+    decision, or the system when None); `source`, when given, is the status the run is
+    failed from (a queued run is started to be failed)."""
+    source = source or locked.status
     locked.fail()
     locked.error = error[:5000]
     locked.finished_at = timezone.now()
     locked.usage_wall_seconds = run_wall_seconds(locked)
     locked.paused_reason = ""
+    run_audit_transition(
+        locked, transition="failed", source=source, actor=actor, error=locked.error, **reason
+    )
     run_after_finish(locked)
     return [run_event_failed(error=locked.error)]
 
 
-def run_succeed_locked(locked: Run) -> list[EventSpec]:
+def run_succeed_locked(locked: Run, *, actor: Any = None, **reason: Any) -> list[EventSpec]:
+    """Ends the run well (audited by `actor`, a review's decider, or the system)."""
+    source = locked.status
     locked.succeed()
     locked.finished_at = timezone.now()
+    run_audit_transition(locked, transition="succeeded", source=source, actor=actor, **reason)
     locked.usage_wall_seconds = run_wall_seconds(locked)
     locked.paused_reason = ""
     run_after_finish(locked)
@@ -95,8 +108,12 @@ def run_complete_locked(locked: Run, view: RunView) -> list[EventSpec]:
         payload={"outputs": locked.outputs},
         call_key=f"{locked.pk}:review@{locked.attempt}",
     )
+    source = locked.status
     locked.await_review()
     locked.paused_reason = "review"
+    run_audit_transition(
+        locked, transition="reviewing", source=source, reason="review", approval=str(approval.pk)
+    )
     return [
         run_event_approval_requested(approval=approval),
         run_event_paused(data={"reason": "review", "approval": str(approval.pk)}),

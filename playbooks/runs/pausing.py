@@ -12,6 +12,7 @@ from approvals.models import Approval, ApprovalStatus
 from approvals.services import approval_create
 from playbooks.engine.events import EventSpec
 from playbooks.engine.outcome import Pause
+from playbooks.engine.store.run_audit import run_audit_transition
 from playbooks.engine.view import RunView
 from playbooks.models import Run, RunStatus, RunStep
 from playbooks.runs.events import (
@@ -78,10 +79,20 @@ def pause_apply(
             return run_fail_locked(locked, f"step {row.step_id} failed: {problem}")
         events.append(run_event_child_started(child=child, step=row.step_id))
         data["child_run"] = str(child.pk)
+    source = locked.status
     if pause.status == RunStatus.WAITING_FOR_APPROVAL:
         locked.wait_for_approval()
     else:
         locked.block()
     locked.paused_reason = pause.reason
+    waits_for = {name: data[name] for name in ("approval", "child_run") if name in data}
+    run_audit_transition(
+        locked,
+        transition=str(locked.status),
+        source=source,
+        reason=pause.reason,
+        step=row.step_id,
+        **waits_for,
+    )
     events.append(run_event_paused(data=data))
     return events

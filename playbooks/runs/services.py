@@ -13,6 +13,7 @@ from agentstudio.errors import AppError, ErrorCode
 from approvals.models import ApprovalStatus
 from playbooks.engine.events import EventSpec
 from playbooks.engine.store.event_rows import run_events_append_locked
+from playbooks.engine.store.run_audit import run_audit_transition
 from playbooks.models import Playbook, Run, RunStatus
 from playbooks.models.runs import FINAL_RUN_STATUSES
 from playbooks.runs import doorbell
@@ -46,9 +47,15 @@ def _by(actor: Any) -> str:
     return actor.get_username() if actor is not None else "system"
 
 
-def run_resume_locked(locked: Run, events: list[EventSpec]) -> None:
+def run_resume_locked(
+    locked: Run, events: list[EventSpec], *, actor: Any = None, **reason: Any
+) -> None:
+    """What the run waited for arrived: it runs again (audited by `actor`, the system when
+    None, with `reason`: what arrived)."""
+    source = locked.status
     locked.resume()
     locked.paused_reason = ""
+    run_audit_transition(locked, transition="resumed", source=source, actor=actor, **reason)
     events.append(run_event_resumed(cursor=locked.cursor))
     doorbell.run_enqueue(run_id=locked.pk)
 
@@ -60,7 +67,7 @@ def run_wake_parent(*, parent_id: object, child_id: object) -> None:
         if parent.status != RunStatus.BLOCKED or parent.paused_reason != "sub_run":
             return
         events: list[EventSpec] = [run_event_child_finished(child_id=child_id)]
-        run_resume_locked(parent, events)
+        run_resume_locked(parent, events, child_run=str(child_id))
         run_events_append_locked(run=parent, events=events, persist_seq=False)
         parent.save()
 
@@ -82,6 +89,7 @@ def _run_cancel(*, run: Run, actor: Any, reason: str) -> Run:
     locked.finished_at = timezone.now()
     locked.usage_wall_seconds = run_wall_seconds(locked)
     locked.paused_reason = ""
+    run_audit_transition(locked, transition="cancelled", source=source, actor=actor, reason=reason)
     for approval in locked.approvals.filter(status=ApprovalStatus.PENDING):
         approval_cancel(approval=approval, actor=actor, reason="run cancelled")
     for child in locked.child_runs.exclude(status__in=FINAL_RUN_STATUSES):
@@ -108,6 +116,13 @@ def run_retry(*, run: Run, actor: Any) -> Run:
         )
     locked.retry()
     locked.attempt += 1
+    run_audit_transition(
+        locked,
+        transition="retried",
+        source=RunStatus.FAILED,
+        actor=actor,
+        attempt=locked.attempt,
+    )
     locked.error = ""
     locked.finished_at = None
     locked.not_before = None

@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 
 from agentstudio.errors import AppError, ErrorCode
 from playbooks.engine.store.event_rows import run_events_append_locked
+from playbooks.engine.store.run_audit import run_audit_transition
 from playbooks.idempotency import (
     IdempotencyClaim,
     IdempotencyKeyTaken,
@@ -174,7 +175,7 @@ def run_row_create(
         raise AppError(
             ErrorCode.VALIDATION_ERROR, f"Invalid inputs: {errors[0]['message']}", details=errors
         )
-    run = Run.objects.create(
+    run = Run(
         **({"id": run_id} if run_id else {}),
         organization_id=playbook.organization_id,
         playbook=playbook,
@@ -186,6 +187,11 @@ def run_row_create(
         parent_run=parent,
         parent_step=parent_step,
     )
+    # a person's start (a sub-run is its parent's: the system's), in the row's own INSERT
+    started_by = actor if parent is None else None
+    parent_run = {"parent_run": str(parent.pk)} if parent is not None else {}
+    run_audit_transition(run, transition="queued", source=None, actor=started_by, **parent_run)
+    run.save(force_insert=True)
     run_events_append_locked(
         run=run,
         events=[run_event_queued(playbook=playbook, version=version.number, parent=parent)],

@@ -82,7 +82,10 @@ def test_a_slice_that_keeps_dying_fails_its_run_after_three_deaths(
     audit = list(
         AuditEvent.objects.filter(stream=f"run:{run.pk}").order_by("seq").values_list("type")
     )
-    assert audit == [("tool.called",)] * 3 + [("run.failed",)]
+    # between the run's own rows: queued, started once (the later slices found it running)
+    assert audit == (
+        [("run.queued",), ("run.started",)] + [("tool.called",)] * 3 + [("run.failed",)]
+    )
     types = assert_event_stream_intact(run)
     assert types == ["run.queued", "run.started", "run.failed"]
     assert worker.log_text().count("slice died") == 3

@@ -140,7 +140,8 @@ def test_a_file_write_whose_checkpoint_died_leaves_its_invocation_and_audit_row(
     audit = AuditEvent.objects.filter(stream=f"run:{run.pk}", type="tool.called")
     assert [row.data["key"] for row in audit] == [key]
     run.refresh_from_db()
-    assert (run.audit_seq, run.audit_hash) == (1, audit.get().hash)
+    # the call's row follows the run's queued and started rows, and is the chain's head
+    assert (run.audit_seq, run.audit_hash) == (3, audit.get().hash)
     # the next slice finds the call made (attempt 1 again: the row is open): it replays it
     # instead of writing again, and the run goes on
     assert run_advance(run_id=run.pk) == Advance.FINISHED
@@ -187,8 +188,12 @@ def test_the_beat_counts_workers_that_died_holding_the_run_and_fails_it_at_the_l
     )
     assert (run.lease_owner, run.lease_expires_at) == ("", None)
     assert run.events.order_by("seq").last().type == "run.failed"
-    audit = AuditEvent.objects.get(stream=f"run:{run.pk}")
+    audit = AuditEvent.objects.get(stream=f"run:{run.pk}", type="run.failed")
     assert (audit.type, audit.data["error"]) == ("run.failed", run.error)
+    # the run's chain: its creation (the fixture starts it by hand), then its failure, the head
+    chain = AuditEvent.objects.filter(stream=f"run:{run.pk}").order_by("seq")
+    assert list(chain.values_list("type", flat=True)) == ["run.queued", "run.failed"]
+    assert (audit.seq, audit.hash) == (run.audit_seq, run.audit_hash)
 
 
 def test_a_live_lease_and_a_let_go_lease_count_no_death(running_run, settings):

@@ -171,6 +171,7 @@ def test_the_guarded_run_row_save_fills_every_column_of_its_events():
     run = Run(pk=uuid.uuid4(), event_seq=0, status="running")
     now = datetime.datetime.now(datetime.UTC)
     batch = event_batch(first_seq=1, events=[("run.started", {"attempt": 1})], created_at=now)
+    audit = model_instance(AuditEvent, stream="run:x", seq=1, type="run.started", created_at=now)
     for fields in (("status", "started_at"), ("status", "outputs", "lease_owner")):
         params = run_row_params(
             run=run,
@@ -179,6 +180,7 @@ def test_the_guarded_run_row_save_fills_every_column_of_its_events():
             owner="w",
             event_rows=batch.rows,
             event_count=len(batch),
+            audit=[audit],
         )
         assert statement_gaps(run_row_statement(fields), params) == []
 

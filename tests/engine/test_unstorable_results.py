@@ -52,7 +52,11 @@ def _assert_invocation_audited(run: Run, key: str) -> ToolInvocation:
     audit = AuditEvent.objects.filter(stream=f"run:{run.pk}", type="tool.called")
     assert [row.data["key"] for row in audit] == [key]
     run.refresh_from_db()
-    assert run.audit_seq == 1 and run.audit_hash == audit.get().hash
+    # the call's row comes after the run's queued and started rows; its failure ends the chain
+    chain = list(AuditEvent.objects.filter(stream=f"run:{run.pk}").order_by("seq"))
+    assert [row.type for row in chain] == ["run.queued", "run.started", "tool.called", "run.failed"]
+    assert chain[2].hash == audit.get().hash and chain[3].prev_hash == chain[2].hash
+    assert (run.audit_seq, run.audit_hash) == (chain[-1].seq, chain[-1].hash)
     return invocation
 
 

@@ -33,15 +33,24 @@ def _sha256(value) -> str:
     return hashlib.sha256(canonical_json(value)).hexdigest()
 
 
-def _chain(run):
-    return list(AuditEvent.objects.filter(stream=run_audit_stream(run.pk)).order_by("seq"))
+def _chain(run, type="tool.called"):
+    """The run's stream (its tool calls, or every row with `type=None`: its transitions
+    too)."""
+    rows = AuditEvent.objects.filter(stream=run_audit_stream(run.pk)).order_by("seq")
+    return list(rows if type is None else rows.filter(type=type))
 
 
 def _assert_chained(run, steps):
+    chain = _chain(run, type=None)
+    # the calls come between the run's queued and started rows and its success
+    assert [row.seq for row in chain] == list(range(1, steps + 4))
+    assert [row.type for row in chain] == (
+        ["run.queued", "run.started"] + ["tool.called"] * steps + ["run.succeeded"]
+    )
     rows = _chain(run)
-    assert [row.seq for row in rows] == list(range(1, steps + 1))
+    assert [row.seq for row in rows] == list(range(3, steps + 3))
     assert {row.type for row in rows} == {"tool.called"}
-    assert {row.organization_id for row in rows} == {run.organization_id}
+    assert {row.organization_id for row in chain} == {run.organization_id}
     invocations = {i.key: i for i in ToolInvocation.objects.filter(run=run)}
     assert {row.data["key"] for row in rows} == set(invocations)
     assert {row.data["status"] for row in rows} == {"succeeded"}
@@ -49,10 +58,10 @@ def _assert_chained(run, steps):
         invocation = invocations[row.data["key"]]
         assert row.data["arguments_sha256"] == _sha256(invocation.arguments)
         assert row.data["result_sha256"] == _sha256(invocation.result)
-    assert rows[0].prev_hash == ""
-    assert all(rows[i].prev_hash == rows[i - 1].hash for i in range(1, len(rows)))
+    assert chain[0].prev_hash == ""
+    assert all(chain[i].prev_hash == chain[i - 1].hash for i in range(1, len(chain)))
     run.refresh_from_db()
-    assert (run.audit_seq, run.audit_hash) == (rows[-1].seq, rows[-1].hash)
+    assert (run.audit_seq, run.audit_hash) == (chain[-1].seq, chain[-1].hash)
     assert list(audit_verify()) == []
 
 
@@ -110,12 +119,12 @@ def test_an_api_call_extends_the_same_chain_and_tampering_is_found(running_run):
     scope, _run = scope_token_verify(scope_token_issue(run)[0])
     tool_call_external(scope=scope, run=run, name=ECHO, arguments={"value": "api"})
     tool_call_external(scope=scope, run=run, name=ECHO, arguments={"value": "again"})
-    first, second = _chain(run)
+    first, second = _chain(run)  # after the run's own run.queued row
     assert (first.data["step"], first.data["status"]) == ("api", "succeeded")
     assert second.prev_hash == first.hash
     assert list(audit_verify()) == []
     AuditEvent.objects.filter(pk=first.pk).update(data={**first.data, "tool": "tools.other.x"})
-    assert f"stream {run_audit_stream(run.pk)} at seq 1: row content" in _broken()
+    assert f"stream {run_audit_stream(run.pk)} at seq {first.seq}: row content" in _broken()
 
 
 def test_a_deleted_last_row_and_a_moved_head_are_found(running_run):
@@ -123,10 +132,10 @@ def test_a_deleted_last_row_and_a_moved_head_are_found(running_run):
     scope, _run = scope_token_verify(scope_token_issue(run)[0])
     for value in ("a", "b"):
         tool_call_external(scope=scope, run=run, name=ECHO, arguments={"value": value})
-    _first, last = _chain(run)
+    _first, last = _chain(run)  # after the run's own run.queued row
     AuditEvent.objects.filter(pk=last.pk).delete()
-    assert "at seq 2: rows missing at the end" in _broken()
-    Run.objects.filter(pk=run.pk).update(audit_seq=1, audit_hash="0" * 64)
+    assert f"at seq {last.seq}: rows missing at the end" in _broken()
+    Run.objects.filter(pk=run.pk).update(audit_seq=last.seq - 1, audit_hash="0" * 64)
     assert "the head's hash does not match" in _broken()
 
 

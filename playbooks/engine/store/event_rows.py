@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from agentstudio.json_encoding import json_dumps
 from playbooks.engine.events import EventSpec, live_event_payload, run_events_publish_on_commit
+from playbooks.engine.store.run_audit import run_audit_pending_write
 from playbooks.models import Run, RunEvent
 
 
@@ -66,8 +67,11 @@ def run_events_build(*, run: Run, first_seq: int, events: Iterable[EventSpec]) -
 def run_events_append_locked(
     *, run: Run, events: list[EventSpec], persist_seq: bool = True
 ) -> list[RunEvent]:
-    """Appends to a run whose row the caller has locked (select_for_update). `event_seq`
-    moves on the instance, and in the row unless the caller saves the run itself."""
+    """Appends to a run whose row the caller has locked (select_for_update), with the audit
+    rows of the transitions made on it (`run_audit_transition`: the caller saves the run,
+    `audit_seq` and `audit_hash` included). `event_seq` moves on the instance, and in the
+    row unless the caller saves the run itself."""
+    run_audit_pending_write(run)
     if not events:
         return []
     rows = run_events_build(run=run, first_seq=run.event_seq + 1, events=events)

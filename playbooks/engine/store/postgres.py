@@ -229,8 +229,8 @@ def _execute_with_wrappers(cursor: psycopg.Cursor, sql: str, params: dict[str, A
 @functools.cache
 def run_row_statement(fields: tuple[str, ...]) -> str:
     """A guarded write of some of a run's columns (taken from a JSON document of the run
-    row) and its new events, for the lifecycle moves the lease holder makes alone (start,
-    success). Answers the run id, or nothing when the guard did not match."""
+    row), its new events and its audit rows, for the lifecycle moves the lease holder makes
+    alone (start, success). Answers the run id, or nothing when the guard did not match."""
     run_table = Run._meta.db_table
     columns = {field.name: field.column for field in Run._meta.concrete_fields}
     targets = ", ".join(f'"{columns[name]}"' for name in fields)
@@ -244,7 +244,8 @@ def run_row_statement(fields: tuple[str, ...]) -> str:
             '  WHERE "id" = %(run_id)s::uuid AND "status" = %(expected_status)s::varchar',
             '    AND "lease_owner" = %(owner)s::varchar'
             ' AND "event_seq" = %(seen_event_seq)s::bigint RETURNING "id"),',
-            _events_insert(),
+            _events_insert() + ",",
+            _insert("audit", AuditEvent, "jsonb_populate_recordset", AUDIT_ROWS, with_pk=True),
             'SELECT "id" FROM guard',
         ]
     )
@@ -258,9 +259,11 @@ def run_row_params(
     owner: str,
     event_rows: str,
     event_count: int,
+    audit: list[Any],
 ) -> dict[str, Any]:
     """`run.event_seq` is the value the guard expects; the `event_count` events in
-    `event_rows` (a JSON list of RunEvent rows) follow it."""
+    `event_rows` (a JSON list of RunEvent rows) follow it; `audit`: the transition's audit
+    rows (AuditEvent instances)."""
     document = {}
     for name in fields:
         field = Run._meta.get_field(name)
@@ -273,4 +276,5 @@ def run_row_params(
         "owner": owner,
         "seen_event_seq": run.event_seq,
         EVENT_ROWS: event_rows,
+        AUDIT_ROWS: json_dumps([model_row_with_pk(audit_row) for audit_row in audit]),
     }

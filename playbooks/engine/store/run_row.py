@@ -10,6 +10,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.utils import timezone
 
+from agentstudio.audit.models import AuditEvent
 from playbooks.engine.events import (
     EventSpec,
     run_events_publish_on_commit,
@@ -21,6 +22,7 @@ from playbooks.engine.store.event_rows import (
     run_events_build,
 )
 from playbooks.engine.store.postgres import run_row_params, run_row_statement
+from playbooks.engine.store.run_audit import run_audit_pending_take
 from playbooks.engine.store.writer import checkpoint_writer, writer_available
 from playbooks.engine.view import RunView
 from playbooks.models import Run, RunEvent, RunStatus
@@ -60,13 +62,15 @@ def run_save_guarded(
     transition: Callable[[], list[EventSpec]],
 ) -> bool:
     """Runs `transition` (a lifecycle method and what goes with it, returning its events) and
-    writes `fields` of `run` with those events in one transaction, if the row is still as
-    the lease holder last saw it (status, holder, event seq); otherwise nothing is written,
-    on-commit hooks included, and the answer is False."""
+    writes `fields` of `run` with those events and its audit rows (`run_audit_transition`;
+    `fields` then name `audit_seq` and `audit_hash`) in one transaction, if the row is
+    still as the lease holder last saw it (status, holder, event seq); otherwise nothing is
+    written, on-commit hooks included, and the answer is False."""
     if writer_available():
         return _run_save_guarded_statement(run, owner, expected_status, fields, transition)
     with transaction.atomic():
         events = transition()
+        audit = _transition_audit(run, fields)
         rows = run_events_build(run=run, first_seq=run.event_seq + 1, events=events)
         guard = Run.objects.filter(
             pk=run.pk, status=expected_status, lease_owner=owner, event_seq=run.event_seq
@@ -76,9 +80,19 @@ def run_save_guarded(
             transaction.set_rollback(True)
             return False
         RunEvent.objects.bulk_create(rows)
+        if audit:
+            AuditEvent.objects.bulk_create(audit)
         run_events_publish_on_commit(rows)
     run.event_seq += len(rows)
     return True
+
+
+def _transition_audit(run: Run, fields: tuple[str, ...]) -> list[AuditEvent]:
+    """The transition's audit rows, which the guarded write carries with the head."""
+    audit = run_audit_pending_take(run)
+    if audit and not {"audit_seq", "audit_hash"} <= set(fields):
+        raise RuntimeError("a guarded save of an audited transition must write the audit head")
+    return audit
 
 
 def _run_save_guarded_statement(
@@ -94,6 +108,7 @@ def _run_save_guarded_statement(
     drops them when the guard did not match."""
     with transaction.atomic():
         events = transition()
+        audit = _transition_audit(run, fields)
         batch = event_batch(first_seq=run.event_seq + 1, events=events, created_at=timezone.now())
         params = run_row_params(
             run=run,
@@ -102,6 +117,7 @@ def _run_save_guarded_statement(
             owner=owner,
             event_rows=batch.rows,
             event_count=len(batch),
+            audit=audit,
         )
         if checkpoint_writer.execute(run_row_statement(fields), params) is None:
             transaction.set_rollback(True)

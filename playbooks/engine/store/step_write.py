@@ -16,9 +16,9 @@ from agentstudio.model_instances import model_instance
 from playbooks.engine.events import EventSpec
 from playbooks.engine.lease import lease_renewal
 from playbooks.engine.outcome import Result, StepOutcome
-from playbooks.engine.store.run_audit import run_audit_rows
+from playbooks.engine.store.run_audit import run_audit_rows, run_transition_item
 from playbooks.engine.view import RunView
-from playbooks.models import Run, RunStep, StepStatus
+from playbooks.models import Run, RunStatus, RunStep, StepStatus
 from playbooks.spec.defaults import step_kind
 
 _ROW_STATUS = {
@@ -153,9 +153,16 @@ def step_write(
     if finish is not None:
         fields["finish"] = finish
     audit: list[AuditEvent] = []
-    if outcome.invocations:
+    ending = []
+    if finish is not None:  # the run's success (the system's) is audited in the same write
+        ending.append(
+            run_transition_item(
+                transition="succeeded", source=RunStatus.RUNNING, target=RunStatus.SUCCEEDED
+            )
+        )
+    if outcome.invocations or ending:
         audit, (fields["audit_seq"], fields["audit_hash"]) = run_audit_rows(
-            run, outcome.invocations, now
+            run, outcome.invocations, now, ending
         )
     return StepWrite(row=row, events=events, fields=fields, now=now, audit=audit)
 
