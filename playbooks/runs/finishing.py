@@ -13,6 +13,7 @@ from jinja2 import TemplateError
 from approvals.models import ApprovalKind
 from approvals.services import approval_create
 from playbooks.engine.events import EventSpec
+from playbooks.engine.outcome import PauseReason
 from playbooks.engine.store.run_audit import run_audit_transition
 from playbooks.engine.view import RunView
 from playbooks.models import Run
@@ -110,11 +111,15 @@ def run_complete_locked(locked: Run, view: RunView) -> list[EventSpec]:
     )
     source = locked.status
     locked.await_review()
-    locked.paused_reason = "review"
+    locked.paused_reason = PauseReason.REVIEW
     run_audit_transition(
-        locked, transition="reviewing", source=source, reason="review", approval=str(approval.pk)
+        locked,
+        transition="reviewing",
+        source=source,
+        reason=PauseReason.REVIEW,
+        approval=str(approval.pk),
     )
     return [
         run_event_approval_requested(approval=approval),
-        run_event_paused(data={"reason": "review", "approval": str(approval.pk)}),
+        run_event_paused(data={"reason": PauseReason.REVIEW, "approval": str(approval.pk)}),
     ]

@@ -12,6 +12,7 @@ from agentstudio.audit import events as audit_events
 from agentstudio.errors import AppError, ErrorCode
 from approvals.models import ApprovalStatus
 from playbooks.engine.events import EventSpec
+from playbooks.engine.outcome import PauseReason
 from playbooks.engine.store.event_rows import run_events_append_locked
 from playbooks.engine.store.run_audit import run_audit_transition
 from playbooks.models import Playbook, Run, RunStatus
@@ -64,7 +65,7 @@ def run_wake_parent(*, parent_id: object, child_id: object) -> None:
     """A sub-run ended: its parent, blocked on it, resumes (its step reads the child)."""
     with transaction.atomic():
         parent = run_locked(parent_id)
-        if parent.status != RunStatus.BLOCKED or parent.paused_reason != "sub_run":
+        if parent.status != RunStatus.BLOCKED or parent.paused_reason != PauseReason.SUB_RUN:
             return
         events: list[EventSpec] = [run_event_child_finished(child_id=child_id)]
         run_resume_locked(parent, events, child_run=str(child_id))
