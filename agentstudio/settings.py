@@ -232,6 +232,14 @@ AGENTSTUDIO_SCOPE_TOKEN_TTL_SECONDS = env.int("AGENTSTUDIO_SCOPE_TOKEN_TTL_SECON
 # Vault: Fernet keys, newest first (older ones still decrypt); empty: derived from SECRET_KEY.
 AGENTSTUDIO_VAULT_KEYS = env.list("AGENTSTUDIO_VAULT_KEYS", default=[])
 AGENTSTUDIO_DEFAULT_MODEL_PROVIDER = env.str("AGENTSTUDIO_DEFAULT_MODEL_PROVIDER", default="")
+# The price of a model the price table does not know (USD per million tokens); its usage
+# records are flagged `price_fallback`.
+AGENTSTUDIO_FALLBACK_INPUT_USD_PER_MTOK = env.str(
+    "AGENTSTUDIO_FALLBACK_INPUT_USD_PER_MTOK", default="10"
+)
+AGENTSTUDIO_FALLBACK_OUTPUT_USD_PER_MTOK = env.str(
+    "AGENTSTUDIO_FALLBACK_OUTPUT_USD_PER_MTOK", default="30"
+)
 # USD per 1,000 tokens; the scripted provider bills as if the named model had answered.
 AGENTSTUDIO_MODEL_PRICES = {
     "gpt-4o-mini": {"input": "0.00015", "output": "0.0006"},

@@ -56,3 +56,82 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} → {self.balance_after}"
+
+
+class PriceSource(models.TextChoices):
+    GENAI_PRICES = "genai-prices", "genai-prices dataset"
+    ADMIN = "admin", "set by an admin"
+
+
+class ModelPrice(models.Model):
+    """USD per million tokens for one model, editable by operators in the admin. Rows are
+    seeded from the `genai-prices` dataset; `provider` empty means any provider of that model.
+    A row an admin edited has source `admin` and is kept when the dataset is seeded again."""
+
+    provider = models.CharField(max_length=64, blank=True, default="")
+    model = models.CharField(max_length=200)
+    input_usd_per_mtok = models.DecimalField(max_digits=14, decimal_places=6)
+    output_usd_per_mtok = models.DecimalField(max_digits=14, decimal_places=6)
+    cached_input_usd_per_mtok = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True
+    )
+    source = models.CharField(max_length=16, choices=PriceSource.choices, default=PriceSource.ADMIN)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "model"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "model"], name="model_price_unique"),
+            models.CheckConstraint(
+                condition=models.Q(input_usd_per_mtok__gte=0, output_usd_per_mtok__gte=0),
+                name="model_price_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider or '*'}/{self.model}"
+
+
+class UsageKind(models.TextChoices):
+    MODEL = "model"
+    TOOL = "tool"
+
+
+class UsageRecord(models.Model):
+    """One model call or tool call: who, where, how many tokens, what it cost, how long it
+    took. Runs and playbooks are named by id (billing sits below playbooks in the layers)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="usage_records"
+    )
+    run_id = models.UUIDField(null=True, blank=True, db_index=True)
+    playbook_id = models.UUIDField(null=True, blank=True)
+    step_id = models.CharField(max_length=200, blank=True, default="")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    kind = models.CharField(max_length=8, choices=UsageKind.choices)
+    provider = models.CharField(max_length=64, blank=True, default="")
+    model = models.CharField(max_length=200, blank=True, default="")
+    tool = models.CharField(max_length=200, blank=True, default="")
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cached_input_tokens = models.PositiveBigIntegerField(default=0)
+    usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    wall_seconds = models.FloatField(default=0.0)
+    usage_estimated = models.BooleanField(
+        default=False, help_text="Tokens were estimated: the provider reported no usage."
+    )
+    price_fallback = models.BooleanField(
+        default=False, help_text="The model had no price row: the fallback price was used."
+    )
+    scripted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.model or self.tool}: {self.usd} USD"
