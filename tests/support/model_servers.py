@@ -6,7 +6,7 @@ the SDK sent. Nothing is patched: the providers talk to it over TCP as to the re
 
     server.enqueue(Reply(content="hi", input_tokens=12, output_tokens=3))
     server.enqueue(Reply(tool_calls=[ToolCall("tools__test__count", {"value": 1})]))
-    server.enqueue(Reply(content="...", stream=True, include_usage=False))
+    server.enqueue(Reply(content="...", include_usage=False))  # to a streaming request
     server.enqueue(Status(429, retry_after=1), Status(503), Slow(3.0, Reply(content="late")))
 
 With no behaviour left the server answers 500 and says so (the SDK then retries: enqueue
@@ -48,7 +48,6 @@ class Reply:
     output_tokens: int = 7
     cached_tokens: int = 0
     model: str = ""  # default: the model the request named
-    stream: bool = False  # answer as server-sent events (only if the request streams)
     include_usage: bool = True  # streams: send the usage (final chunk / message events)
 
 
@@ -116,7 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(behaviour.code, model_server.error_body(behaviour.message), headers)
             return
         model = behaviour.model or str(body.get("model", ""))
-        if behaviour.stream and body.get("stream"):
+        if body.get("stream"):  # as the real servers: events when the request streams
             events = model_server.stream_events(behaviour, model, body)
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")

@@ -139,7 +139,9 @@ class AnthropicMessagesProvider:
         output_tokens = None
         finish_reason = ""
         model = ""
+        events = 0
         for event in stream:
+            events += 1
             if event.type == "message_start":
                 model = getattr(event.message, "model", "") or model
                 start_usage = getattr(event.message, "usage", None)
@@ -165,6 +167,8 @@ class AnthropicMessagesProvider:
                 usage = getattr(event, "usage", None)
                 if getattr(usage, "output_tokens", None) is not None:
                     output_tokens = int(usage.output_tokens)
+        if not events:
+            raise malformed(self.config, "the stream had no events")
         ordered = [blocks[index] for index in sorted(blocks)]
         text = "".join(b["text"] for b in ordered if b["type"] == "text")
         raw = [(b["id"], b["name"], b["json"] or "{}") for b in ordered if b["type"] == "tool_use"]

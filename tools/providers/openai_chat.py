@@ -143,7 +143,9 @@ class OpenAIChatProvider:
         usage = None
         finish_reason = ""
         model = ""
+        chunks = 0
         for chunk in stream:
+            chunks += 1
             model = chunk.model or model
             if chunk.usage is not None:
                 usage = chunk.usage
@@ -158,6 +160,8 @@ class OpenAIChatProvider:
                         call[1] += fragment.function.name or ""
                         call[2] += fragment.function.arguments or ""
                 finish_reason = choice.finish_reason or finish_reason
+        if not chunks:
+            raise malformed(self.config, "the stream had no events")
         text = "".join(content)
         raw = [tuple(calls[index]) for index in sorted(calls)]
         reply = ModelReply(

@@ -91,7 +91,7 @@ def test_the_default_max_tokens_comes_from_the_setting(org, server, settings):
 def test_a_streamed_reply_counts_the_usage_the_stream_reports(org, server):
     provider_configure(org, server)
     text = "Hello there, streamed world."
-    server.enqueue(Reply(content=text, stream=True, input_tokens=31, output_tokens=9))
+    server.enqueue(Reply(content=text, input_tokens=31, output_tokens=9))
     reply = _complete(org, _request({"stream": True}))
     assert reply.content == text
     assert (reply.input_tokens, reply.output_tokens) == (31, 9)
@@ -105,7 +105,7 @@ def test_a_streamed_reply_counts_the_usage_the_stream_reports(org, server):
 def test_a_stream_that_ends_without_usage_is_estimated_and_flagged(org, server):
     provider_configure(org, server)
     text = "x" * 400
-    server.enqueue(Reply(content=text, stream=True, include_usage=False))
+    server.enqueue(Reply(content=text, include_usage=False))
     reply = _complete(org, _request({"stream": True}))
     assert reply.content == text
     assert (reply.streamed, reply.usage_estimated) == (True, True)
@@ -122,7 +122,6 @@ def test_tool_calls_travel_under_safe_names_and_come_back_as_ours(org, server, s
                 ToolCall("tools__test__count", {"value": 1}, id="c1"),
                 ToolCall("tools__studio__files__read", {"path": "a.txt"}, id="c2"),
             ],
-            stream=stream,
         )
     )
     reply = _complete(org, _request({"stream": stream}, tools=TOOLS))
