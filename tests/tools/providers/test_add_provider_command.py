@@ -58,3 +58,18 @@ def test_refusals_are_clear(org):
     with pytest.raises(CommandError, match="/kind"):
         call_command("add_provider", "Acme", "house", "--base-url", "http://a")
     assert not ModelProviderConfig.objects.exists()
+
+
+def test_ai_services_provider_is_the_marked_one(org, other_org, openai_server):
+    from tests.support.model_servers import provider_configure
+    from tools.providers.openai_chat import OpenAIChatProvider
+    from tools.providers.registry import ai_services_provider
+
+    assert ai_services_provider(organization=org) is None
+    provider_configure(org, openai_server, name="plain")
+    assert ai_services_provider(organization=org) is None
+    provider_configure(org, openai_server, name="helper", ai_services=True, default_model="m-ai")
+    provider, model = ai_services_provider(organization=org)
+    assert isinstance(provider, OpenAIChatProvider)
+    assert (provider.name, model) == ("helper", "m-ai")
+    assert ai_services_provider(organization=other_org) is None
