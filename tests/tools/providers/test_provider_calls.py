@@ -306,3 +306,39 @@ def test_the_default_model_applies_when_the_spec_names_none(org, server):
     request.model.pop("name")
     assert _complete(org, request).model == "house-model"
     assert server.requests[0].body["model"] == "house-model"
+
+
+def test_a_server_that_is_not_there_is_retried_then_a_clear_error(org, server):
+    import socket
+
+    provider_configure(org, server, max_retries=1)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    config = provider_for({"provider": "local"}, organization=org).config
+    from dataclasses import replace
+
+    from tools.providers.registry import provider_from_settings
+
+    url = server.base_url.replace(str(server.port), str(closed))
+    provider = provider_from_settings(replace(config, base_url=url))
+    with pytest.raises(ModelProviderError) as caught:
+        provider.complete(_request())
+    assert str(caught.value) == (
+        f"Model provider 'local' ({server.kind}, {url}) could not be reached (after 1 retries)."
+    )
+
+
+def test_openai_itself_and_azure_get_max_completion_tokens():
+    from tools.providers.messages import ToolNames
+    from tools.providers.openai_chat import OpenAIChatProvider
+    from tools.providers.sdk_support import ProviderSettings
+
+    def params(url):
+        provider = OpenAIChatProvider(ProviderSettings(name="p", kind="openai", base_url=url))
+        return provider._params(_request({"max_tokens": 10}), "m", ToolNames([]))
+
+    assert params("https://api.openai.com/v1")["max_completion_tokens"] == 10
+    assert params("https://acme.openai.azure.com/openai/v1/")["max_completion_tokens"] == 10
+    assert params("http://localhost:11434/v1")["max_tokens"] == 10
+    assert "max_tokens" not in params("https://api.openai.com/v1")
