@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -153,6 +154,25 @@ class ModelProviderConfigAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = list(super().get_readonly_fields(request, obj))
         return [*readonly, "name"] if obj is not None else readonly
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+        """Adding a name the organization already has is refused on the form (the service
+        would update that provider instead, as `manage.py add_provider` does)."""
+        form = super().get_form(request, obj, change=change, **kwargs)
+        membership = user_membership(request.user)
+        organization_id = membership.organization_id if membership is not None else None
+
+        class ProviderForm(form):  # type: ignore[misc, valid-type]
+            def clean_name(self) -> str:
+                name = self.cleaned_data["name"]
+                taken = ModelProviderConfig.objects.filter(
+                    organization_id=organization_id, name=name
+                ).exists()
+                if obj is None and taken:
+                    raise ValidationError(f"Your organization already has a provider {name!r}.")
+                return name
+
+        return ProviderForm
 
     def save_model(
         self, request: HttpRequest, obj: ModelProviderConfig, form: Any, change: bool

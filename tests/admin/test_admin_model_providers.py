@@ -94,3 +94,13 @@ def test_admin_changes_a_provider_through_the_service(admin_user, org, openai_se
     config.refresh_from_db()
     assert (config.default_model, config.is_default) == ("bigger", False)
     assert config.name == "house"
+
+
+def test_adding_a_name_the_organization_has_is_refused(admin_user, org, openai_server, login):
+    provider_configure(org, openai_server, name="house", default_model="kept")
+    response = login(admin_user).post(ADD_URL, _form())
+    assert response.status_code == 200
+    assert (
+        "Your organization already has a provider &#x27;house&#x27;." in response.content.decode()
+    )
+    assert ModelProviderConfig.objects.get(name="house").default_model == "kept"
