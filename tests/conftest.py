@@ -2,6 +2,7 @@
 
 import copy
 import socket
+import uuid
 from collections.abc import Callable
 from urllib.parse import urlparse
 
@@ -160,3 +161,11 @@ def running_run(active_playbook, author):
         return run
 
     return _make
+
+
+@pytest.fixture(autouse=True)
+def _rate_limit_prefix(settings) -> None:
+    """Each test counts rate limits under a prefix of its own: tests (and xdist workers, whose
+    databases reuse ids) sharing one Redis never throttle each other; the keys expire with
+    their windows."""
+    settings.AGENTSTUDIO_RATE_LIMIT_PREFIX = f"test-{uuid.uuid4().hex[:16]}"
