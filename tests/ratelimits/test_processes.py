@@ -74,3 +74,23 @@ def test_without_redis_limits_are_kept_in_this_processs_memory(settings):
     decisions = [limit_check(scope="memory", subjects=[subject]) for _ in range(3)]
     assert [decision.allowed for decision in decisions] == [True, True, False]
     assert decisions[-1].retry_after >= 1
+
+
+def test_a_limit_the_notation_cannot_read_stops_the_start():
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="agentstudio.settings",
+        AGENTSTUDIO_RATE_LIMIT_RUN_STARTS="lots per minute",
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 1
+    stderr = completed.stderr.decode()
+    assert "ImproperlyConfigured: AGENTSTUDIO_RATE_LIMIT_RUN_STARTS:" in stderr
+    assert "write e.g. '30 per minute'" in stderr
