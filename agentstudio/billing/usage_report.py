@@ -3,7 +3,7 @@ model or day, over an optional window."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -36,19 +36,19 @@ def usage_window_bound(name: str, raw: str | None, *, end: bool) -> datetime | N
     date `to` includes the whole day; a datetime `to` is exclusive."""
     if raw is None or raw == "":
         return None
+    try:  # a date first: fromisoformat would read "2026-01-31" as its midnight too
+        day = parse_date(raw)
+    except ValueError:
+        day = None
+    if day is not None:
+        return datetime.combine(day + timedelta(days=1) if end else day, time(), tzinfo=UTC)
     try:
         moment = parse_datetime(raw)
-        day = None if moment is not None else parse_date(raw)
     except ValueError:
-        raise _bad(name, "not a valid ISO 8601 date or datetime") from None
-    if moment is None and day is None:
-        raise _bad(name, "not an ISO 8601 date (2026-01-31) or datetime")
+        moment = None
     if moment is None:
-        assert isinstance(day, date)
-        moment = datetime.combine(day + timedelta(days=1) if end else day, time(), tzinfo=UTC)
-    elif moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+        raise _bad(name, "not an ISO 8601 date (2026-01-31) or datetime")
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def usage_summary(
