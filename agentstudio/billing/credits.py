@@ -19,6 +19,7 @@ from agentstudio.billing.services import credit_account_locked
 from agentstudio.errors import AppError, ErrorCode
 
 CENT = Decimal("0.01")
+MICRO = Decimal("0.000001")  # the ledger's precision
 
 
 def usd_text(amount: Decimal) -> str:
@@ -59,6 +60,7 @@ def credits_reserve(
     amount = Decimal(amount)
     if not amount.is_finite() or amount < 0:
         raise AppError(ErrorCode.VALIDATION_ERROR, "A reservation is a positive amount.")
+    amount = amount.quantize(MICRO)
     account = credit_account_locked(organization=organization)
     available = account.balance
     if available < amount:
@@ -120,7 +122,8 @@ def credits_settle_run(*, run_id: Any, spent_usd: Decimal) -> CreditHold | None:
     )
     if hold is None:
         return None
-    charge = max(Decimal(spent_usd) - run_charged_usd(run_id=run_id), Decimal("0"))
+    spent = Decimal(spent_usd).quantize(MICRO)
+    charge = max(spent - run_charged_usd(run_id=run_id), Decimal("0"))
     account = credit_account_locked(organization=hold.organization)
     account.balance += hold.amount
     account.reserved -= hold.amount

@@ -205,3 +205,27 @@ def test_a_reservation_refused_raises_the_402_code(grant, small_org, small_autho
         credits_reserve(organization=small_org, amount=D("1.5"))
     assert refused.value.code == ErrorCode.INSUFFICIENT_CREDIT
     assert "short 0.50" in refused.value.message
+
+
+def test_a_review_accepted_settles_when_the_run_succeeds(
+    grant, small_org, small_author, active_playbook, make_user
+):
+    from approvals.models import Approval
+    from approvals.services import approval_approve
+    from tests.billing.conftest import ONE_USD_SPEC
+
+    grant("4")
+    playbook = active_playbook({**ONE_USD_SPEC, "review": {"title": "Look"}}, owner=small_author)
+    run = run_start(playbook=playbook, actor=small_author, inputs={})
+    run_advance(run_id=run.pk)
+    assert Run.objects.get(pk=run.pk).status == "reviewing"
+    assert credit_balance(organization=small_org) == (D("3"), D("1"))  # not settled yet
+    _spend(run, "0.05")
+    review = Approval.objects.get(run_id=run.pk, kind="review")
+    approver = make_user("approver", organization=small_org, username="ann-small")
+    approval_approve(approval=review, actor=approver, body_hash=review.body_hash)
+    assert Run.objects.get(pk=run.pk).status == "succeeded"
+    assert ledger(small_org)[-2:] == [
+        ("release", D("1"), D("4")),
+        ("charge", D("-0.05"), D("3.95")),
+    ]
