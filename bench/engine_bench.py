@@ -44,12 +44,17 @@ def gate_spec() -> dict[str, Any]:
     }
 
 
+BENCH_CREDIT_USD = "10000000"
+
+
 def people() -> tuple[Any, Any, Any]:
     """An organization with an author (starts runs) and an approver."""
     from agentstudio.accounts.models import Role
     from agentstudio.accounts.services import organization_create, user_create
+    from agentstudio.billing.services import credits_grant
 
     org = organization_create(name=f"Bench {uuid.uuid4().hex[:6]}")
+    credits_grant(organization=org, amount=BENCH_CREDIT_USD)  # each start reserves max_usd
     author = user_create(organization=org, username=f"bench-author-{org.pk}", role=Role.AUTHOR)
     approver = user_create(
         organization=org, username=f"bench-approver-{org.pk}", role=Role.APPROVER

@@ -41,6 +41,7 @@ def main() -> int:
 
     from agentstudio.accounts.models import Role
     from agentstudio.accounts.services import organization_create, user_create
+    from agentstudio.billing.services import credits_grant
     from agentstudio.celery import app as celery_app
     from agentstudio.redis_client import redis_client
     from playbooks.engine.workspace import run_workspace
@@ -72,6 +73,7 @@ def main() -> int:
         redis_client.cache_clear()
         stamp = str(int(time.time()))
         organization = organization_create(name=f"Recovery bench {stamp}")
+        credits_grant(organization=organization, amount="1000000")  # starts reserve max_usd
         author = user_create(
             organization=organization,
             username=f"recovery-bench-{stamp}",

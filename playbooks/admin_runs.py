@@ -38,6 +38,7 @@ from agentstudio.accounts.admin import (
 )
 from agentstudio.accounts.roles import can_start_runs
 from approvals.models import Approval, ApprovalStatus
+from playbooks.admin_run_spend import RunSpendAdminMixin
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Artifact, Run, RunEvent, RunStatus, RunStep
 from playbooks.runs.services import run_cancel, run_retry
@@ -76,7 +77,7 @@ RUN_FIELDS = (
     "finished_at",
 )
 DATA_FIELDS = ("inputs_pretty", "outputs_pretty", "error_shown")
-BUDGET_FIELDS = ("budget_pretty", "usage_detail")
+BUDGET_FIELDS = ("spend_against_budget", "credit_holds", "budget_pretty", "usage_detail")
 
 
 # --- Rendering helpers ---------------------------------------------------------------------
@@ -177,7 +178,7 @@ class ArtifactInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 
 @admin.register(Run)
-class RunAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
+class RunAdmin(OrganizationScopedAdminMixin, RunSpendAdminMixin, admin.ModelAdmin):
     """Admins and approvers read their organization's runs (superusers every run). Nothing
     here edits a field: Cancel and Retry call run_cancel / run_retry as the signed-in user."""
 

@@ -14,8 +14,9 @@ def advance_run(run_id: str) -> str:
 
 @shared_task(name="runs.requeue_stalled", ignore_result=True)
 def runs_requeue_stalled_task() -> int:
-    from playbooks.runs.maintenance import runs_requeue_stalled
+    from playbooks.runs.maintenance import runs_requeue_stalled, runs_settle_credit_holds
 
+    runs_settle_credit_holds()
     return runs_requeue_stalled()
 
 

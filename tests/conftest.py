@@ -4,6 +4,7 @@ import copy
 import socket
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from urllib.parse import urlparse
 
 import pytest
@@ -12,6 +13,7 @@ from rest_framework.test import APIClient
 
 from agentstudio.accounts.models import Organization, Role
 from agentstudio.accounts.services import api_key_create, organization_create, user_create
+from agentstudio.billing.services import credits_grant
 from playbooks.models import Run
 from playbooks.runs.starting import run_start
 from playbooks.services import playbook_activate_as_system, playbook_create
@@ -45,14 +47,25 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             pytest.exit(f"{name} is not reachable at {url}; start it (see README).", 2)
 
 
+# Organizations start with no credit and a run's start reserves its max_usd (5 USD by
+# default): the fixtures' organizations get enough for every run a test starts.
+TEST_CREDIT_USD = Decimal("100000")
+
+
+def organization_with_credit(name: str) -> Organization:
+    organization = organization_create(name=name)
+    credits_grant(organization=organization, amount=TEST_CREDIT_USD)
+    return organization
+
+
 @pytest.fixture
 def org(db) -> Organization:
-    return organization_create(name="Acme")
+    return organization_with_credit("Acme")
 
 
 @pytest.fixture
 def other_org(db) -> Organization:
-    return organization_create(name="Globex")
+    return organization_with_credit("Globex")
 
 
 @pytest.fixture

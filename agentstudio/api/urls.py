@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from agentstudio.accounts.api.views import ApiKeyViewSet, MemberViewSet, MeView
-from agentstudio.billing.api import CreditsView, LedgerViewSet
+from agentstudio.billing.api import CreditsView, LedgerViewSet, UsageView
 from approvals.api.views import ApprovalViewSet
 from playbooks.api.run_scope_tokens import RunScopeTokenView
 from playbooks.api.runs import PlaybookRunStartView, RunArtifactDownloadView, RunViewSet
@@ -28,6 +28,7 @@ router.register("secrets", SecretViewSet, basename="secret")
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
     path("credits/", CreditsView.as_view(), name="credits"),
+    path("usage/", UsageView.as_view(), name="usage"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("playbooks/<uuid:pk>/runs/", PlaybookRunStartView.as_view(), name="playbook-runs"),

@@ -1,31 +1,142 @@
-"""Read-only admin for credit accounts and the ledger; credits move only through the
-billing services (`grant_credits`, run reservations and charges)."""
+"""Admin for credit accounts and the ledger (read-only: credits move only through the billing
+services), usage records (read-only) and the price table (superusers edit it; an edit is
+marked `admin` so a re-seed keeps it)."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
 
-from agentstudio.accounts.admin import OrganizationScopedAdminMixin, user_display
-from agentstudio.billing.models import CreditAccount, LedgerEntry
+from django.contrib import admin
+from django.db.models import Sum
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from agentstudio.accounts.admin import STAFF, OrganizationScopedAdminMixin, user_display
+from agentstudio.billing.models import CreditAccount, LedgerEntry, ModelPrice, UsageRecord
+from agentstudio.billing.price_seed import price_set_by_admin
+
+
+def month_start() -> datetime:
+    return timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 @admin.register(CreditAccount)
 class CreditAccountAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
-    """Balance and reservation of the organization's credit."""
+    """Balance (spendable), reserved for running runs, spend this month, and the ledger."""
 
-    list_display = ("organization", "balance", "reserved")
-    fields = ("organization", "balance", "reserved")
+    list_display = ("organization", "balance", "reserved", "spent_this_month", "ledger_link")
+    fields = ("organization", "balance", "reserved", "spent_this_month", "ledger_link")
     readonly_fields = fields
+
+    @admin.display(description="spent this month (USD)")
+    def spent_this_month(self, obj: CreditAccount) -> Decimal:
+        charged = LedgerEntry.objects.filter(
+            organization_id=obj.organization_id,
+            kind=LedgerEntry.Kind.CHARGE,
+            created_at__gte=month_start(),
+        ).aggregate(total=Sum("amount"))["total"]
+        return -(charged or Decimal("0"))
+
+    @admin.display(description="ledger")
+    def ledger_link(self, obj: CreditAccount) -> str:
+        url = reverse("admin:billing_ledgerentry_changelist")
+        query = urlencode({"organization__id__exact": obj.organization_id})
+        return format_html('<a href="{}?{}">ledger</a>', url, query)
 
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
-    """Every credit movement with the balance after it; charges are negative."""
+    """Every credit movement with the balance after it; reservations and charges negative."""
 
-    list_display = ("created_at", "kind", "amount", "balance_after", "username", "memo")
+    list_display = (
+        "created_at",
+        "kind",
+        "amount",
+        "balance_after",
+        "run_id",
+        "username",
+        "memo",
+    )
     list_filter = ("kind",)
-    search_fields = ("memo", "user__username")
+    search_fields = ("memo", "user__username", "run_id")
     date_hierarchy = "created_at"
-    fields = ("created_at", "organization", "kind", "amount", "balance_after", "username", "memo")
+    fields = (
+        "created_at",
+        "organization",
+        "kind",
+        "amount",
+        "balance_after",
+        "run_id",
+        "agent_id",
+        "username",
+        "memo",
+    )
     readonly_fields = fields
     username = user_display("user", "user")
+
+    def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
+        # the credit account's "ledger" link filters by its organization (scoped anyway)
+        return lookup == "organization__id__exact" or super().lookup_allowed(lookup, value, request)
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
+    """One row per model or tool call (read-only): tokens, USD, wall time, and whether the
+    usage was estimated, the price a fallback, the answer scripted."""
+
+    list_display = (
+        "created_at",
+        "kind",
+        "provider",
+        "model",
+        "tool",
+        "input_tokens",
+        "output_tokens",
+        "usd",
+        "usage_estimated",
+        "price_fallback",
+        "scripted",
+    )
+    list_filter = ("kind", "model", "usage_estimated", "price_fallback", "scripted")
+    search_fields = ("model", "tool", "run_id")
+    date_hierarchy = "created_at"
+    readonly_fields = [field.name for field in UsageRecord._meta.fields]
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
+    """USD per million tokens, global to the platform: staff read it, superusers edit it
+    (an edit is marked source `admin` and applies at once)."""
+
+    organization_lookup = None
+    view_roles = STAFF
+    superuser_may = frozenset({"view", "change", "add"})
+    list_display = (
+        "model",
+        "provider",
+        "input_usd_per_mtok",
+        "output_usd_per_mtok",
+        "cached_input_usd_per_mtok",
+        "source",
+        "updated_at",
+    )
+    list_filter = ("source", "provider")
+    search_fields = ("model",)
+    fields = (
+        "provider",
+        "model",
+        "input_usd_per_mtok",
+        "output_usd_per_mtok",
+        "cached_input_usd_per_mtok",
+        "source",
+        "updated_at",
+    )
+    readonly_fields = ("source", "updated_at")
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        price_set_by_admin(price=obj)

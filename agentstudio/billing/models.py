@@ -47,6 +47,9 @@ class LedgerEntry(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
+    # By id: billing sits below playbooks (runs) and the gateway (agents) in the layers.
+    run_id = models.UUIDField(null=True, blank=True, db_index=True)
+    agent_id = models.UUIDField(null=True, blank=True, db_index=True)
     memo = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -56,6 +59,33 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} → {self.balance_after}"
+
+
+class CreditHold(models.Model):
+    """One reservation of credit for a run (one per attempt): `amount` moved from the balance
+    into `reserved` when it was made; settling it (exactly once: `settled_at` is set in the
+    same transaction as its ledger rows) releases `amount` and charges `charged_usd`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="credit_holds"
+    )
+    run_id = models.UUIDField(null=True, blank=True, db_index=True)
+    agent_id = models.UUIDField(null=True, blank=True, db_index=True)
+    amount = models.DecimalField(max_digits=14, decimal_places=6)
+    charged_usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="hold_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        state = f"charged {self.charged_usd}" if self.settled_at else "open"
+        return f"hold {self.amount} USD for run {self.run_id} ({state})"
 
 
 class PriceSource(models.TextChoices):

@@ -35,7 +35,14 @@ def run_wall_seconds(run: Run) -> float:
 
 
 def run_after_finish(run: Run) -> None:
+    """Every end lands here: after commit the credit hold is settled (a top-level run's;
+    the beat's sweep settles one a dead worker left open), the parent woken, the callback
+    sent."""
     run_id, parent_id, callback = run.pk, run.parent_run_id, run.callback_url
+    if parent_id is None:
+        from playbooks.runs.credit import run_credit_settle_after_commit
+
+        run_credit_settle_after_commit(run_id)
 
     def hooks() -> None:
         from playbooks.tasks import run_send_callback_task

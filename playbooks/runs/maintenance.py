@@ -1,4 +1,5 @@
-"""The beat task's work: ring the doorbell again for runs that lost theirs."""
+"""The beat task's work: ring the doorbell again for runs that lost theirs, and settle the
+credit of runs that ended without their settlement (a worker died in between)."""
 
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ from django.utils import timezone
 from playbooks.engine.slice_failures import slice_death_record
 from playbooks.models import Run, RunStatus
 from playbooks.runs import doorbell
+from playbooks.runs.credit import runs_settle_credit
 
 
 def runs_requeue_stalled() -> int:
@@ -35,3 +37,9 @@ def runs_requeue_stalled() -> int:
         doorbell.run_enqueue(run_id=run_id)
         count += 1
     return count
+
+
+def runs_settle_credit_holds() -> int:
+    """Ended runs whose credit hold is still open are settled now (exactly once: the hold's
+    row lock and `settled_at` make a concurrent settlement a no-op). Returns how many."""
+    return runs_settle_credit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
@@ -49,3 +50,18 @@ def run_artifacts(*, run: Run) -> QuerySet[Artifact]:
 
 def run_artifact_get(*, run: Run, path: str) -> Artifact | None:
     return Artifact.objects.filter(run=run, path=path).first()
+
+
+def run_tree_usage_usd(*, run_id: Any) -> Decimal:
+    """What the run and every run below it (sub-runs, theirs, ...) spent: a sub-run draws on
+    its parent's budget, so the parent's settlement charges the whole tree."""
+    total = Decimal("0")
+    frontier = [run_id]
+    seen: set[Any] = set()
+    while frontier:
+        rows = list(Run.objects.filter(pk__in=frontier).values_list("pk", "usage_usd"))
+        seen.update(pk for pk, _ in rows)
+        total += sum((usd for _, usd in rows), Decimal("0"))
+        children = Run.objects.filter(parent_run_id__in=frontier).values_list("pk", flat=True)
+        frontier = [pk for pk in children if pk not in seen]
+    return total

@@ -18,6 +18,7 @@ from playbooks.engine.store.run_audit import run_audit_transition
 from playbooks.models import Playbook, Run, RunStatus
 from playbooks.models.runs import FINAL_RUN_STATUSES
 from playbooks.runs import doorbell
+from playbooks.runs.credit import run_credit_reserve, run_credit_settle
 from playbooks.runs.events import (
     run_event_cancelled,
     run_event_child_finished,
@@ -117,6 +118,10 @@ def run_retry(*, run: Run, actor: Any) -> Run:
         )
     locked.retry()
     locked.attempt += 1
+    # the failed attempt's hold is settled (if its settlement has not run yet), then the
+    # new attempt reserves its own: 402 when the organization is short
+    run_credit_settle(run_id=locked.pk)
+    run_credit_reserve(locked, actor=actor)
     run_audit_transition(
         locked,
         transition="retried",

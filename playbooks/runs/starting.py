@@ -2,7 +2,9 @@
 run_playbook`, a parent's sub-run step, the demo and the benchmarks). It checks who may
 start it, validates the inputs against the active version, tightens the budget, stores
 uploaded input files, creates the row with its `run.queued` event and rings the doorbell
-after commit. `run_start_once` is the same under an `Idempotency-Key`."""
+after commit; a top-level run reserves its `max_usd` of credit in the same transaction
+(402 when the organization is short). `run_start_once` is the same under an
+`Idempotency-Key` (a replay reserves nothing)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from playbooks.idempotency import (
 )
 from playbooks.models import Artifact, Playbook, PlaybookStatus, Run
 from playbooks.runs import doorbell
+from playbooks.runs.credit import run_credit_reserve
 from playbooks.runs.events import run_event_queued
 from playbooks.runs.files import (
     INPUT_FILES_STEP,
@@ -189,6 +192,7 @@ def run_row_create(
     )
     # a person's start (a sub-run is its parent's: the system's), in the row's own INSERT
     started_by = actor if parent is None else None
+    run_credit_reserve(run, actor=started_by)  # 402 when short: the start rolls back
     parent_run = {"parent_run": str(parent.pk)} if parent is not None else {}
     run_audit_transition(run, transition="queued", source=None, actor=started_by, **parent_run)
     run.save(force_insert=True)

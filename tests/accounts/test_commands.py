@@ -6,6 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from agentstudio.accounts.services import organization_create
 from agentstudio.billing.models import LedgerEntry
 
 
@@ -30,9 +31,10 @@ def test_create_user_refuses_unknown_org(db):
         call_command("create_user", "x", "--org", "Nope", "--role", "viewer", stdout=StringIO())
 
 
-def test_grant_credits_writes_a_ledger_row_with_balance_after(org):
-    assert _last_line("grant_credits", "Acme", "12.50") == "12.5"
-    assert _last_line("grant_credits", "Acme", "0.25") == "12.75"
+def test_grant_credits_writes_a_ledger_row_with_balance_after(db):
+    org = organization_create(name="Initrode")  # no starting credit, unlike the `org` fixture
+    assert _last_line("grant_credits", "Initrode", "12.50") == "12.5"
+    assert _last_line("grant_credits", "Initrode", "0.25") == "12.75"
     entries = LedgerEntry.objects.filter(organization=org).order_by("created_at")
     assert [str(e.balance_after.normalize()) for e in entries] == ["12.5", "12.75"]
 

@@ -1,0 +1,155 @@
+"""Credit reservations: a run's start moves its `max_usd` from the balance into `reserved`
+(a `reserve` row), its end settles the hold exactly once (a `release` row giving the
+reservation back and a `charge` row taking what was spent). The balance is spendable credit,
+so the ledger's amounts always sum to it. Runs are named by id: billing sits below playbooks,
+which says what a run spent."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from agentstudio.accounts.models import Organization
+from agentstudio.billing.models import CreditAccount, CreditHold, LedgerEntry
+from agentstudio.billing.services import credit_account_locked
+from agentstudio.errors import AppError, ErrorCode
+
+CENT = Decimal("0.01")
+MICRO = Decimal("0.000001")  # the ledger's precision
+
+
+def usd_text(amount: Decimal) -> str:
+    """An amount as people read it: cents, or more digits when it has them (0.50, 0.000125)."""
+    if amount == amount.quantize(CENT):
+        return f"{amount.quantize(CENT):f}"
+    return f"{amount.normalize():f}"
+
+
+def _ledger_row(
+    account: CreditAccount, kind: str, amount: Decimal, *, hold: CreditHold, user: Any, memo: str
+) -> LedgerEntry:
+    return LedgerEntry.objects.create(
+        organization_id=account.organization_id,
+        kind=kind,
+        amount=amount,
+        balance_after=account.balance,
+        run_id=hold.run_id,
+        agent_id=hold.agent_id,
+        user=user,
+        memo=memo[:200],
+    )
+
+
+@transaction.atomic
+def credits_reserve(
+    *,
+    organization: Organization,
+    amount: Decimal,
+    run_id: Any = None,
+    agent_id: Any = None,
+    user: Any = None,
+    memo: str = "",
+) -> CreditHold:
+    """Moves `amount` from the balance into `reserved` under the account's row lock (so
+    concurrent starts, in any process, cannot spend the same credit twice); not enough
+    credit is `insufficient_credit` (402) naming the shortfall."""
+    amount = Decimal(amount)
+    if not amount.is_finite() or amount < 0:
+        raise AppError(ErrorCode.VALIDATION_ERROR, "A reservation is a positive amount.")
+    amount = amount.quantize(MICRO)
+    account = credit_account_locked(organization=organization)
+    available = account.balance
+    if available < amount:
+        short = amount - max(available, Decimal("0"))
+        message = (
+            f"Not enough credit: needs {usd_text(amount)} USD, {usd_text(available)} "
+            f"available: short {usd_text(short)}."
+        )
+        raise AppError(
+            ErrorCode.INSUFFICIENT_CREDIT,
+            message,
+            details=[
+                {
+                    "path": "/budget/max_usd",
+                    "message": message,
+                    "needed": usd_text(amount),
+                    "available": usd_text(available),
+                    "shortfall": usd_text(short),
+                }
+            ],
+        )
+    account.balance -= amount
+    account.reserved += amount
+    account.save(update_fields=["balance", "reserved"])
+    hold = CreditHold.objects.create(
+        organization=organization, run_id=run_id, agent_id=agent_id, amount=amount
+    )
+    _ledger_row(
+        account,
+        LedgerEntry.Kind.RESERVE,
+        -amount,
+        hold=hold,
+        user=user,
+        memo=memo or "reserved for the run's max_usd",
+    )
+    return hold
+
+
+def run_charged_usd(*, run_id: Any) -> Decimal:
+    """What the run's settled holds charged so far (a retried run is charged the rest)."""
+    total = CreditHold.objects.filter(run_id=run_id, settled_at__isnull=False).aggregate(
+        total=Sum("charged_usd")
+    )["total"]
+    return total or Decimal("0")
+
+
+@transaction.atomic
+def credits_settle_run(*, run_id: Any, spent_usd: Decimal) -> CreditHold | None:
+    """Settles the run's open hold: releases its reservation and charges what the run spent
+    (`spent_usd`, the whole tree's, in total over every attempt) less what earlier holds
+    already charged. Exactly once: the hold is locked where `settled_at` is null and marked
+    settled in the same transaction as its ledger rows, so a second call (or a sweep after
+    a worker died mid-way) finds nothing and is a no-op returning None."""
+    hold = (
+        CreditHold.objects.select_for_update()
+        .filter(run_id=run_id, settled_at__isnull=True)
+        .order_by("created_at")
+        .first()
+    )
+    if hold is None:
+        return None
+    spent = Decimal(spent_usd).quantize(MICRO)
+    charge = max(spent - run_charged_usd(run_id=run_id), Decimal("0"))
+    account = credit_account_locked(organization=hold.organization)
+    account.balance += hold.amount
+    account.reserved -= hold.amount
+    _ledger_row(
+        account, LedgerEntry.Kind.RELEASE, hold.amount, hold=hold, user=None, memo="released"
+    )
+    account.balance -= charge
+    _ledger_row(
+        account,
+        LedgerEntry.Kind.CHARGE,
+        -charge if charge else Decimal("0"),
+        hold=hold,
+        user=None,
+        memo=f"charged {usd_text(charge)} USD spent",
+    )
+    account.save(update_fields=["balance", "reserved"])
+    hold.charged_usd = charge
+    hold.settled_at = timezone.now()
+    hold.save(update_fields=["charged_usd", "settled_at"])
+    return hold
+
+
+def holds_unsettled_run_ids(*, limit: int = 1000) -> list[Any]:
+    """Runs with an open hold (the caller keeps only those that ended)."""
+    return list(
+        CreditHold.objects.filter(settled_at__isnull=True, run_id__isnull=False)
+        .order_by("created_at")
+        .values_list("run_id", flat=True)[:limit]
+    )
