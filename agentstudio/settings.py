@@ -240,6 +240,10 @@ AGENTSTUDIO_FALLBACK_INPUT_USD_PER_MTOK = env.str(
 AGENTSTUDIO_FALLBACK_OUTPUT_USD_PER_MTOK = env.str(
     "AGENTSTUDIO_FALLBACK_OUTPUT_USD_PER_MTOK", default="30"
 )
+# The output tokens a model call reserves budget for when its request sets no max_tokens.
+AGENTSTUDIO_DEFAULT_MAX_OUTPUT_TOKENS = env.int(
+    "AGENTSTUDIO_DEFAULT_MAX_OUTPUT_TOKENS", default=4096
+)
 # USD per 1,000 tokens; the scripted provider bills as if the named model had answered.
 AGENTSTUDIO_MODEL_PRICES = {
     "gpt-4o-mini": {"input": "0.00015", "output": "0.0006"},

@@ -37,6 +37,10 @@ class ModelReply:
     model: str = ""
     provider: str = ""
     scripted: bool = False
+    cached_input_tokens: int = 0
+    usage_estimated: bool = False
+    streamed: bool = False
+    wall_seconds: float = 0.0
 
     def usd(self) -> Decimal:
         return model_price_usd(
