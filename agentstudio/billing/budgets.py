@@ -127,9 +127,13 @@ def _fits(*, usd: Decimal, tokens: int, tool_calls: int) -> Q:
     )
 
 
+class _BudgetMissing(LookupError):
+    """The budget row is not made yet (made outside the reservation's transaction)."""
+
+
 def _take(ref: BudgetRef, *, usd: Decimal, tokens: int, tool_calls: int, **moves: Any) -> None:
-    """The conditional UPDATE (one statement); when it matches nothing, makes a missing row
-    and tries once more, else raises BudgetExceeded naming the limit that does not hold."""
+    """The conditional UPDATE (one statement); when it matches nothing, raises
+    BudgetExceeded naming the limit that does not hold (or _BudgetMissing)."""
     for _try in range(3):
         fitting = Budget.objects.filter(
             _fits(usd=usd, tokens=tokens, tool_calls=tool_calls), pk=ref.id
@@ -138,12 +142,20 @@ def _take(ref: BudgetRef, *, usd: Decimal, tokens: int, tool_calls: int, **moves
             return
         row = Budget.objects.filter(pk=ref.id).first()
         if row is None:
-            budget_ensure(ref)
-            continue
+            raise _BudgetMissing(ref.id)
         breach = _breached(row, usd=usd, tokens=tokens, tool_calls=tool_calls)
         if breach is not None:
             raise breach
     raise RuntimeError(f"budget {ref.id} could not be reserved")
+
+
+def _with_budget(ref: BudgetRef, take: Callable[[], Any]) -> Any:
+    """`take()`, after making the budget row if it turns out to be missing."""
+    try:
+        return take()
+    except _BudgetMissing:
+        budget_ensure(ref)
+        return take()
 
 
 def _breached(row: Budget, *, usd: Decimal, tokens: int, tool_calls: int) -> BudgetExceeded | None:
@@ -168,29 +180,36 @@ def _breached(row: Budget, *, usd: Decimal, tokens: int, tool_calls: int) -> Bud
 def budget_charge_tool_call(ref: BudgetRef, *, usd: Decimal = Decimal("0")) -> None:
     """A tool call, charged before it runs: one call (and its price, if it has one). One
     UPDATE in the caller's transaction (autocommit in the engine)."""
-    _take(
+    _with_budget(
         ref,
-        usd=usd,
-        tokens=0,
-        tool_calls=1,
-        spent_tool_calls=F("spent_tool_calls") + 1,
-        spent_usd=F("spent_usd") + usd,
+        lambda: _take(
+            ref,
+            usd=usd,
+            tokens=0,
+            tool_calls=1,
+            spent_tool_calls=F("spent_tool_calls") + 1,
+            spent_usd=F("spent_usd") + usd,
+        ),
     )
 
 
-@transaction.atomic
 def budget_reserve(ref: BudgetRef, *, run_id: Any, usd: Decimal, tokens: int) -> BudgetHold:
     """A model call's reservation of its most (`usd`, `tokens`): the conditional UPDATE and
-    its hold, together."""
-    _take(
-        ref,
-        usd=usd,
-        tokens=tokens,
-        tool_calls=0,
-        reserved_usd=F("reserved_usd") + usd,
-        reserved_tokens=F("reserved_tokens") + tokens,
-    )
-    return BudgetHold.objects.create(budget_id=ref.id, run_id=run_id, usd=usd, tokens=tokens)
+    its hold, in one transaction."""
+
+    @transaction.atomic
+    def take() -> BudgetHold:
+        _take(
+            ref,
+            usd=usd,
+            tokens=tokens,
+            tool_calls=0,
+            reserved_usd=F("reserved_usd") + usd,
+            reserved_tokens=F("reserved_tokens") + tokens,
+        )
+        return BudgetHold.objects.create(budget_id=ref.id, run_id=run_id, usd=usd, tokens=tokens)
+
+    return _with_budget(ref, take)
 
 
 def _hold_drop(hold: BudgetHold) -> bool:
