@@ -146,7 +146,7 @@ def test_an_unpriced_model_is_billed_at_the_fallback_and_flagged(active_playbook
     spec["model"]["name"] = "nobody-prices-this"
     run = _advance_until_still(run_start(playbook=active_playbook(spec), actor=author, inputs={}))
     record = UsageRecord.objects.get(run_id=run.pk, kind="model")
-    assert record.price_fallback is True and record.usd == Decimal("0.03")  # 1,000 tokens at 30 USD/Mtok
+    assert record.price_fallback is True and record.usd == Decimal("0.03")  # 1,000 out at 30/Mtok
 
 
 def test_a_sub_run_draws_on_its_parents_budget(active_playbook, author):
