@@ -229,3 +229,16 @@ def test_a_tool_call_through_the_api_is_counted_and_refused_on_breach(running_ru
     assert records.count() == 2 and {r.step_id for r in records} == {"api"}
     run.refresh_from_db()
     assert run.usage_tool_calls == 2
+
+
+def test_a_hold_left_by_a_dead_worker_is_released_when_the_run_is_claimed(active_playbook, author):
+    from agentstudio.billing.budgets import budget_reserve
+    from playbooks.engine.budget import run_budget_ref
+
+    run = run_start(playbook=active_playbook(agent_spec(max_usd=0.35)), actor=author, inputs={})
+    # a worker reserved most of the budget for a call and died before it settled
+    budget_reserve(run_budget_ref(run), run_id=run.pk, usd=Decimal("0.3"), tokens=10)
+    run = _advance_until_still(run)
+    # the next lease holder gave the room back first: three calls fit, as without the crash
+    assert (run.status, _budget(run).spent_usd) == ("waiting_for_approval", 3 * CALL_USD)
+    assert _budget(run).reserved_usd == 0 and not BudgetHold.objects.exists()
