@@ -18,6 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from agentstudio.billing.budgets import budget_charge_tool_call
 from agentstudio.model_instances import model_instance
 from approvals.services import approval_mark_executed
 from tools.broker_secrets import leaving, vault_error, with_secrets
@@ -32,6 +33,7 @@ from tools.context import ToolContext
 from tools.models import InvocationStatus, ToolInvocation
 from tools.policy import ApprovalMode, ToolRefused, approval_gate, policy_rule
 from tools.registry import tool_registry
+from tools.run_access import run_access
 from tools.schema_checks import schema_errors, tool_arguments_problems
 from tools.scope import ToolScope
 from tools.tool_execution import invocation_finish, tool_dry_run, tool_execute
@@ -56,7 +58,8 @@ def tool_call(
 ) -> ToolCallResult:
     """Makes (or replays) one tool call through the gates, in DESIGN.md's order: the tool
     exists → it is in the scope → its risk is within the scope → the arguments are valid →
-    the approval policy → execute with a timeout → record.
+    the approval policy → the budget (charged; BudgetExceeded when it does not fit) →
+    execute with a timeout → record.
 
     Raises ToolRefused for a call that may not be made at all (unknown tool, outside the
     scope, denied by policy) and ToolOutcomeUnknown for the caller to block the run; every
@@ -192,6 +195,7 @@ def _gated_call(
                 return invocation_finish(invocation, failed), None
             arguments = invocation.arguments = gate.arguments
         approval = gate.approval
+    _budget_charge(run)
     if not definition.idempotent and invocation.pk is None:
         # Durable before the side effect: a crash after this line leaves "started", which a
         # resumed run reads as "outcome unknown" instead of sending twice.
@@ -200,6 +204,18 @@ def _gated_call(
     context.organization_id = scope.organization_id
     result = tool_execute(definition, call_arguments, context, timeout_seconds, invocation)
     return invocation_finish(invocation, result), approval
+
+
+def _budget_charge(run: Any) -> None:
+    """The budget gate: the call is charged to its run's budget before it is made (one
+    conditional UPDATE); BudgetExceeded when it does not fit, for the caller to pause or
+    fail the run (or refuse the API call). Here, after the approval gate, so a call that
+    waits for a person holds nothing and is charged once, on the path that makes it."""
+    if run is None:
+        return
+    ref = run_access().run_budget(run)
+    if ref is not None:
+        budget_charge_tool_call(ref)
 
 
 def _approval_executed(approval: Any, result: ToolCallResult) -> None:

@@ -38,6 +38,9 @@ class RunAccess:
     # Creates the approval a call made through the API waits for (from the broker's
     # `approval_request` fields) and records it on the run; returns the approval.
     call_approval_request: Callable[[Any, dict[str, Any]], Any]
+    # The budget the run's calls draw on (its root run's: `agentstudio.billing.budgets`
+    # BudgetRef), None for a call that draws on none.
+    run_budget: Callable[[Any], Any | None] = lambda run: None
 
 
 _registered: list[RunAccess] = []

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 
+from agentstudio.billing.budgets import BudgetExceeded
 from approvals.effects import API_CALL_STEP
 from approvals.models import ApprovalStatus
 from tools.broker import ToolCallResult, tool_call
@@ -49,16 +50,28 @@ def tool_call_external(
         workspace=runs.run_workspace(run),
         max_file_bytes=settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES,
     )
-    result = tool_call(
-        scope=scope,
-        run=run,
-        step_id=API_STEP,
-        key=key,
-        name=name,
-        arguments=arguments,
-        context=context,
-        timeout_seconds=settings.AGENTSTUDIO_STEP_TIMEOUT_SECONDS,
-    )
+    try:
+        result = tool_call(
+            scope=scope,
+            run=run,
+            step_id=API_STEP,
+            key=key,
+            name=name,
+            arguments=arguments,
+            context=context,
+            timeout_seconds=settings.AGENTSTUDIO_STEP_TIMEOUT_SECONDS,
+        )
+    except BudgetExceeded as exc:
+        # refused before it was made: a tool error the agent reads (MCP's isError), not
+        # an HTTP error (402 is the organization's credit, not the run's budget)
+        return ToolCallResult(
+            name=name,
+            key=key,
+            structured={"error": "budget_exceeded", **exc.as_data()},
+            is_error=True,
+            text=f"Refused: {exc.reason}.",
+            invocation=None,
+        )
     if result.approval_request is not None:
         approval = runs.call_approval_request(run, result.approval_request)
         result.structured = {

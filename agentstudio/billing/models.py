@@ -165,3 +165,49 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.model or self.tool}: {self.usd} USD"
+
+
+class OnBreach(models.TextChoices):
+    PAUSE = "pause"
+    FAIL = "fail"
+
+
+class Budget(models.Model):
+    """The money, tokens and tool calls a run tree may use: one row per root run (its id is
+    the root run's; billing names runs by id), shared by the root's sub-runs. A call reserves
+    its most before it is made with one conditional UPDATE (`spent + reserved + this ≤
+    limit`) and settles after; a limit that is NULL is unlimited. Kept apart from the run
+    row: the engine's checkpoint guards that hot, wide row, and a reservation from a sub-run
+    or a parallel call must neither wait on it nor rewrite it."""
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="budgets"
+    )
+    max_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    max_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    max_tool_calls = models.PositiveIntegerField(null=True, blank=True)
+    on_breach = models.CharField(max_length=8, choices=OnBreach.choices, default=OnBreach.PAUSE)
+    spent_usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    spent_tokens = models.PositiveBigIntegerField(default=0)
+    spent_tool_calls = models.PositiveIntegerField(default=0)
+    reserved_usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    reserved_tokens = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"budget {self.pk}: {self.spent_usd}/{self.max_usd} USD"
+
+
+class BudgetHold(models.Model):
+    """A model call's reservation, from before the call until it settles. A worker that dies
+    mid-call leaves its hold; the next lease holder of the run releases it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="holds")
+    run_id = models.UUIDField(db_index=True)
+    usd = models.DecimalField(max_digits=14, decimal_places=6)
+    tokens = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"hold {self.usd} USD / {self.tokens} tokens on {self.budget_id}"

@@ -6,7 +6,6 @@ from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -25,11 +24,9 @@ class RunUsageSerializer(serializers.Serializer):
     wall_seconds = serializers.SerializerMethodField()
 
     def get_wall_seconds(self, run: Run) -> float:
-        """The recorded wall time of a finished run; the time so far of a running one."""
-        if run.usage_wall_seconds or run.started_at is None:
-            return round(run.usage_wall_seconds, 3)
-        end = run.finished_at or timezone.now()
-        return round(max(0.0, (end - run.started_at).total_seconds()), 3)
+        """The run's active time so far: the time its steps ran (budgets'
+        `max_wall_seconds` counts it), not the time it waited for a person or a worker."""
+        return round(run.usage_wall_seconds, 3)
 
 
 class PendingApprovalSerializer(serializers.Serializer):

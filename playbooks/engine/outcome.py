@@ -32,6 +32,7 @@ class PauseReason:
     OUTCOME_UNKNOWN = "outcome_unknown"
     SUB_RUN = "sub_run"
     REVIEW = "review"
+    BUDGET = "budget"
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Usage:
     output_tokens: int = 0
     tool_calls: int = 0
     model_calls: int = 0
+    wall_seconds: float = 0.0  # the step's active time (what max_wall_seconds counts)
 
     def add(self, other: Usage) -> None:
         self.usd += other.usd
@@ -48,6 +50,7 @@ class Usage:
         self.output_tokens += other.output_tokens
         self.tool_calls += other.tool_calls
         self.model_calls += other.model_calls
+        self.wall_seconds += other.wall_seconds
 
 
 @dataclass
@@ -73,6 +76,8 @@ class StepOutcome:
     events: list[EventSpec] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     invocations: list[Any] = field(default_factory=list)
+    # the tool calls' usage records (billing.UsageRecord, unsaved), written with the step
+    usage_records: list[Any] = field(default_factory=list)
     written: list[WrittenFile] = field(default_factory=list)
     pause: Pause | None = None
     retry_at: datetime | None = None

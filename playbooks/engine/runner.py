@@ -18,6 +18,7 @@ from django.db import connection
 from django.utils import timezone
 from jinja2 import TemplateError
 
+from agentstudio.billing.budgets import budget_holds_release
 from playbooks.engine.events import EventSpec, run_events_flush
 from playbooks.engine.heartbeat import lease_heartbeat
 from playbooks.engine.lease import (
@@ -133,6 +134,8 @@ def run_advance(*, run_id: object, owner: str | None = None) -> Advance:
     if run is None:
         return Advance.BUSY
     lease_heartbeat.hold(run=run, owner=owner)  # renews the lease while the slice runs
+    # a reservation a dead worker's model call left behind: this advancer is the only one
+    budget_holds_release(run_id=run.pk)
     cursor, failures = run.cursor, run.slice_failures
     try:
         advanced = _advance_claimed(run, owner)

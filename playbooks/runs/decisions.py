@@ -4,10 +4,12 @@ to the agent that asked), a review ends it, an undone approval is recorded."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
 
+from agentstudio.billing.budgets import budget_raise
 from approvals.models import ApprovalKind, ApprovalStatus
 from playbooks.engine.events import EventSpec
 from playbooks.engine.outcome import Result
@@ -55,6 +57,8 @@ def run_apply_decision(*, approval: Any, actor: Any, window_closed: bool = False
         events[0][1]["undo_until"] = approval.undo_until.isoformat()
     elif approval.kind == ApprovalKind.TOOL_CALL and _waits_on_other_calls(locked, approval):
         pass  # one decision of several on the same turn: the run waits for the rest
+    elif approval.kind == ApprovalKind.BUDGET:
+        events += _budget_decided(locked, approval, actor, approved)
     elif approval.kind == ApprovalKind.REVIEW:
         decided = {"actor": actor, "approval": str(approval.pk)}
         events += (
@@ -85,6 +89,30 @@ def run_apply_decision(*, approval: Any, actor: Any, window_closed: bool = False
             events += _complete_waiting_step(locked, approval)
     run_events_append_locked(run=locked, events=events, persist_seq=False)
     locked.save()
+
+
+def _budget_decided(run: Run, approval: Any, actor: Any, approved: bool) -> list[EventSpec]:
+    """Approved: the limit the payload names grows by its `raise_by` (the payload is what
+    the approver saw, hash-bound) and the run resumes from the call that did not fit.
+    Refused or expired: the run fails, its error naming the limit."""
+    payload = approval.payload or {}
+    limit, by = str(payload.get("limit", "")), payload.get("raise_by")
+    decided = {"actor": actor, "approval": str(approval.pk)}
+    if not approved:
+        return run_fail_locked(
+            run,
+            f"budget {limit} ({payload.get('limit_value')}) exceeded and the raise was "
+            f"{approval.status}" + (f": {approval.reason}" if approval.reason else ""),
+            **decided,
+        )
+    if limit in run.budget and by is not None:
+        budget_raise(budget_id=payload.get("budget") or run.pk, limit=limit, by=by)
+        value = Decimal(str(run.budget[limit])) + Decimal(str(by))
+        number = float(value) if limit in ("max_usd", "max_wall_seconds") else int(value)
+        run.budget = {**run.budget, limit: number}
+    events: list[EventSpec] = []
+    run_resume_locked(run, events, **decided)
+    return events
 
 
 def _waits_on_other_calls(run: Run, approval: Any) -> bool:

@@ -27,13 +27,6 @@ from playbooks.spec.template_limits import template_time_limit
 from playbooks.spec.templates import template_render_value
 
 
-def run_wall_seconds(run: Run) -> float:
-    """Seconds from the run's start until now (0 for a run that never started)."""
-    if run.started_at is None:
-        return 0.0
-    return (timezone.now() - run.started_at).total_seconds()
-
-
 def run_after_finish(run: Run) -> None:
     """Every end lands here: after commit the credit hold is settled (a top-level run's;
     the beat's sweep settles one a dead worker left open), the parent woken, the callback
@@ -67,7 +60,6 @@ def run_fail_locked(
     locked.fail()
     locked.error = error[:5000]
     locked.finished_at = timezone.now()
-    locked.usage_wall_seconds = run_wall_seconds(locked)
     locked.paused_reason = ""
     run_audit_transition(
         locked, transition="failed", source=source, actor=actor, error=locked.error, **reason
@@ -82,7 +74,6 @@ def run_succeed_locked(locked: Run, *, actor: Any = None, **reason: Any) -> list
     locked.succeed()
     locked.finished_at = timezone.now()
     run_audit_transition(locked, transition="succeeded", source=source, actor=actor, **reason)
-    locked.usage_wall_seconds = run_wall_seconds(locked)
     locked.paused_reason = ""
     run_after_finish(locked)
     return [run_event_succeeded(outputs=locked.outputs)]

@@ -25,7 +25,7 @@ from playbooks.runs.events import (
     run_event_requeued,
     run_event_resumed,
 )
-from playbooks.runs.finishing import run_after_finish, run_wall_seconds
+from playbooks.runs.finishing import run_after_finish
 
 
 def run_assert_can_start(*, actor: Any, playbook: Playbook) -> None:
@@ -89,7 +89,6 @@ def _run_cancel(*, run: Run, actor: Any, reason: str) -> Run:
     source = locked.status
     locked.cancel()
     locked.finished_at = timezone.now()
-    locked.usage_wall_seconds = run_wall_seconds(locked)
     locked.paused_reason = ""
     run_audit_transition(locked, transition="cancelled", source=source, actor=actor, reason=reason)
     for approval in locked.approvals.filter(status=ApprovalStatus.PENDING):

@@ -17,7 +17,9 @@ from typing import Any
 from django.db import transaction
 from jsonschema import Draft202012Validator
 
+from agentstudio.billing.budgets import budget_ensure
 from agentstudio.errors import AppError, ErrorCode
+from playbooks.engine.budget import run_budget_ref
 from playbooks.engine.store.event_rows import run_events_append_locked
 from playbooks.engine.store.run_audit import run_audit_transition
 from playbooks.idempotency import (
@@ -196,6 +198,8 @@ def run_row_create(
     parent_run = {"parent_run": str(parent.pk)} if parent is not None else {}
     run_audit_transition(run, transition="queued", source=None, actor=started_by, **parent_run)
     run.save(force_insert=True)
+    if parent is None:  # its budget row, with the run (a sub-run draws on its root's)
+        budget_ensure(run_budget_ref(run))
     run_events_append_locked(
         run=run,
         events=[run_event_queued(playbook=playbook, version=version.number, parent=parent)],

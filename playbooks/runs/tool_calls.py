@@ -17,6 +17,7 @@ from agentstudio.errors import AppError, ErrorCode
 from approvals.effects import approval_effect_register
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
 from approvals.services import approval_create, approval_in_undo_window
+from playbooks.engine.budget import run_budget_ref, tool_usage_record
 from playbooks.engine.steps.tool import tool_events
 from playbooks.engine.store.api_calls import api_call_record
 from playbooks.engine.store.event_rows import run_events_append_locked
@@ -57,6 +58,7 @@ def call_record(run: Run, result: ToolCallResult) -> None:
         invocation=result.invocation,
         written=result.written,
         events=tool_events(result),
+        usage_record=tool_usage_record(run, API_STEP, result),
     )
 
 
@@ -136,6 +138,7 @@ RUN_ACCESS = RunAccess(
     run_workspace=run_workspace_of,
     call_record=call_record,
     call_approval_request=call_approval_request,
+    run_budget=run_budget_ref,
 )
 
 

@@ -15,6 +15,7 @@ from django.apps import apps
 from django.db import models
 
 from agentstudio.audit.models import AuditEvent
+from agentstudio.billing.models import UsageRecord
 from agentstudio.model_instances import model_instance
 from playbooks.engine.store.event_rows import event_batch
 from playbooks.engine.store.postgres import (
@@ -33,6 +34,7 @@ DOCUMENT_SOURCES = {
     "step_row": "postgres.model_row (every concrete field)",
     "invocation_rows": "postgres.model_row (every concrete field)",
     "audit_rows": "postgres.model_row_with_pk (every concrete field)",
+    "usage_rows": "postgres.model_row_with_pk (every concrete field)",
     "event_rows": "playbooks/engine/store/event_rows.py's event_row",
 }
 
@@ -135,6 +137,10 @@ def _sample_checkpoint(finishing: bool) -> tuple[str, dict]:
         status="succeeded", idempotent=True, started_at=now,
     )  # fmt: skip
     audit = model_instance(AuditEvent, stream="run:x", seq=1, type="tool.called", created_at=now)
+    usage = model_instance(
+        UsageRecord, id=uuid.uuid4(), organization_id=1, kind="tool", run_id=run.pk,
+        step_id="s", tool="t", created_at=now,
+    )  # fmt: skip
     batch = event_batch(first_seq=4, events=[("step.succeeded", {"step": "s"})], created_at=now)
     fields = {
         "current_step": "s",
@@ -145,10 +151,11 @@ def _sample_checkpoint(finishing: bool) -> tuple[str, dict]:
         "usage_input_tokens": 0,
         "usage_output_tokens": 0,
         "usage_tool_calls": 1,
+        "usage_wall_seconds": 0.5,
         "cursor": 2,
     }
     if finishing:
-        fields["finish"] = RunFinish(outputs={}, finished_at=now, wall_seconds=1.0)
+        fields["finish"] = RunFinish(outputs={}, finished_at=now)
     params = checkpoint_params(
         run=run,
         owner="w",
@@ -157,6 +164,7 @@ def _sample_checkpoint(finishing: bool) -> tuple[str, dict]:
         invocations=[invocation],
         event_rows=batch.rows,
         audit=[audit],
+        usage_records=[usage],
     )
     return checkpoint_statement(finishing=finishing), params
 

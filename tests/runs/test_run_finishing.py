@@ -47,9 +47,8 @@ def test_the_last_checkpoint_carries_the_success(active_playbook, author):
     assert (run.status, run.outputs, run.cursor) == ("succeeded", {"joined": "ab"}, 2)
     assert (run.lease_owner, run.lease_expires_at, run.paused_reason) == ("", None, "")
     assert run.finished_at == last.finished_at  # written by the same statement
-    assert run.usage_wall_seconds == pytest.approx(
-        (run.finished_at - run.started_at).total_seconds()
-    )
+    # the run's active time (its steps'), never more than start to end
+    assert 0 < run.usage_wall_seconds <= (run.finished_at - run.started_at).total_seconds()
     events = _events(run)
     assert [kind for kind, _ in events[-3:]] == ["tool.called", "step.succeeded", "run.succeeded"]
     assert events[-1][1] == events[-2][1]

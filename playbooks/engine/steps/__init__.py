@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -9,6 +10,8 @@ import structlog
 from django.utils import timezone
 from jinja2 import TemplateError
 
+from agentstudio.billing.budgets import BudgetExceeded
+from playbooks.engine.budget import budget_breach_outcome, budget_wall_check
 from playbooks.engine.outcome import Result, StepOutcome
 from playbooks.engine.steps import gates, model, subrun, tool
 from playbooks.engine.view import RunView
@@ -33,9 +36,10 @@ HANDLERS = {
 def step_execute(view: RunView, index: int) -> StepOutcome:
     step = view.steps[index]
     attempt = view.attempt_for(index)
-    started_at = timezone.now()
+    started_at, started = timezone.now(), time.monotonic()
     outcome = _step_outcome(view, index, step, attempt)
     outcome.started_at = started_at
+    outcome.usage.wall_seconds = time.monotonic() - started  # the run's active time
     return outcome
 
 
@@ -49,7 +53,10 @@ def _step_outcome(view: RunView, index: int, step: dict[str, Any], attempt: int)
                 condition = template_render_value(step["when"], view.template_context())
                 if not condition:
                     return StepOutcome(result=Result.SKIPPED, input={"when": condition})
+            budget_wall_check(view.run)
             outcome = HANDLERS[step_kind(step)](view, index, step, attempt)
+    except BudgetExceeded as exc:  # a call that did not fit: pause or fail, never retried
+        return budget_breach_outcome(view.run, step["id"], exc)
     except TemplateError as exc:
         outcome = StepOutcome(result=Result.FAILED, error=f"template error: {exc}")
     except ToolExecutionError as exc:

@@ -9,8 +9,15 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from agentstudio.billing.budgets import BudgetExceeded
 from agentstudio.json_encoding import json_dumps
 from approvals.models import ApprovalKind
+from playbooks.engine.budget import (
+    budget_approval_request,
+    budget_exceeded_event,
+    budgeted_model_call,
+    tool_usage_record,
+)
 from playbooks.engine.outcome import Pause, PauseReason, Result, StepOutcome, Usage
 from playbooks.engine.prompts import UNTRUSTED_LIMIT, system_prompt, untrusted_wrap
 from playbooks.engine.steps.gates import decided_approval, resolved_outcome
@@ -41,20 +48,22 @@ def _model_spec(view: RunView, override: dict[str, Any] | None) -> dict[str, Any
 def _complete(
     view: RunView, step_id: str, model: dict[str, Any], messages: list, tools: list, turn: int
 ) -> tuple[ModelReply, Usage, tuple[str, dict[str, Any]]]:
-    reply = provider_for(model, organization=view.run.organization_id).complete(
-        ModelRequest(
-            model=model,
-            messages=messages,
-            tools=tools,
-            step_id=step_id,
-            turn=turn,
-            run_call_index=view.run.model_calls,
-        )
+    request = ModelRequest(
+        model=model,
+        messages=messages,
+        tools=tools,
+        step_id=step_id,
+        turn=turn,
+        run_call_index=view.run.model_calls,
+    )
+    provider = provider_for(model, organization=view.run.organization_id)
+    # reserved against the run's budget before, settled (and its usage record written) after
+    reply, cost = budgeted_model_call(
+        view.run, step_id, request, lambda: provider.complete(request)
     )
     view.run.model_calls += 1
-    price = reply.price()
     usage = Usage(
-        usd=price.usd,
+        usd=cost.usd,
         input_tokens=reply.input_tokens,
         output_tokens=reply.output_tokens,
         model_calls=1,
@@ -73,7 +82,7 @@ def _complete(
             "wall_seconds": round(reply.wall_seconds, 3),
             "finish_reason": reply.finish_reason,
             "usd": str(usage.usd),
-            "price_fallback": price.fallback,
+            "price_fallback": cost.fallback,
             "tool_calls": [call.name for call in reply.tool_calls],
         },
     )
@@ -179,6 +188,7 @@ def _agent_call(
     if not result.replayed:
         outcome.invocations.append(result.invocation)
         outcome.usage.tool_calls += 1
+        outcome.usage_records.append(tool_usage_record(view.run, step["id"], result))
     definition = tool_registry.get(name)
     text = result.text
     if definition is not None and definition.untrusted_output and not result.is_error:
@@ -201,12 +211,25 @@ def _agent_tool_results(
     when the turn paused: those are not made again. Each call is decided on its own."""
     messages: list[dict[str, Any] | None] = []
     requests: list[dict[str, Any]] = []
+    breached = False
     for number, call in enumerate(calls):
         if settled is not None and settled[number] is not None:
             messages.append(settled[number])
             continue
+        if breached:  # the budget refused a call of this turn: the rest wait with it
+            messages.append(None)
+            continue
         key = call_key(view, step["id"], attempt, f"t{turn}.{number}")
-        text, request = _agent_call(view, step, key, call, outcome)
+        try:
+            text, request = _agent_call(view, step, key, call, outcome)
+        except BudgetExceeded as exc:
+            if exc.on_breach == "fail":
+                raise
+            # the model's turn and the calls made so far are kept: after a raise, the turn
+            # goes on from this call
+            outcome.events.append(budget_exceeded_event(exc))
+            text, request = "", budget_approval_request(view.run, step["id"], exc)
+            breached = True
         if request is not None:
             requests.append(request)
             messages.append(None)
@@ -229,9 +252,11 @@ def _agent_turn_paused(
     outcome.result = Result.PAUSED
     outcome.state = {**state, "turn_pending": {"assistant": assistant, "results": messages}}
     changed = any(kind == "tool.approval_mismatch" for kind, _data in outcome.events)
+    budget = any(request.get("kind") == ApprovalKind.BUDGET for request in requests)
+    reason = PauseReason.BUDGET if budget else PauseReason.TOOL_CALL
     outcome.pause = Pause(
         status=RunStatus.BLOCKED if changed else RunStatus.WAITING_FOR_APPROVAL,
-        reason=PauseReason.APPROVAL_MISMATCH if changed else PauseReason.TOOL_CALL,
+        reason=PauseReason.APPROVAL_MISMATCH if changed else reason,
         approval=requests[0],
         more_approvals=requests[1:],
     )

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from approvals.models import ApprovalKind
+from playbooks.engine.budget import tool_usage_record
 from playbooks.engine.outcome import Pause, PauseReason, Result, StepOutcome, Usage
 from playbooks.engine.view import RunView
 from playbooks.models import RunStatus
@@ -173,6 +174,7 @@ def execute_tool_step(view: RunView, index: int, step: dict[str, Any], attempt: 
         events=tool_events(result),
         usage=Usage(tool_calls=0 if result.replayed else 1),
         invocations=[] if result.replayed else [result.invocation],
+        usage_records=[] if result.replayed else [tool_usage_record(view.run, step["id"], result)],
         written=result.written,
     )
     return outcome

@@ -15,7 +15,13 @@ from playbooks.models import Run
 
 
 def api_call_record(
-    *, run_id: object, step_id: str, invocation: Any, written: list[Any], events: list[EventSpec]
+    *,
+    run_id: object,
+    step_id: str,
+    invocation: Any,
+    written: list[Any],
+    events: list[EventSpec],
+    usage_record: Any = None,
 ) -> None:
     """The invocation, its audit row, the artifacts it wrote, its usage and its events, in
     one transaction under the run's row lock (a worker advancing the same run sees the new
@@ -23,6 +29,8 @@ def api_call_record(
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run_id)
         invocation.save()
+        if usage_record is not None:
+            usage_record.save(force_insert=True)
         run_audit_append_locked(locked, [invocation], timezone.now())
         artifacts_record(run=locked, step_id=step_id, written=written)
         locked.usage_tool_calls += 1

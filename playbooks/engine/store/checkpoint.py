@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F
 
 from agentstudio.audit.models import AuditEvent
+from agentstudio.billing.models import UsageRecord
 from playbooks.engine.events import run_events_publish_on_commit, run_events_publish_payloads
 from playbooks.engine.outcome import Result, StepOutcome
 from playbooks.engine.store.calls_apart import invocations_record_apart
@@ -46,7 +47,13 @@ _log = structlog.get_logger("agentstudio.engine")
 # Checkpoints a slice may have in flight at once (pipelined on the writer's connection)
 OVERLAP_DEPTH = 2
 
-_USAGE_FIELDS = ("usage_usd", "usage_input_tokens", "usage_output_tokens", "usage_tool_calls")
+_USAGE_FIELDS = (
+    "usage_usd",
+    "usage_input_tokens",
+    "usage_output_tokens",
+    "usage_tool_calls",
+    "usage_wall_seconds",
+)
 # Outcomes the lease holder may write without the row lock (a pause or a failure takes it)
 _GUARDED_RESULTS = (Result.SUCCEEDED, Result.SKIPPED, Result.PROGRESS, Result.RETRY)
 
@@ -192,6 +199,7 @@ def _checkpoint_statement(
         invocations=outcome.invocations,
         event_rows=batch.rows,
         audit=write.audit,
+        usage_records=outcome.usage_records,
     )
     if overlap:
         checkpoint_writer.send(checkpoint_statement(), params)
@@ -235,6 +243,7 @@ def _checkpoint_guarded_orm(run: Run, owner: str, write: StepWrite, outcome: Ste
         for invocation in outcome.invocations:
             invocation.save()
         AuditEvent.objects.bulk_create(write.audit)
+        UsageRecord.objects.bulk_create(outcome.usage_records)
         artifacts_record(run=run, step_id=row.step_id, written=outcome.written)
         RunEvent.objects.bulk_create(rows)
         run_events_publish_on_commit(rows)

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from agentstudio.billing.models import UsageRecord
 from playbooks.engine.events import EventSpec
 from playbooks.engine.lease import lease_expiry
 from playbooks.engine.outcome import Result, StepOutcome
@@ -63,6 +64,7 @@ def checkpoint_locked(
         for invocation in outcome.invocations:
             invocation.save()
         run_audit_append_locked(locked, outcome.invocations, now)
+        UsageRecord.objects.bulk_create(outcome.usage_records)
         artifacts_record(run=locked, step_id=row.step_id, written=outcome.written)
         usage_apply(locked, outcome)
         locked.model_calls = view.run.model_calls

@@ -20,16 +20,18 @@ import psycopg
 from django.db import connection
 
 from agentstudio.audit.models import AuditEvent
+from agentstudio.billing.models import UsageRecord
 from agentstudio.json_encoding import json_dumps
 from playbooks.models import Run, RunEvent, RunStatus, RunStep
 from tools.models import ToolInvocation
 
 # Where each INSERT's documents come from (the statement's named parameter)
-STEP_ROW, INVOCATION_ROWS, EVENT_ROWS, AUDIT_ROWS = (
+STEP_ROW, INVOCATION_ROWS, EVENT_ROWS, AUDIT_ROWS, USAGE_ROWS = (
     "step_row",
     "invocation_rows",
     "event_rows",
     "audit_rows",
+    "usage_rows",
 )
 
 
@@ -81,7 +83,6 @@ def checkpoint_statement(*, finishing: bool = False) -> str:
             '  "lease_expires_at" = NULL, "lease_owner" = \'\', "paused_reason" = \'\',',
             f'  "status" = \'{RunStatus.SUCCEEDED}\', "outputs" = %(outputs)s::jsonb,',
             '  "finished_at" = %(finished_at)s::timestamptz,',
-            '  "usage_wall_seconds" = %(wall_seconds)s::double precision,',
         ]
     else:
         ending = [
@@ -99,6 +100,8 @@ def checkpoint_statement(*, finishing: bool = False) -> str:
             '  "usage_input_tokens" = "usage_input_tokens" + %(usage_input_tokens)s::bigint,',
             '  "usage_output_tokens" = "usage_output_tokens" + %(usage_output_tokens)s::bigint,',
             '  "usage_tool_calls" = "usage_tool_calls" + %(usage_tool_calls)s::integer,',
+            '  "usage_wall_seconds" = "usage_wall_seconds"'
+            " + %(usage_wall_seconds)s::double precision,",
             '  "cursor" = COALESCE(%(cursor)s::integer, "cursor"),',
             '  "not_before" = CASE WHEN %(not_before_set)s::boolean'
             ' THEN %(not_before)s::timestamptz ELSE "not_before" END,',
@@ -113,7 +116,10 @@ def checkpoint_statement(*, finishing: bool = False) -> str:
             _insert("invocations", ToolInvocation, "jsonb_populate_recordset", INVOCATION_ROWS)
             + ",",
             _events_insert() + ",",
-            _insert("audit", AuditEvent, "jsonb_populate_recordset", AUDIT_ROWS, with_pk=True),
+            _insert("audit", AuditEvent, "jsonb_populate_recordset", AUDIT_ROWS, with_pk=True)
+            + ",",
+            # the tool calls' usage records (a model call's is written when it settles)
+            _insert("usage", UsageRecord, "jsonb_populate_recordset", USAGE_ROWS, with_pk=True),
             'SELECT "id" FROM step',
         ]
     )
@@ -155,6 +161,7 @@ def checkpoint_params(
     invocations: list[Any],
     event_rows: str,
     audit: list[Any],
+    usage_records: list[Any] = (),
 ) -> dict[str, Any]:
     """The parameters of `checkpoint_statement`: `fields` are the run columns the step
     moves (usage as increments); `fields["finish"]` (a RunFinish) makes them those of the
@@ -167,6 +174,7 @@ def checkpoint_params(
         "usage_input_tokens": fields["usage_input_tokens"],
         "usage_output_tokens": fields["usage_output_tokens"],
         "usage_tool_calls": fields["usage_tool_calls"],
+        "usage_wall_seconds": fields["usage_wall_seconds"],
         "cursor": fields.get("cursor"),
         "not_before_set": "not_before" in fields,
         "not_before": fields.get("not_before"),
@@ -182,6 +190,7 @@ def checkpoint_params(
         INVOCATION_ROWS: json_dumps([model_row(invocation) for invocation in invocations]),
         EVENT_ROWS: event_rows,
         AUDIT_ROWS: json_dumps([model_row_with_pk(audit_row) for audit_row in audit]),
+        USAGE_ROWS: json_dumps([model_row_with_pk(record) for record in usage_records]),
     }
     finish = fields.get("finish")
     if finish is None:
@@ -189,7 +198,6 @@ def checkpoint_params(
     else:
         params["outputs"] = None if finish.outputs is None else json_dumps(finish.outputs)
         params["finished_at"] = finish.finished_at
-        params["wall_seconds"] = finish.wall_seconds
     return params
 
 

@@ -85,6 +85,7 @@ def usage_apply(run: Run, outcome: StepOutcome) -> None:
     run.usage_input_tokens += usage.input_tokens
     run.usage_output_tokens += usage.output_tokens
     run.usage_tool_calls += usage.tool_calls
+    run.usage_wall_seconds += usage.wall_seconds
 
 
 def view_after(view: RunView, index: int, attempt: int, row: RunStep, outcome: StepOutcome) -> None:
@@ -120,7 +121,6 @@ class RunFinish:
 
     outputs: Any
     finished_at: Any = None
-    wall_seconds: float = 0.0
 
 
 def step_write(
@@ -132,7 +132,6 @@ def step_write(
     events += step_events(row, outcome)
     if finish is not None:
         finish.finished_at = now
-        finish.wall_seconds = (now - run.started_at).total_seconds() if run.started_at else 0.0
         events.append(("run.succeeded", {"outputs": finish.outputs}))
     usage = outcome.usage
     fields: dict = {
@@ -145,6 +144,8 @@ def step_write(
         "usage_input_tokens": usage.input_tokens,
         "usage_output_tokens": usage.output_tokens,
         "usage_tool_calls": usage.tool_calls,
+        # the run's active time: its steps' (not its waits for people, nor its queueing)
+        "usage_wall_seconds": usage.wall_seconds,
     }
     if outcome.result in (Result.SUCCEEDED, Result.SKIPPED):
         fields["cursor"] = index + 1
@@ -207,6 +208,6 @@ def run_finished(run: Run, finish: RunFinish) -> None:
 
     run.succeed()
     run.outputs, run.finished_at = finish.outputs, finish.finished_at
-    run.usage_wall_seconds, run.paused_reason = finish.wall_seconds, ""
+    run.paused_reason = ""
     run.lease_owner, run.lease_expires_at = "", None
     run_after_finish(run)

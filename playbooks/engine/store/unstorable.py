@@ -112,6 +112,7 @@ def unstorable_outcome(outcome: StepOutcome, exc: BaseException) -> StepOutcome:
         events=events,
         usage=outcome.usage,
         invocations=outcome.invocations,
+        usage_records=outcome.usage_records,
         written=outcome.written,
         started_at=outcome.started_at,
     )

@@ -1,0 +1,195 @@
+"""A run's side of budgets: which budget its calls draw on (its root run's, so a sub-run
+draws on its parent's), what a call that does not fit does to the step (pause with a
+`budget` approval, or fail, per `on_breach`), the model call's reservation and settlement,
+and the usage record of each tool call."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from agentstudio.billing.budgets import (
+    BudgetExceeded,
+    BudgetRef,
+    budget_release,
+    budget_reserve,
+    budget_settle,
+)
+from agentstudio.billing.models import UsageKind, UsageRecord
+from agentstudio.billing.prices import model_call_max_usd, model_call_usd
+from agentstudio.model_instances import model_instance
+from approvals.models import ApprovalKind
+from playbooks.engine.outcome import Pause, PauseReason, Result, StepOutcome
+from playbooks.models import Run, RunStatus
+
+_REF = "_budget_ref"
+
+
+def run_budget_ref(run: Run) -> BudgetRef:
+    """The budget of the run's tree: the root run's id, and its budget JSON to make the row
+    with. Worked out once per run object (a sub-run's walk to its root costs a query a
+    level)."""
+    ref = getattr(run, _REF, None)
+    if ref is not None:
+        return ref
+    root_id, budget = run.pk, run.budget
+    parent_id = run.parent_run_id
+    while parent_id is not None:
+        root_id, parent_id, budget = Run.objects.values_list("pk", "parent_run_id", "budget").get(
+            pk=parent_id
+        )
+    limits = dict(budget or {})
+    ref = BudgetRef(id=root_id, organization_id=run.organization_id, limits=lambda: limits)
+    setattr(run, _REF, ref)
+    return ref
+
+
+def budget_wall_check(run: Run) -> None:
+    """`max_wall_seconds` against the run's active time (the steps' time, not the time it
+    waited for a person or in a queue), checked before each step."""
+    budget = run.budget or {}
+    limit = budget.get("max_wall_seconds")
+    if limit is not None and run.usage_wall_seconds >= float(limit):
+        raise BudgetExceeded(
+            limit="max_wall_seconds",
+            limit_value=limit,
+            usage=round(run.usage_wall_seconds, 3),
+            requested=0,
+            on_breach=budget.get("on_breach") or "pause",
+        )
+
+
+def budget_exceeded_event(exc: BudgetExceeded) -> tuple[str, dict[str, Any]]:
+    return ("budget.exceeded", exc.as_data())
+
+
+def budget_approval_request(run: Run, step_id: str, exc: BudgetExceeded) -> dict[str, Any]:
+    """The fields of the `budget` approval: approve = raise the limit by `raise_by`."""
+    unit = " USD" if exc.limit == "max_usd" else ""
+    return {
+        "call_key": f"budget:{run.pk}:{step_id}:{uuid.uuid4().hex[:12]}",
+        "kind": ApprovalKind.BUDGET,
+        "title": f"Raise `{exc.limit}` by {exc.raise_by}{unit}? "
+        f"(limit {exc.limit_value}{unit}, used {exc.usage}{unit}, "
+        f"this call needs {exc.requested}{unit})",
+        "payload": {**exc.as_data(), "budget": str(run_budget_ref(run).id)},
+        "step": step_id,
+    }
+
+
+def budget_breach_outcome(run: Run, step_id: str, exc: BudgetExceeded) -> StepOutcome:
+    """A step whose call did not fit: `on_breach: pause` waits for a person to raise the
+    limit (the step runs again from the same call, nothing that succeeded is redone);
+    `fail` fails the run with the limit in its error (never retried)."""
+    events = [budget_exceeded_event(exc)]
+    if exc.on_breach == "fail":
+        return StepOutcome(result=Result.FAILED, error=exc.reason, events=events)
+    return StepOutcome(
+        result=Result.PAUSED,
+        events=events,
+        pause=Pause(
+            status=RunStatus.WAITING_FOR_APPROVAL,
+            reason=PauseReason.BUDGET,
+            approval=budget_approval_request(run, step_id, exc),
+        ),
+    )
+
+
+def _estimate_tokens(value: Any) -> int:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return max(1, len(text) // 4)
+
+
+def max_output_tokens(request: Any, model: dict[str, Any]) -> int:
+    value = request.max_tokens
+    return int(value or settings.AGENTSTUDIO_DEFAULT_MAX_OUTPUT_TOKENS)
+
+
+@dataclass
+class ModelCallCost:
+    usd: Decimal
+    fallback: bool
+    wall_seconds: float
+
+
+def budgeted_model_call(run: Run, step_id: str, request: Any, call: Any) -> tuple[Any, Any]:
+    """Makes `call()` (the provider's completion of `request`) inside its reservation:
+    reserve the most it can cost (its estimated input at the input price, the request's
+    max output tokens at the output price), make it, settle what it cost and write its
+    usage record. Answers the reply and its ModelCallCost."""
+    model = request.model
+    provider, name = str(model.get("provider") or "default"), str(model.get("name", ""))
+    input_estimate = _estimate_tokens([m.get("content", "") for m in request.messages])
+    if request.tools:
+        input_estimate += _estimate_tokens(request.tools)
+    most_out = max_output_tokens(request, model)
+    most_usd = model_call_max_usd(
+        provider=provider, model=name, input_tokens=input_estimate, max_output_tokens=most_out
+    )
+    hold = budget_reserve(
+        run_budget_ref(run), run_id=run.pk, usd=most_usd, tokens=input_estimate + most_out
+    )
+    started = time.monotonic()
+    try:
+        reply = call()
+    except BaseException:
+        budget_release(hold)
+        raise
+    wall = time.monotonic() - started
+    cached = reply.cached_input_tokens
+    quote = model_call_usd(
+        provider=reply.provider,
+        model=reply.model,
+        input_tokens=reply.input_tokens,
+        output_tokens=reply.output_tokens,
+        cached_input_tokens=cached,
+    )
+    budget_settle(
+        hold,
+        usd=quote.usd,
+        tokens=reply.input_tokens + reply.output_tokens,
+        record={
+            "organization_id": run.organization_id,
+            "kind": UsageKind.MODEL,
+            "run_id": run.pk,
+            "playbook_id": run.playbook_id,
+            "step_id": step_id,
+            "user_id": run.created_by_id,
+            "provider": reply.provider,
+            "model": reply.model,
+            "input_tokens": reply.input_tokens,
+            "output_tokens": reply.output_tokens,
+            "cached_input_tokens": cached,
+            "usd": quote.usd,
+            "wall_seconds": reply.wall_seconds or wall,
+            "usage_estimated": reply.usage_estimated,
+            "price_fallback": quote.fallback,
+            "scripted": reply.scripted,
+        },
+    )
+    return reply, ModelCallCost(usd=quote.usd, fallback=quote.fallback, wall_seconds=wall)
+
+
+def tool_usage_record(run: Run, step_id: str, result: Any) -> UsageRecord:
+    """The usage record of a tool call that was made (unsaved: it travels with the step's
+    checkpoint, or the API call's record)."""
+    return model_instance(
+        UsageRecord,
+        id=uuid.uuid4(),
+        organization_id=run.organization_id,
+        kind=UsageKind.TOOL,
+        run_id=run.pk,
+        playbook_id=run.playbook_id,
+        step_id=step_id,
+        user_id=run.created_by_id,
+        tool=result.name,
+        wall_seconds=round(result.duration_ms / 1000, 6),
+        created_at=timezone.now(),
+    )

@@ -1,0 +1,244 @@
+"""Budgets on runs, in-process: a model call that does not fit pauses the run with a budget
+approval (approve = raise the limit, resume from the same call; reject = fail) or fails it;
+tool calls count against max_tool_calls; a sub-run draws on its parent's budget; wall time
+is active time; every model and tool call leaves a usage record."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from agentstudio.billing.models import Budget, BudgetHold, UsageRecord
+from approvals.models import Approval
+from approvals.services import approval_approve, approval_reject
+from playbooks.engine.runner import Advance, run_advance
+from playbooks.models import Run
+from playbooks.runs.starting import run_start
+from tests.support.budgets import CALL_USD, ECHO, MODEL, agent_spec, budget_price_make
+from tools.scope import scope_token_issue
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _price(db):
+    budget_price_make()
+
+
+def _advance_until_still(run: Run) -> Run:
+    for _ in range(20):
+        if run_advance(run_id=run.pk) in (Advance.PAUSED, Advance.FINISHED, Advance.IDLE):
+            break
+    return Run.objects.get(pk=run.pk)
+
+
+def _budget(run: Run) -> Budget:
+    return Budget.objects.get(pk=run.pk)
+
+
+def _events(run: Run, kind: str) -> list[dict]:
+    return [event.data for event in run.events.filter(type=kind).order_by("seq")]
+
+
+def test_a_model_call_past_max_usd_pauses_and_an_approved_raise_resumes_it(
+    active_playbook, author, approver
+):
+    playbook = active_playbook(agent_spec(max_usd=0.35))
+    run = _advance_until_still(run_start(playbook=playbook, actor=author, inputs={}))
+    assert (run.status, run.paused_reason) == ("waiting_for_approval", "budget")
+    # three calls of 0.10 fit in 0.35; the fourth (0.10 and a little reserved) does not
+    assert _budget(run).spent_usd == 3 * CALL_USD
+    assert run.usage_usd == 3 * CALL_USD and run.usage_tool_calls == 3
+    [exceeded] = _events(run, "budget.exceeded")
+    assert (exceeded["limit"], exceeded["limit_value"], exceeded["usage"]) == (
+        "max_usd", "0.350000", "0.300000",
+    )  # fmt: skip
+    approval = Approval.objects.get(run=run, status="pending")
+    assert approval.kind == "budget"
+    assert approval.title.startswith("Raise `max_usd` by 0.175000 USD?")
+    assert approval.payload["raise_by"] == "0.175000"
+
+    approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
+    run = _advance_until_still(Run.objects.get(pk=run.pk))
+    assert run.status == "succeeded", run.error
+    budget = _budget(run)
+    assert budget.max_usd == Decimal("0.525") and run.budget["max_usd"] == 0.525
+    # five model calls in all, each made once: nothing that succeeded ran again
+    assert budget.spent_usd == 5 * CALL_USD <= budget.max_usd
+    assert UsageRecord.objects.filter(run_id=run.pk, kind="model").count() == 5
+    assert UsageRecord.objects.filter(run_id=run.pk, kind="tool").count() == 4
+    assert run.usage_tool_calls == 4 and run.usage_usd == 5 * CALL_USD
+    assert budget.reserved_usd == 0 and not BudgetHold.objects.exists()
+
+
+def test_a_rejected_raise_fails_the_run_naming_the_limit(active_playbook, author, approver):
+    playbook = active_playbook(agent_spec(max_usd=0.35))
+    run = _advance_until_still(run_start(playbook=playbook, actor=author, inputs={}))
+    approval = Approval.objects.get(run=run, status="pending")
+    approval_reject(approval=approval, actor=approver, reason="enough")
+    run = Run.objects.get(pk=run.pk)
+    assert run.status == "failed"
+    assert run.error == "budget max_usd (0.350000) exceeded and the raise was rejected: enough"
+    assert _budget(run).spent_usd == 3 * CALL_USD
+
+
+def test_on_breach_fail_fails_at_once(active_playbook, author):
+    playbook = active_playbook(agent_spec(max_usd=0.35, on_breach="fail"))
+    run = _advance_until_still(run_start(playbook=playbook, actor=author, inputs={}))
+    assert run.status == "failed"
+    assert "budget max_usd (0.350000) exceeded" in run.error
+    assert not Approval.objects.filter(run=run).exists()
+    [exceeded] = _events(run, "budget.exceeded")
+    assert (exceeded["limit"], exceeded["on_breach"]) == ("max_usd", "fail")
+    assert _budget(run).spent_usd == 3 * CALL_USD
+
+
+def test_max_tool_calls_pauses_before_the_call_and_resumes_at_it(active_playbook, author, approver):
+    playbook = active_playbook(agent_spec(max_tool_calls=2))
+    run = _advance_until_still(run_start(playbook=playbook, actor=author, inputs={}))
+    assert (run.status, run.paused_reason) == ("waiting_for_approval", "budget")
+    assert _budget(run).spent_tool_calls == 2
+    [exceeded] = _events(run, "budget.exceeded")
+    assert (exceeded["limit"], exceeded["limit_value"], exceeded["raise_by"]) == (
+        "max_tool_calls", "2", "1",
+    )  # fmt: skip
+    approval = Approval.objects.get(run=run, status="pending")
+    approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
+    run = _advance_until_still(Run.objects.get(pk=run.pk))
+    # the third call was made after the raise (max 3); the fourth asks again
+    assert (run.status, _budget(run).spent_tool_calls) == ("waiting_for_approval", 3)
+    # the third turn's model reply was kept: no model call was made twice
+    assert UsageRecord.objects.filter(run_id=run.pk, kind="model").count() == 4
+
+
+def test_max_tokens_is_a_limit_too(active_playbook, author):
+    playbook = active_playbook(agent_spec(max_tokens=2500, on_breach="fail"))
+    run = _advance_until_still(run_start(playbook=playbook, actor=author, inputs={}))
+    assert run.status == "failed" and "budget max_tokens (2500) exceeded" in run.error
+    assert _budget(run).spent_tokens <= 2500
+
+
+def test_usage_records_name_the_call(active_playbook, author):
+    playbook = active_playbook(agent_spec(tool_turns=1))
+    run = _advance_until_still(run_start(playbook=playbook, actor=author, inputs={}))
+    assert run.status == "succeeded", run.error
+    model = UsageRecord.objects.filter(run_id=run.pk, kind="model").order_by("created_at")[0]
+    assert (model.organization_id, model.playbook_id, model.step_id, model.user_id) == (
+        run.organization_id, run.playbook_id, "work", author.pk,
+    )  # fmt: skip
+    assert (model.provider, model.model, model.output_tokens, model.usd) == (
+        "scripted", MODEL, 1000, CALL_USD,
+    )  # fmt: skip
+    assert (model.scripted, model.price_fallback, model.usage_estimated) == (True, False, False)
+    assert model.wall_seconds > 0
+    tool = UsageRecord.objects.get(run_id=run.pk, kind="tool")
+    assert (tool.tool, tool.step_id, tool.usd, tool.user_id) == (ECHO, "work", 0, author.pk)
+    assert tool.wall_seconds >= 0
+    # the run's totals equal its records: nothing counted twice
+    assert run.usage_usd == 2 * CALL_USD and run.usage_tool_calls == 1
+    assert run.usage_output_tokens == 2000
+
+
+def test_an_unpriced_model_is_billed_at_the_fallback_and_flagged(active_playbook, author):
+    spec = agent_spec(tool_turns=0)
+    spec["model"]["name"] = "nobody-prices-this"
+    run = _advance_until_still(run_start(playbook=active_playbook(spec), actor=author, inputs={}))
+    record = UsageRecord.objects.get(run_id=run.pk, kind="model")
+    assert record.price_fallback is True and record.usd == Decimal("0.03")  # 1,000 out at 30/Mtok
+
+
+def test_a_sub_run_draws_on_its_parents_budget(active_playbook, author):
+    child = active_playbook({**agent_spec(tool_turns=3), "name": "Child"}, slug="child-agent")
+    parent_spec = {
+        "name": "Parent",
+        "tools": [ECHO],
+        "budget": {"max_usd": 0.25, "on_breach": "fail"},
+        "steps": [{"id": "delegate", "playbook": {"slug": child.slug}}],
+    }
+    parent = run_start(playbook=active_playbook(parent_spec), actor=author, inputs={})
+    parent = _advance_until_still(parent)
+    sub = Run.objects.get(parent_run=parent)
+    sub = _advance_until_still(sub)
+    # the child's own budget (5 USD) would fit its four calls; the parent's 0.25 does not
+    assert sub.status == "failed" and "budget max_usd (0.250000) exceeded" in sub.error
+    assert not Budget.objects.filter(pk=sub.pk).exists()
+    assert _budget(parent).spent_usd == 2 * CALL_USD
+    # the sub-run's usage rows name the sub-run
+    assert UsageRecord.objects.filter(run_id=sub.pk, kind="model").count() == 2
+    assert not UsageRecord.objects.filter(run_id=parent.pk).exists()
+
+
+GATED = {
+    "name": "Gated",
+    "tools": [ECHO],
+    "steps": [
+        {"id": "before", "tool": ECHO, "args": {"value": 1}},
+        {"id": "gate", "approval": {"title": "Go on?", "payload": {"ok": True}}},
+        {"id": "after", "tool": ECHO, "args": {"value": 2}},
+    ],
+}
+
+
+def test_wall_time_counts_the_steps_not_the_wait_for_a_person(active_playbook, author, approver):
+    run = _advance_until_still(run_start(playbook=active_playbook(GATED), actor=author, inputs={}))
+    assert run.status == "waiting_for_approval"
+    time.sleep(1.5)  # a person takes their time
+    approval = Approval.objects.get(run=run, status="pending")
+    approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
+    run = _advance_until_still(Run.objects.get(pk=run.pk))
+    assert run.status == "succeeded"
+    elapsed = (run.finished_at - run.started_at).total_seconds()
+    assert elapsed > 1.5 and 0 < run.usage_wall_seconds < 1.0
+
+
+def test_max_wall_seconds_stops_a_run_that_used_its_active_time(active_playbook, author):
+    spec = {**GATED, "budget": {"max_wall_seconds": 0.000001, "on_breach": "fail"}}
+    run = _advance_until_still(run_start(playbook=active_playbook(spec), actor=author, inputs={}))
+    assert run.status == "failed" and "budget max_wall_seconds" in run.error
+
+
+def test_a_tool_call_through_the_api_is_counted_and_refused_on_breach(running_run):
+    from rest_framework.test import APIClient
+
+    spec = {
+        "name": "API calls",
+        "tools": [ECHO],
+        "budget": {"max_tool_calls": 2},
+        "steps": [{"id": "s", "tool": ECHO, "args": {"value": 1}}],
+    }
+    run = running_run(spec)
+    token, _ = scope_token_issue(run)
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    def call(value):
+        body = {"name": ECHO, "arguments": {"value": value}}
+        response = client.post("/api/v1/tools/call/", body, format="json")
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    assert [call(1)["isError"], call(2)["isError"]] == [False, False]
+    refused = call(3)
+    assert refused["isError"] is True
+    assert refused["structuredContent"]["error"] == "budget_exceeded"
+    assert refused["structuredContent"]["limit"] == "max_tool_calls"
+    assert "budget max_tool_calls (2) exceeded" in refused["content"][0]["text"]
+    assert _budget(run).spent_tool_calls == 2
+    records = UsageRecord.objects.filter(run_id=run.pk, kind="tool")
+    assert records.count() == 2 and {r.step_id for r in records} == {"api"}
+    run.refresh_from_db()
+    assert run.usage_tool_calls == 2
+
+
+def test_a_hold_left_by_a_dead_worker_is_released_when_the_run_is_claimed(active_playbook, author):
+    from agentstudio.billing.budgets import budget_reserve
+    from playbooks.engine.budget import run_budget_ref
+
+    run = run_start(playbook=active_playbook(agent_spec(max_usd=0.35)), actor=author, inputs={})
+    # a worker reserved most of the budget for a call and died before it settled
+    budget_reserve(run_budget_ref(run), run_id=run.pk, usd=Decimal("0.3"), tokens=10)
+    run = _advance_until_still(run)
+    # the next lease holder gave the room back first: three calls fit, as without the crash
+    assert (run.status, _budget(run).spent_usd) == ("waiting_for_approval", 3 * CALL_USD)
+    assert _budget(run).reserved_usd == 0 and not BudgetHold.objects.exists()
