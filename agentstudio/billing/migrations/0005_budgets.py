@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('billing', '0002_prices_and_usage'),
+        ('billing', '0004_seed_prices'),
     ]
 
     operations = [
