@@ -231,6 +231,7 @@ AGENTSTUDIO_SCOPE_TOKEN_KEY = env.str("AGENTSTUDIO_SCOPE_TOKEN_KEY", default="")
 AGENTSTUDIO_SCOPE_TOKEN_TTL_SECONDS = env.int("AGENTSTUDIO_SCOPE_TOKEN_TTL_SECONDS", default=3600)
 # Vault: Fernet keys, newest first (older ones still decrypt); empty: derived from SECRET_KEY.
 AGENTSTUDIO_VAULT_KEYS = env.list("AGENTSTUDIO_VAULT_KEYS", default=[])
+# `provider: default` without an organization default: the organization's provider of this name.
 AGENTSTUDIO_DEFAULT_MODEL_PROVIDER = env.str("AGENTSTUDIO_DEFAULT_MODEL_PROVIDER", default="")
 # The price of a model the price table does not know (USD per million tokens); its usage
 # records are flagged `price_fallback`.
@@ -240,12 +241,10 @@ AGENTSTUDIO_FALLBACK_INPUT_USD_PER_MTOK = env.str(
 AGENTSTUDIO_FALLBACK_OUTPUT_USD_PER_MTOK = env.str(
     "AGENTSTUDIO_FALLBACK_OUTPUT_USD_PER_MTOK", default="30"
 )
-# USD per 1,000 tokens; the scripted provider bills as if the named model had answered.
-AGENTSTUDIO_MODEL_PRICES = {
-    "gpt-4o-mini": {"input": "0.00015", "output": "0.0006"},
-    "gpt-4o": {"input": "0.0025", "output": "0.01"},
-    "gpt-4.1-mini": {"input": "0.0004", "output": "0.0016"},
-}
+# The output tokens a model call may produce when its spec sets no `model.max_tokens`.
+AGENTSTUDIO_DEFAULT_MAX_OUTPUT_TOKENS = env.int(
+    "AGENTSTUDIO_DEFAULT_MAX_OUTPUT_TOKENS", default=4096
+)
 
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -160,3 +160,21 @@ def running_run(active_playbook, author):
         return run
 
     return _make
+
+
+@pytest.fixture
+def openai_server():
+    """A local server speaking OpenAI Chat Completions (tests/support/model_servers.py)."""
+    from tests.support.model_servers import OPENAI, model_server
+
+    with model_server(OPENAI) as server:
+        yield server
+
+
+@pytest.fixture
+def anthropic_server():
+    """A local server speaking Anthropic Messages (tests/support/model_servers.py)."""
+    from tests.support.model_servers import ANTHROPIC, model_server
+
+    with model_server(ANTHROPIC) as server:
+        yield server

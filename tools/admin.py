@@ -1,5 +1,6 @@
-"""Admin pages of the tool broker: the vault's names, MCP connections and their tools.
-Every change goes through a service (tools.vault, tools.connections)."""
+"""Admin pages of the tool broker: the vault's names, MCP connections and their tools, model
+providers. Every change goes through a service (tools.vault, tools.connections,
+tools.providers.configs)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from django.http import HttpRequest
 from agentstudio.accounts.admin import ADMIN_ONLY, OrganizationScopedAdminMixin
 from agentstudio.accounts.roles import user_membership
 from tools.connections import connection_create, connection_refresh, connection_tool_classify
-from tools.models import Connection, ConnectionTool, Secret
+from tools.models import Connection, ConnectionTool, ModelProviderConfig, Secret
+from tools.providers.configs import CONFIG_FIELDS, provider_config_save
 
 
 @admin.register(Secret)
@@ -129,3 +131,43 @@ class ConnectionToolAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
             ),
             success=f"{obj} classified.",
         )
+
+
+@admin.register(ModelProviderConfig)
+class ModelProviderConfigAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
+    """Admins configure the model providers playbooks name; the key is a vault name."""
+
+    add_roles = ADMIN_ONLY
+    change_roles = ADMIN_ONLY
+    list_display = [
+        "name",
+        "kind",
+        "base_url",
+        "default_model",
+        "is_default",
+        "use_for_ai_services",
+    ]
+    fields = ["name", *CONFIG_FIELDS, "created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, "name"] if obj is not None else readonly
+
+    def save_model(
+        self, request: HttpRequest, obj: ModelProviderConfig, form: Any, change: bool
+    ) -> None:
+        membership = user_membership(request.user)
+        organization = obj.organization if change else membership.organization
+        ok, saved = self.run_service(
+            request,
+            lambda: provider_config_save(
+                organization=organization,
+                actor=request.user,
+                name=obj.name,
+                **{field: form.cleaned_data[field] for field in CONFIG_FIELDS},
+            )[0],
+            success=f"Model provider {obj.name} saved.",
+        )
+        if ok:
+            obj.pk = saved.pk

@@ -3,6 +3,8 @@ connections and their tools, and every tool call made (its invocation row, on a 
 
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -171,3 +173,91 @@ class ToolInvocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.tool} ({self.status})"
+
+
+class ProviderKind(models.TextChoices):
+    OPENAI = "openai", "OpenAI-compatible Chat Completions"
+    ANTHROPIC = "anthropic", "Anthropic Messages"
+
+
+PROVIDER_NAME_VALIDATOR = RegexValidator(
+    r"^[a-z0-9][a-z0-9_.-]{0,63}$", "Use lowercase letters, digits, dots, - or _."
+)
+
+
+def base_url_validate(value: str) -> None:
+    """http(s) and a host: service names without a dot (`http://vllm:8000/v1`) are fine."""
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValidationError("Give an http:// or https:// URL with a host.")
+
+
+# Names a playbook's `model.provider` already gives a meaning.
+RESERVED_PROVIDER_NAMES = ("scripted", "default")
+
+
+class ModelProviderConfig(models.Model):
+    """A model provider an admin configured for the organization; a playbook's
+    `model.provider` names it (`default` means the one marked `is_default`). The API key is
+    the NAME of a vault secret, read at call time: no key is ever stored here."""
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="model_providers"
+    )
+    name = models.CharField(max_length=64, validators=[PROVIDER_NAME_VALIDATOR])
+    kind = models.CharField(max_length=16, choices=ProviderKind.choices)
+    base_url = models.CharField(
+        max_length=2000,
+        validators=[base_url_validate],
+        help_text="e.g. https://api.openai.com/v1, http://localhost:11434/v1 (Ollama), "
+        "https://RESOURCE.openai.azure.com/openai/v1/, https://api.anthropic.com",
+    )
+    api_key_secret = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        validators=[VAULT_NAME_VALIDATOR],
+        help_text="The name of the vault secret holding the API key (empty: none sent).",
+    )
+    default_model = models.CharField(max_length=200, blank=True, default="")
+    timeout_seconds = models.FloatField(default=60.0)
+    connect_timeout_seconds = models.FloatField(default=10.0)
+    max_retries = models.PositiveSmallIntegerField(default=2)
+    is_default = models.BooleanField(default=False, help_text="What `provider: default` means.")
+    use_for_ai_services = models.BooleanField(
+        default=False, help_text="The provider the studio's AI services use."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["organization", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="model_provider_name_per_org"
+            ),
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=models.Q(is_default=True),
+                name="model_provider_one_default_per_org",
+            ),
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=models.Q(use_for_ai_services=True),
+                name="model_provider_one_ai_services_per_org",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(timeout_seconds__gt=0) & models.Q(connect_timeout_seconds__gt=0),
+                name="model_provider_timeouts_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        if self.name in RESERVED_PROVIDER_NAMES:
+            raise ValidationError(
+                {"name": f"{self.name!r} is reserved (`provider: {self.name}` has a meaning)."}
+            )

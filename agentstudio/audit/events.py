@@ -146,3 +146,8 @@ def secret_deleted(*, organization: Any, actor: Any, name: str) -> None:
 def connection_changed(*, organization: Any, actor: Any, name: str, change: str) -> None:
     """An MCP connection was registered, refreshed, or one of its tools classified."""
     _org_event(organization, "connection.changed", actor, {"name": name, "change": change})
+
+
+def model_provider_changed(*, organization: Any, actor: Any, name: str, change: str) -> None:
+    """A model provider configuration was created or updated (never its key: a vault name)."""
+    _org_event(organization, "model_provider.changed", actor, {"name": name, "change": change})

@@ -13,7 +13,6 @@ from agentstudio.json_encoding import json_dumps
 from approvals.models import ApprovalKind
 from playbooks.engine.outcome import Pause, PauseReason, Result, StepOutcome, Usage
 from playbooks.engine.prompts import UNTRUSTED_LIMIT, system_prompt, untrusted_wrap
-from playbooks.engine.providers import ModelReply, ModelRequest, provider_for
 from playbooks.engine.steps.gates import decided_approval, resolved_outcome
 from playbooks.engine.steps.subrun import child_marker, child_outcome
 from playbooks.engine.steps.tool import (
@@ -30,6 +29,8 @@ from playbooks.models import RunStatus
 from playbooks.spec.templates import template_render_value
 from tools.broker import ToolOutcomeUnknown
 from tools.policy import ToolRefused
+from tools.providers.base import RESPONSE_SCHEMA_KEY, ModelReply, ModelRequest
+from tools.providers.registry import provider_for
 from tools.registry import tool_registry
 from tools.skills import skills_prompt
 
@@ -41,7 +42,7 @@ def _model_spec(view: RunView, override: dict[str, Any] | None) -> dict[str, Any
 def _complete(
     view: RunView, step_id: str, model: dict[str, Any], messages: list, tools: list, turn: int
 ) -> tuple[ModelReply, Usage, tuple[str, dict[str, Any]]]:
-    reply = provider_for(model).complete(
+    reply = provider_for(model, organization=view.run.organization_id).complete(
         ModelRequest(
             model=model,
             messages=messages,
@@ -52,8 +53,9 @@ def _complete(
         )
     )
     view.run.model_calls += 1
+    price = reply.price()
     usage = Usage(
-        usd=reply.usd(),
+        usd=price.usd,
         input_tokens=reply.input_tokens,
         output_tokens=reply.output_tokens,
         model_calls=1,
@@ -66,7 +68,13 @@ def _complete(
             "scripted": reply.scripted,
             "input_tokens": reply.input_tokens,
             "output_tokens": reply.output_tokens,
+            "cached_input_tokens": reply.cached_input_tokens,
+            "usage_estimated": reply.usage_estimated,
+            "streamed": reply.streamed,
+            "wall_seconds": round(reply.wall_seconds, 3),
+            "finish_reason": reply.finish_reason,
             "usd": str(usage.usd),
+            "price_fallback": price.fallback,
             "tool_calls": [call.name for call in reply.tool_calls],
         },
     )
@@ -97,9 +105,10 @@ def execute_llm_step(view: RunView, index: int, step: dict[str, Any], attempt: i
         {"role": "system", "content": system_prompt(view.spec.get("system_prompt"), system)},
         {"role": "user", "content": prompt if isinstance(prompt, str) else json.dumps(prompt)},
     ]
-    reply, usage, event = _complete(
-        view, step["id"], _model_spec(view, spec.get("model")), messages, [], 0
-    )
+    model = _model_spec(view, spec.get("model"))
+    if spec.get("output_schema"):
+        model[RESPONSE_SCHEMA_KEY] = spec["output_schema"]  # the provider asks for it
+    reply, usage, event = _complete(view, step["id"], model, messages, [], 0)
     output, problem = _structured(reply.content, spec.get("output_schema"))
     return StepOutcome(
         result=Result.FAILED if problem else Result.SUCCEEDED,

@@ -1,73 +1,14 @@
-"""Model providers behind one interface; the offline `scripted` provider ships here.
-
-`scripted` replays the responses a spec declares (`model.responses`), reports token usage as
-if the named model had answered (so prices and budgets apply), and marks every reply
-scripted. `default` means the configured default provider, or `scripted` when none is set.
-"""
+"""The offline `scripted` provider: it replays the responses a spec declares
+(`model.responses`), reports token usage as if the named model had answered (so prices and
+budgets apply), and marks every reply scripted."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, Protocol
+import time
+from typing import Any
 
-from django.conf import settings
-
-from tools.context import ToolExecutionError
-
-
-class ModelProviderError(ToolExecutionError):
-    """The provider could not give a reply (none left, not configured, unreachable)."""
-
-
-@dataclass(frozen=True)
-class ModelToolCall:
-    id: str
-    name: str
-    arguments: dict[str, Any]
-
-
-@dataclass
-class ModelReply:
-    content: Any
-    tool_calls: list[ModelToolCall] = field(default_factory=list)
-    input_tokens: int = 0
-    output_tokens: int = 0
-    model: str = ""
-    provider: str = ""
-    scripted: bool = False
-
-    def usd(self) -> Decimal:
-        return model_price_usd(
-            model=self.model, input_tokens=self.input_tokens, output_tokens=self.output_tokens
-        )
-
-
-@dataclass(frozen=True)
-class ModelRequest:
-    model: dict[str, Any]
-    messages: list[dict[str, Any]]
-    tools: list[dict[str, Any]]
-    step_id: str
-    turn: int  # model calls already made in this step attempt
-    run_call_index: int  # model calls already made in this run
-
-
-class ModelProvider(Protocol):
-    name: str
-
-    def complete(self, request: ModelRequest) -> ModelReply: ...
-
-
-def model_price_usd(*, model: str, input_tokens: int, output_tokens: int) -> Decimal:
-    prices = settings.AGENTSTUDIO_MODEL_PRICES.get(model)
-    if not prices:
-        return Decimal("0")
-    return (
-        Decimal(prices["input"]) * input_tokens / 1000
-        + Decimal(prices["output"]) * output_tokens / 1000
-    )
+from tools.providers.base import ModelProviderError, ModelReply, ModelRequest, ModelToolCall
 
 
 def _estimate_tokens(value: Any) -> int:
@@ -82,6 +23,7 @@ class ScriptedProvider:
     name = "scripted"
 
     def complete(self, request: ModelRequest) -> ModelReply:
+        started = time.monotonic()
         responses = request.model.get("responses") or []
         response = self._pick(responses, request)
         if isinstance(response, str):
@@ -104,7 +46,10 @@ class ScriptedProvider:
             output_tokens=int(usage.get("output_tokens", _estimate_tokens(content))),
             model=str(request.model.get("name", "")),
             provider=self.name,
+            provider_kind=self.name,
             scripted=True,
+            wall_seconds=time.monotonic() - started,
+            finish_reason="tool_calls" if calls else "stop",
         )
 
     def _pick(self, responses: list[Any], request: ModelRequest) -> Any:
@@ -123,15 +68,3 @@ class ScriptedProvider:
             f"The scripted model has no response for step {request.step_id!r}: declare one in "
             "model.responses with `step: " + request.step_id + "`."
         )
-
-
-def provider_for(model: dict[str, Any]) -> ModelProvider:
-    name = model.get("provider") or "default"
-    if name == "default":
-        name = settings.AGENTSTUDIO_DEFAULT_MODEL_PROVIDER or "scripted"
-    if name == "scripted":
-        return ScriptedProvider()
-    raise ModelProviderError(
-        f"Model provider {name!r} is not configured on this studio; use `provider: scripted` "
-        "or configure a provider."
-    )
