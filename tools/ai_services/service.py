@@ -69,8 +69,20 @@ def arguments_problems(definition: ToolDefinition, arguments: Any) -> list[dict[
                 if name not in error.instance:
                     problems.append({"path": f"{path}/{name}", "message": "is required"})
             continue
-        problems.append({"path": path, "message": error.message[:500]})
+        problems.append({"path": path, "message": _message(error)})
     return problems[:50]
+
+
+def _message(error: Any) -> str:
+    """The complaint without echoing the value (an argument may be 100,000 characters)."""
+    limit = error.validator_value
+    if error.validator == "maxLength":
+        return f"is too long: at most {limit} characters"
+    if error.validator == "minLength":
+        return "should be non-empty" if limit == 1 else f"is too short: at least {limit}"
+    if error.validator == "type":
+        return f"is not of type {limit!r}"
+    return error.message[:300]
 
 
 def ai_services_call(
