@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
@@ -25,7 +26,15 @@ AI_SERVICES_THROTTLES: list[Any] = []
 
 class AiServicesCallSerializer(serializers.Serializer):
     name = StrictCharField(max_length=200)
-    arguments = JSONObjectField(required=False, default=dict)
+    arguments = JSONObjectField()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - {"name", "arguments"})
+        if unknown:
+            raise serializers.ValidationError(
+                {name: "Unknown field: the body is {name, arguments}." for name in unknown}
+            )
+        return attrs
 
 
 class AiServicesToolSerializer(serializers.Serializer):
@@ -50,6 +59,33 @@ _RESULT = inline_serializer(
         "_meta": serializers.DictField(),
     },
 )
+
+
+def _call_body_schema() -> dict[str, Any]:
+    """The body as OpenAPI: one variant per tool, its name and its own inputSchema."""
+    variants = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "enum": [tool["name"]]},
+                "arguments": tool["inputSchema"],
+            },
+            "required": ["name", "arguments"],
+            "additionalProperties": False,
+        }
+        for tool in ai_services_listing()
+    ]
+    return {"oneOf": variants}
+
+
+class _CallSchema(AutoSchema):
+    """The call's body is required (a raw request schema is optional by default)."""
+
+    def _get_request_body(self, direction: str = "request") -> Any:
+        body = super()._get_request_body(direction)
+        if body:
+            body["required"] = True
+        return body
 
 
 class CanChangePlaybooks(BasePermission):
@@ -85,9 +121,10 @@ class AiServicesToolCallView(APIView):
 
     permission_classes = [IsOrganizationMember, CanChangePlaybooks]
     throttle_classes = AI_SERVICES_THROTTLES
+    schema = _CallSchema()
 
     @extend_schema(
-        request=AiServicesCallSerializer,
+        request={"application/json": _call_body_schema()},
         responses={
             200: OpenApiResponse(_RESULT, description="MCP tool result"),
         },
