@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from limits import parse_many
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("AGENTSTUDIO_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -75,6 +76,7 @@ MIDDLEWARE = [
     "agentstudio.middleware.RequestIdMiddleware",
     "agentstudio.middleware.BodySizeLimitMiddleware",
     "agentstudio.middleware.UnstorableInputMiddleware",
+    "agentstudio.ratelimits.middleware.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -245,6 +247,46 @@ AGENTSTUDIO_FALLBACK_OUTPUT_USD_PER_MTOK = env.str(
 AGENTSTUDIO_DEFAULT_MAX_OUTPUT_TOKENS = env.int(
     "AGENTSTUDIO_DEFAULT_MAX_OUTPUT_TOKENS", default=4096
 )
+
+# Rate limits (agentstudio.ratelimits), in the `limits` notation ("10 per 10 seconds; 30 per
+# minute": every window must hold); each key has its own counters, shared through Redis when
+# REDIS_URL is set, else per process. An empty value switches that limit off.
+AGENTSTUDIO_RATE_LIMIT_AI_SERVICES = env.str(  # per user
+    "AGENTSTUDIO_RATE_LIMIT_AI_SERVICES", default="10 per 10 seconds; 30 per minute"
+)
+AGENTSTUDIO_RATE_LIMIT_AI_SERVICES_ORG = env.str(  # per organization
+    "AGENTSTUDIO_RATE_LIMIT_AI_SERVICES_ORG", default="10 per 10 seconds; 30 per minute"
+)
+AGENTSTUDIO_RATE_LIMIT_RUN_STARTS = env.str(  # per user
+    "AGENTSTUDIO_RATE_LIMIT_RUN_STARTS", default="120 per minute"
+)
+AGENTSTUDIO_RATE_LIMIT_RUN_STARTS_ORG = env.str(  # per organization
+    "AGENTSTUDIO_RATE_LIMIT_RUN_STARTS_ORG", default="600 per minute"
+)
+AGENTSTUDIO_RATE_LIMIT_TOOL_CALLS = env.str(  # per run (its scope token), REST and MCP
+    "AGENTSTUDIO_RATE_LIMIT_TOOL_CALLS", default="600 per minute"
+)
+AGENTSTUDIO_RATE_LIMIT_TOOL_CALLS_ORG = env.str(  # per organization
+    "AGENTSTUDIO_RATE_LIMIT_TOOL_CALLS_ORG", default="3000 per minute"
+)
+# The first part of every limiter key in Redis (deployments sharing one Redis keep theirs apart).
+AGENTSTUDIO_RATE_LIMIT_PREFIX = env.str("AGENTSTUDIO_RATE_LIMIT_PREFIX", default="agentstudio")
+
+# A limit the `limits` notation cannot read stops the start, not the first request.
+_RATE_LIMIT_SETTINGS = [
+    "AGENTSTUDIO_RATE_LIMIT_AI_SERVICES",
+    "AGENTSTUDIO_RATE_LIMIT_AI_SERVICES_ORG",
+    "AGENTSTUDIO_RATE_LIMIT_RUN_STARTS",
+    "AGENTSTUDIO_RATE_LIMIT_RUN_STARTS_ORG",
+    "AGENTSTUDIO_RATE_LIMIT_TOOL_CALLS",
+    "AGENTSTUDIO_RATE_LIMIT_TOOL_CALLS_ORG",
+]
+for _name in _RATE_LIMIT_SETTINGS:
+    if vars()[_name].strip():
+        try:
+            parse_many(vars()[_name])
+        except ValueError as _exc:
+            raise ImproperlyConfigured(f"{_name}: {_exc} (write e.g. '30 per minute')") from _exc
 
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -2,6 +2,7 @@
 
 import copy
 import socket
+import uuid
 from collections.abc import Callable
 from urllib.parse import urlparse
 
@@ -178,3 +179,11 @@ def anthropic_server():
 
     with model_server(ANTHROPIC) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _rate_limit_prefix(settings) -> None:
+    """Each test counts rate limits under a prefix of its own: tests (and xdist workers, whose
+    databases reuse ids) sharing one Redis never throttle each other; the keys expire with
+    their windows."""
+    settings.AGENTSTUDIO_RATE_LIMIT_PREFIX = f"test-{uuid.uuid4().hex[:16]}"

@@ -6,6 +6,8 @@ shows the tools in the token's scope; a call goes through `tools.services.tool_c
 (the broker's one path). A tool that does not exist or is outside the scope is an MCP
 protocol error; invalid arguments, tool failures and a call waiting for approval are
 results with `isError` (the last with `{approval_id, status: "pending"}`), as API.md says.
+A call over the run's or organization's tool-call rate limit (the same counters as the REST
+call's) is the protocol error RATE_LIMITED with `{code: "rate_limited", retry_after}`.
 The SDK runs stateless with JSON responses: every POST stands alone, like the REST call.
 """
 
@@ -27,6 +29,7 @@ from agentstudio.api.request_checks import data_problem
 
 INVALID_PARAMS = -32602
 FORBIDDEN = -32001  # implementation-defined server error: outside the token's scope
+RATE_LIMITED = -32029  # implementation-defined server error: the run's tool-call limit
 
 
 def _scope_of(ctx: Any) -> tuple[Any, Any]:
@@ -72,6 +75,7 @@ async def _call_tool(ctx: Any, params: Any) -> types.CallToolResult:
     if problem := data_problem({"name": params.name, "arguments": arguments}):
         message = f"The call cannot be accepted: {problem['path']} {problem['message']}."
         raise MCPError(INVALID_PARAMS, message, {"code": "validation_error", **problem})
+    await _count_call(run=run, name=params.name)
     try:
         result = await sync_to_async(_call_closing_connection)(
             tool_call_external,
@@ -89,6 +93,23 @@ async def _call_tool(ctx: Any, params: Any) -> types.CallToolResult:
         structured_content=structured if isinstance(structured, dict) else {"value": structured},
         is_error=result.is_error,
     )
+
+
+async def _count_call(*, run: Any, name: str) -> None:
+    """Counts the call against the run's tool-call limit (an unknown tool is not counted: it
+    is refused); over it, the protocol error RATE_LIMITED."""
+    from agentstudio.ratelimits.throttles import refused_message, tool_call_limit_check
+    from tools.registry import tool_registry
+
+    if tool_registry.get(name) is None:
+        return
+    decision = await sync_to_async(tool_call_limit_check)(
+        run_id=run.pk, organization_id=run.organization_id
+    )
+    if decision is not None and not decision.allowed:
+        wait = decision.retry_after
+        message = f"{refused_message('tool calls', decision)} Retry in {wait} s."
+        raise MCPError(RATE_LIMITED, message, {"code": "rate_limited", "retry_after": wait})
 
 
 def _verify(*, token: str) -> Any:

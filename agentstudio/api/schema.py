@@ -68,7 +68,8 @@ _DESCRIPTIONS = {
     410: "The approval expired (`expired`).",
     413: "Request body too large (`payload_too_large`).",
     415: "Unsupported request media type (`unsupported_media_type`).",
-    429: "Too many requests (`rate_limited`); `Retry-After` says when to try again.",
+    429: "Over a rate limit (`rate_limited`): `Retry-After` says when to try again, "
+    "`X-RateLimit-Limit`, `-Remaining` and `-Reset` describe the tightest window.",
     503: "The feature is off on this studio or organization (`feature_disabled`).",
 }
 
@@ -79,7 +80,9 @@ _EXTRA_STATUSES: dict[str, tuple[int, ...]] = {
     "approvals_reject_create": (410,),
     "approvals_answer_create": (410,),
     "approvals_undo_create": (410,),
-    "ai_services_tools_call_create": (429, 503),
+    "playbooks_runs_create": (429,),  # agentstudio.ratelimits.RunStartThrottle
+    "tools_call_create": (429,),  # agentstudio.ratelimits.ToolCallThrottle
+    "ai_services_tools_call_create": (429, 503),  # agentstudio.ratelimits.AIServicesThrottle
 }
 
 # Operations authorised by a run scope token rather than (or as well as) an API key.

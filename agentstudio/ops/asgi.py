@@ -10,6 +10,7 @@ reverse proxy or WhiteNoise in front instead.
 
 from typing import Any
 
+import structlog
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.exceptions import SuspiciousFileOperation
@@ -38,6 +39,18 @@ class CollectedStaticFilesHandler(ASGIStaticFilesHandler):
 django_with_static = CollectedStaticFilesHandler(django_application)
 
 
+def _log_rate_limit_storage() -> None:
+    """Says once, as the web server starts, where rate limits are counted: on the embedded
+    default (no REDIS_URL) each process keeps its own, which a deployment should know."""
+    from agentstudio.ratelimits.limiter import limiter_is_shared, limiter_startup_message
+
+    log = structlog.get_logger("agentstudio.ratelimits")
+    if limiter_is_shared():
+        log.info(limiter_startup_message(), shared=True)
+    else:
+        log.warning(limiter_startup_message(), shared=False)
+
+
 def _build() -> Any:
     """A Starlette router in front of Django: `/mcp` goes to the MCP SDK, whose session
     manager must run in the ASGI lifespan (Django's handler has none); all else to Django."""
@@ -50,6 +63,7 @@ def _build() -> Any:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> Any:
+        _log_rate_limit_storage()
         async with mcp_lifespan():
             yield
 

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from agentstudio.accounts.roles import can_see_runs
 from agentstudio.api.request_checks import CheckedJSONParser, CheckedMultiPartParser
 from agentstudio.errors import AppError, ErrorCode
+from agentstudio.ratelimits import RunStartThrottle
 from playbooks import selectors
 from playbooks.api.runs_serializers import (
     MULTIPART_JSON_PARTS,
@@ -139,9 +140,11 @@ def _created_response(answer: RunStartAnswer, *, has_callback: bool) -> Response
 
 class PlaybookRunStartView(APIView):
     """Starts a run of an active playbook: admins and approvers, authors of the playbook,
-    runners it lists. Honours `Idempotency-Key` for 24 hours."""
+    runners it lists. Honours `Idempotency-Key` for 24 hours. Rate-limited per user and
+    organization (RunStartThrottle, counted before the playbook is looked up)."""
 
     parser_classes = [CheckedJSONParser, CheckedMultiPartParser]
+    throttle_classes = [RunStartThrottle]
 
     def _playbook(self, pk: Any) -> Playbook:
         playbook = selectors.playbook_list_visible(user=self.request.user).filter(pk=pk).first()

@@ -17,11 +17,13 @@ from rest_framework.views import APIView
 from agentstudio.accounts.permissions import IsOrganizationMember
 from agentstudio.accounts.roles import can_author, user_organization
 from agentstudio.api.fields import JSONObjectField, StrictCharField
+from agentstudio.ratelimits import AIServicesThrottle
 from tools.ai_services.service import ai_services_call, ai_services_enabled, ai_services_listing
 
 # The throttles of the call endpoint (burst 10, 30 per minute per user and organization,
-# counted before any model work: DRF runs throttles before the view's handler).
-AI_SERVICES_THROTTLES: list[Any] = []
+# counted before any model work: DRF runs throttles before the view's handler; with Redis
+# configured but away they fail closed with 503).
+AI_SERVICES_THROTTLES: list[Any] = [AIServicesThrottle]
 
 
 class AiServicesCallSerializer(serializers.Serializer):

@@ -17,6 +17,7 @@ from agentstudio.accounts.permissions import IsOrganizationMember
 from agentstudio.accounts.roles import user_membership
 from agentstudio.api.fields import JSONObjectField, StrictCharField
 from agentstudio.errors import AppError, ErrorCode
+from agentstudio.ratelimits import ToolCallThrottle
 from tools.policy import ToolRefused
 from tools.registry import tool_registry
 from tools.scope import ScopeTokenInvalid, scope_token_verify
@@ -65,10 +66,35 @@ def _bearer(request: Request) -> str:
 class ToolCallView(APIView):
     """One call through the broker's gates, authorised by a run scope token (not an API
     key): unknown tool 404 (checked first), bad token 401, outside the scope 403; invalid
-    arguments and tool failures are 200 with `isError: true`."""
+    arguments and tool failures are 200 with `isError: true`. Rate-limited per run and
+    organization (ToolCallThrottle); a call that is 404 or 401 is not counted."""
 
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
+    throttle_classes = [ToolCallThrottle]
+
+    def _verified(self, request: Request) -> tuple[Any, Any]:
+        """The token's (scope, run), verified once per request (the throttle asks first)."""
+        if not hasattr(self, "_scope_and_run"):
+            try:
+                self._scope_and_run = scope_token_verify(_bearer(request))
+            except AppError as exc:
+                self._scope_and_run = exc
+            except ScopeTokenInvalid as exc:
+                self._scope_and_run = AppError(ErrorCode.NOT_AUTHENTICATED, str(exc))
+        if isinstance(self._scope_and_run, AppError):
+            raise self._scope_and_run
+        return self._scope_and_run
+
+    def throttle_run(self, request: Request) -> Any:
+        """The run the call counts against, or None for a call that will be refused anyway."""
+        name = request.data.get("name") if isinstance(request.data, dict) else None
+        if not isinstance(name, str) or tool_registry.get(name) is None:
+            return None
+        try:
+            return self._verified(request)[1]
+        except AppError:
+            return None
 
     @extend_schema(
         request=ToolCallSerializer,
@@ -85,10 +111,7 @@ class ToolCallView(APIView):
         name, arguments = body.validated_data["name"], body.validated_data["arguments"]
         if tool_registry.get(name) is None:
             raise AppError(ErrorCode.NOT_FOUND, f"There is no tool {name!r}.")
-        try:
-            scope, run = scope_token_verify(_bearer(request))
-        except ScopeTokenInvalid as exc:
-            raise AppError(ErrorCode.NOT_AUTHENTICATED, str(exc)) from exc
+        scope, run = self._verified(request)
         try:
             result = tool_call_external(
                 scope=scope,

@@ -225,3 +225,25 @@ def test_draft_against_anthropic(org, author, client_for, anthropic_server):
     )
     assert body["isError"] is False, body
     assert anthropic_server.requests[0].body["system"].startswith("You draft playbooks")
+
+
+def test_the_eleventh_call_in_the_burst_is_429_before_any_model_work(author, client_for, ai_server):
+    client = client_for(author)
+    for _ in range(10):
+        ai_server.enqueue(Reply(content=json.dumps(REFINED)))
+    answers = [_refine_call(client) for _ in range(10)]
+    assert [answer.status_code for answer in answers] == [200] * 10
+    refused = _refine_call(client)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert int(refused["Retry-After"]) >= 1
+    assert refused["X-RateLimit-Remaining"] == "0"
+    assert len(ai_server.requests) == 10  # the refused call reached no model
+
+
+def test_refused_and_invalid_calls_count_against_the_limit_too(author, client_for, ai_server):
+    client = client_for(author)
+    for _ in range(10):
+        assert client.post(CALL, {"name": "x", "arguments": {}}, format="json").status_code == 400
+    assert _refine_call(client).status_code == 429
+    assert ai_server.requests == []
