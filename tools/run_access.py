@@ -38,6 +38,9 @@ class RunAccess:
     # Creates the approval a call made through the API waits for (from the broker's
     # `approval_request` fields) and records it on the run; returns the approval.
     call_approval_request: Callable[[Any, dict[str, Any]], Any]
+    # The run's model spec (its pinned spec's `model:`), which the model-backed tools
+    # (tools.studio.ai.*) ask when an agent calls them with the run's scope token.
+    run_model_spec: Callable[[Any], dict[str, Any]] | None = None
 
 
 _registered: list[RunAccess] = []

@@ -28,16 +28,13 @@ def step_tool_model(view: RunView, model: dict[str, Any], tag: str) -> ToolModel
     )
 
 
-def tool_model_usage(
-    view: RunView, result: ToolCallResult
-) -> tuple[Usage, list[tuple[str, dict[str, Any]]]]:
+def model_usage_of(result: ToolCallResult) -> tuple[Usage, list[tuple[str, dict[str, Any]]]]:
     """The usage and `llm.called` events of the model calls a tool call made (none for a
-    replayed call: it made none); the run's model-call counter moves past them."""
+    replayed call: it made none)."""
     summary = result.model_usage
     if not summary or result.replayed:
         return Usage(), []
     calls = summary["calls"]
-    view.run.model_calls += len(calls)
     usage = Usage(
         usd=Decimal(summary["usd"]),
         input_tokens=int(summary["input_tokens"]),
@@ -64,4 +61,14 @@ def tool_model_usage(
         )
         for call in calls
     ]
+    return usage, events
+
+
+def tool_model_usage(
+    view: RunView, result: ToolCallResult
+) -> tuple[Usage, list[tuple[str, dict[str, Any]]]]:
+    """`model_usage_of` for a call made by a step; the run's model-call counter moves past
+    the calls (the next untagged scripted response is the one after them)."""
+    usage, events = model_usage_of(result)
+    view.run.model_calls += usage.model_calls
     return usage, events
