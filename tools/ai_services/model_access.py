@@ -66,6 +66,12 @@ class ToolModel:
     step_id: str
     run_call_index: int = 0
     calls: list[ModelCallUsage] = field(default_factory=list)
+    # Budget hooks (unset here; a caller that guards a budget sets them): `reserve(request)`
+    # runs before each model call and may raise to refuse it (a ToolExecutionError makes the
+    # tool's result `isError`); `settle(reservation, usage)` runs after the call with what
+    # `reserve` returned, and with usage None when the call failed.
+    reserve: Callable[[ModelRequest], Any] | None = None
+    settle: Callable[[Any, ModelCallUsage | None], None] | None = None
     _provider: ModelProvider | None = None
 
     def complete(
@@ -78,32 +84,38 @@ class ToolModel:
         if response_schema:
             model[RESPONSE_SCHEMA_KEY] = response_schema
         turn = len(self.calls)
+        request = ModelRequest(
+            model=model,
+            messages=messages,
+            tools=[],
+            step_id=self.step_id,
+            turn=turn,
+            run_call_index=self.run_call_index + turn,
+        )
+        reservation = self.reserve(request) if self.reserve is not None else None
         started = time.monotonic()
-        reply = self._provider.complete(
-            ModelRequest(
-                model=model,
-                messages=messages,
-                tools=[],
-                step_id=self.step_id,
-                turn=turn,
-                run_call_index=self.run_call_index + turn,
-            )
-        )
+        try:
+            reply = self._provider.complete(request)
+        except BaseException:
+            if self.settle is not None:
+                self.settle(reservation, None)  # nothing was used: release it all
+            raise
         price = reply.price()
-        self.calls.append(
-            ModelCallUsage(
-                provider=reply.provider,
-                model=reply.model,
-                input_tokens=reply.input_tokens,
-                output_tokens=reply.output_tokens,
-                cached_input_tokens=reply.cached_input_tokens,
-                usd=price.usd,
-                price_fallback=price.fallback,
-                scripted=reply.scripted,
-                usage_estimated=reply.usage_estimated,
-                wall_seconds=reply.wall_seconds or (time.monotonic() - started),
-            )
+        usage = ModelCallUsage(
+            provider=reply.provider,
+            model=reply.model,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
+            cached_input_tokens=reply.cached_input_tokens,
+            usd=price.usd,
+            price_fallback=price.fallback,
+            scripted=reply.scripted,
+            usage_estimated=reply.usage_estimated,
+            wall_seconds=reply.wall_seconds or (time.monotonic() - started),
         )
+        self.calls.append(usage)
+        if self.settle is not None:
+            self.settle(reservation, usage)
         return reply.content
 
 

@@ -113,3 +113,40 @@ def test_without_a_model_the_tools_say_so(call_ai_tool):
     result = call_ai_tool(DRAFT, {"description": "x" * 30}, None)
     assert result.is_error is True
     assert result.text.startswith("No model is available to this tool call")
+
+
+def test_budget_hooks_reserve_before_each_call_and_settle_after(call_ai_tool):
+    seen = []
+    model = scripted_model([{"step": "s", "content": "nope"}, {"step": "s", "content": GOOD}])
+    model.reserve = lambda request: seen.append(("reserve", request.turn)) or request.turn
+    model.settle = lambda reservation, usage: seen.append(("settle", reservation, usage.model))
+    assert not call_ai_tool(REFINE, {"prompt_template_json": TEMPLATE}, model).is_error
+    assert seen == [
+        ("reserve", 0),
+        ("settle", 0, "gpt-4o-mini"),
+        ("reserve", 1),
+        ("settle", 1, "gpt-4o-mini"),
+    ]
+
+
+def test_a_refused_reservation_stops_the_call_before_the_model(call_ai_tool):
+    from tools.context import ToolExecutionError
+
+    def refuse(request):
+        raise ToolExecutionError("budget: max_usd would be exceeded")
+
+    model = scripted_model([{"step": "s", "content": GOOD}])
+    model.reserve = refuse
+    result = call_ai_tool(REFINE, {"prompt_template_json": TEMPLATE}, model)
+    assert (result.is_error, result.text) == (True, "budget: max_usd would be exceeded")
+    assert model.calls == []
+
+
+def test_a_failed_call_settles_its_reservation_with_nothing_used(call_ai_tool):
+    settled = []
+    model = scripted_model([])  # the scripted provider has no reply: the call fails
+    model.reserve = lambda request: "held"
+    model.settle = lambda reservation, usage: settled.append((reservation, usage))
+    result = call_ai_tool(REFINE, {"prompt_template_json": TEMPLATE}, model)
+    assert result.is_error is True and "no response" in result.text
+    assert settled == [("held", None)]
