@@ -27,7 +27,6 @@ from tools.call_results import (
     ToolOutcomeUnknown,
     awaiting_approval_result,
     error_result,
-    result_text,
 )
 from tools.context import ToolContext
 from tools.models import InvocationStatus, ToolInvocation
@@ -36,7 +35,12 @@ from tools.registry import tool_registry
 from tools.run_access import run_access
 from tools.schema_checks import schema_errors, tool_arguments_problems
 from tools.scope import ToolScope
-from tools.tool_execution import invocation_finish, tool_dry_run, tool_execute
+from tools.tool_execution import (
+    invocation_finish,
+    tool_dry_run,
+    tool_execute,
+    tool_result_text,
+)
 from tools.vault import VaultError, VaultHandleForged
 
 # Imported from here by the engine, the API and approvals: the broker is the one door.
@@ -135,7 +139,7 @@ def _gated_call(
             key=key,
             structured=existing.result,
             is_error=existing.is_error,
-            text=result_text(existing.result),
+            text=tool_result_text(name, existing.result, is_error=existing.is_error),
             invocation=existing,
             replayed=True,
         )

@@ -37,6 +37,9 @@ class ToolCallResult:
     approval_request: dict[str, Any] | None = None  # an approval to create; not made
     approval_pending: Any = None  # the pending approval it waits for; not made
     approval_mismatch: dict[str, Any] | None = None  # approved payload changed; not made
+    # The model calls the tool made (tools.studio.ai.*): totals and one entry per call, as
+    # tools.ai_services.model_access.model_usage_summary gives them; None when it made none.
+    model_usage: dict[str, Any] | None = None
 
     def as_mcp(self) -> dict[str, Any]:
         return {

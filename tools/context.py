@@ -49,6 +49,10 @@ class ToolContext:
     written: list[WrittenFile] = field(default_factory=list)
     organization_id: Any = None  # set by the broker; whose vault `secret` reads
     secrets_used: list[str] = field(default_factory=list)
+    # For the model-backed tools (tools.studio.ai.*): the model they may ask, a ToolModel
+    # (tools.ai_services.model_access) set by the caller: the run's model spec inside a run,
+    # the organization's AI-services provider through the REST AI services. None: no model.
+    model: Any = None
 
     def secret(self, name: str) -> str:
         """A vault secret's value, for a tool that names its secret in an argument (the

@@ -41,6 +41,9 @@ class RunAccess:
     # The budget the run's calls draw on (its root run's: `agentstudio.billing.budgets`
     # BudgetRef), None for a call that draws on none.
     run_budget: Callable[[Any], Any | None] = lambda run: None
+    # The run's model spec (its pinned spec's `model:`), which the model-backed tools
+    # (tools.studio.ai.*) ask when an agent calls them with the run's scope token.
+    run_model_spec: Callable[[Any], dict[str, Any]] | None = None
 
 
 _registered: list[RunAccess] = []

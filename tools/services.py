@@ -13,8 +13,10 @@ from django.conf import settings
 from agentstudio.billing.budgets import BudgetExceeded
 from approvals.effects import API_CALL_STEP
 from approvals.models import ApprovalStatus
+from tools.ai_services.model_access import ToolModel
 from tools.broker import ToolCallResult, tool_call
 from tools.context import ToolContext
+from tools.providers.registry import provider_for
 from tools.run_access import run_access
 from tools.scope import ToolScope
 
@@ -27,6 +29,20 @@ def external_call_key(run: Any, idempotency_key: str | None) -> str:
         digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
         return f"{run.pk}:{API_STEP}:{digest}"
     return f"{run.pk}:{API_STEP}:{uuid.uuid4().hex}"
+
+
+def _run_model(runs: Any, run: Any) -> ToolModel | None:
+    """The run's model for the model-backed tools, requests tagged with the API step."""
+    if runs.run_model_spec is None:
+        return None
+    spec = runs.run_model_spec(run)
+    organization = getattr(run, "organization_id", None)
+    return ToolModel(
+        provider_source=lambda: provider_for(spec, organization=organization),
+        model=spec,
+        step_id=API_STEP,
+        run_call_index=int(getattr(run, "model_calls", 0) or 0),
+    )
 
 
 def tool_call_external(
@@ -49,6 +65,7 @@ def tool_call_external(
         call_key=key,
         workspace=runs.run_workspace(run),
         max_file_bytes=settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES,
+        model=_run_model(runs, run),
     )
     try:
         result = tool_call(

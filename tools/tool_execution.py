@@ -8,7 +8,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from tools.builtin import BUILTIN_DRY_RUNS, BUILTIN_IMPLEMENTATIONS
+from tools.ai_services.model_access import model_usage_summary
+from tools.builtin import BUILTIN_DRY_RUNS, BUILTIN_IMPLEMENTATIONS, BUILTIN_RESULT_TEXTS
 from tools.call_results import ToolCallResult, ToolOutcomeUnknown, error_result, result_text
 from tools.connections import connection_tool_implementation
 from tools.context import ToolContext, ToolExecutionError
@@ -24,6 +25,12 @@ def tool_implementation(name: str) -> Any:
     if found is None:
         found = connection_tool_implementation(name)
     return found
+
+
+def tool_result_text(name: str, structured: Any, *, is_error: bool = False) -> str:
+    """A result's text content: the tool's own rendering of a success, else the JSON."""
+    render = None if is_error else BUILTIN_RESULT_TEXTS.get(name)
+    return render(structured) if render is not None else result_text(structured)
 
 
 def tool_dry_run(definition: ToolDefinition, context: ToolContext, arguments: Any) -> Any:
@@ -65,6 +72,9 @@ def tool_execute(
         )
     except ToolExecutionError as exc:
         result = error_result(definition.name, key, str(exc), invocation)
+        details = getattr(exc, "details", None)
+        if details:  # e.g. every problem of a model's answer, as {path, message}
+            result.structured["errors"] = details
     except Exception as exc:  # a tool bug must not crash the engine; the reason is kept
         result = error_result(
             definition.name,
@@ -87,10 +97,13 @@ def tool_execute(
                 key=key,
                 structured=structured,
                 is_error=False,
-                text=result_text(structured),
+                text=tool_result_text(definition.name, structured),
                 invocation=invocation,
                 written=list(context.written),
             )
+    model = getattr(context, "model", None)
+    if model is not None and model.calls:
+        result.model_usage = model_usage_summary(model.calls)
     result.duration_ms = (time.monotonic() - started) * 1000
     return result
 

@@ -70,6 +70,7 @@ _DESCRIPTIONS = {
     415: "Unsupported request media type (`unsupported_media_type`).",
     429: "Over a rate limit (`rate_limited`): `Retry-After` says when to try again, "
     "`X-RateLimit-Limit`, `-Remaining` and `-Reset` describe the tightest window.",
+    503: "The feature is off on this studio or organization (`feature_disabled`).",
 }
 
 # Statuses an operation answers beyond the common ones, by operationId.
@@ -81,6 +82,7 @@ _EXTRA_STATUSES: dict[str, tuple[int, ...]] = {
     "approvals_undo_create": (410,),
     "playbooks_runs_create": (429,),  # agentstudio.ratelimits.RunStartThrottle
     "tools_call_create": (429,),  # agentstudio.ratelimits.ToolCallThrottle
+    "ai_services_tools_call_create": (429, 503),  # agentstudio.ratelimits.AIServicesThrottle
 }
 
 # Operations authorised by a run scope token rather than (or as well as) an API key.

@@ -11,6 +11,7 @@ from playbooks.api.run_scope_tokens import RunScopeTokenView
 from playbooks.api.runs import PlaybookRunStartView, RunArtifactDownloadView, RunViewSet
 from playbooks.api.stream import RunStreamView
 from playbooks.api.views import BlueprintViewSet, PlaybookViewSet
+from tools.api.ai_services import AiServicesStatusView, AiServicesToolCallView
 from tools.api.secrets import SecretViewSet
 from tools.api.views import ToolCallView, ToolListView
 
@@ -36,6 +37,10 @@ urlpatterns = [
     path("runs/<uuid:pk>/scope-token/", RunScopeTokenView.as_view(), name="run-scope-token"),
     path("tools/", ToolListView.as_view(), name="tools"),
     path("tools/call/", ToolCallView.as_view(), name="tools-call"),
+    path("ai/services/status/", AiServicesStatusView.as_view(), name="ai-services-status"),
+    path(
+        "ai/services/tools/call/", AiServicesToolCallView.as_view(), name="ai-services-tools-call"
+    ),
     path(
         "runs/<uuid:pk>/artifacts/<path:path>",
         RunArtifactDownloadView.as_view(),

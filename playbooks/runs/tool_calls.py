@@ -19,6 +19,7 @@ from approvals.models import Approval, ApprovalKind, ApprovalStatus
 from approvals.services import approval_create, approval_in_undo_window
 from playbooks.engine.budget import run_budget_ref, tool_usage_record
 from playbooks.engine.steps.tool import tool_events
+from playbooks.engine.steps.tool_models import model_usage_of
 from playbooks.engine.store.api_calls import api_call_record
 from playbooks.engine.store.event_rows import run_events_append_locked
 from playbooks.engine.workspace import run_workspace
@@ -52,14 +53,21 @@ def run_workspace_of(run: Run) -> Path:
 
 def call_record(run: Run, result: ToolCallResult) -> None:
     """The invocation, its artifacts, usage and events, recorded on the run by the store."""
+    usage, model_events = model_usage_of(result)
     api_call_record(
         run_id=run.pk,
         step_id=API_STEP,
         invocation=result.invocation,
         written=result.written,
-        events=tool_events(result),
+        events=model_events + tool_events(result),
         usage_record=tool_usage_record(run, API_STEP, result),
+        usage=usage,
     )
+
+
+def run_model_spec(run: Run) -> dict[str, Any]:
+    """The run's model, as its pinned spec says (what its AI tools ask)."""
+    return dict(run.version.spec.get("model") or {})
 
 
 def call_approval_request(run: Run, fields: dict[str, Any]) -> Approval:
@@ -139,6 +147,7 @@ RUN_ACCESS = RunAccess(
     call_record=call_record,
     call_approval_request=call_approval_request,
     run_budget=run_budget_ref,
+    run_model_spec=run_model_spec,
 )
 
 

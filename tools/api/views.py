@@ -127,4 +127,6 @@ class ToolCallView(APIView):
             "trace_id": getattr(request._request, "request_id", ""),
             "call": result.key,
         }
+        if result.model_usage:  # a model-backed tool's model calls (tools.studio.ai.*)
+            answer["_meta"]["usage"] = result.model_usage
         return Response(answer)

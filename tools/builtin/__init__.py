@@ -9,6 +9,8 @@ column). Files are read and written only through the context.
 from collections.abc import Callable
 from typing import Any
 
+from tools.ai_services.draft import draft_playbook, draft_playbook_text
+from tools.ai_services.refine import refine_prompt, refine_prompt_text
 from tools.builtin.data import data_profile, data_resolve_entities
 from tools.builtin.files import files_list, files_read, files_write
 from tools.builtin.http import (
@@ -39,6 +41,14 @@ BUILTIN_IMPLEMENTATIONS: dict[str, ToolImplementation] = {
     "tools.studio.http.post": http_post,
     "tools.studio.notify.slack": notify_slack,
     "tools.skill.load_reference": skill_load_reference,
+    "tools.studio.ai.refine_prompt": refine_prompt,
+    "tools.studio.ai.draft_playbook": draft_playbook,
+}
+
+# The text content of a successful result, where it is not the structured result as JSON.
+BUILTIN_RESULT_TEXTS: dict[str, Callable[[Any], str]] = {
+    "tools.studio.ai.refine_prompt": refine_prompt_text,
+    "tools.studio.ai.draft_playbook": draft_playbook_text,
 }
 
 # Dry runs: what the call would do, rendered without doing it (shown beside an approval).
@@ -47,4 +57,9 @@ BUILTIN_DRY_RUNS: dict[str, ToolImplementation] = {
     "tools.studio.notify.slack": notify_slack_dry_run,
 }
 
-__all__ = ["BUILTIN_DRY_RUNS", "BUILTIN_IMPLEMENTATIONS", "ToolImplementation"]
+__all__ = [
+    "BUILTIN_DRY_RUNS",
+    "BUILTIN_IMPLEMENTATIONS",
+    "BUILTIN_RESULT_TEXTS",
+    "ToolImplementation",
+]

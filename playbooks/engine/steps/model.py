@@ -30,6 +30,7 @@ from playbooks.engine.steps.tool import (
     tool_context,
     tool_events,
 )
+from playbooks.engine.steps.tool_models import tool_model_usage
 from playbooks.engine.view import RunView
 from playbooks.models import RunStatus
 from playbooks.spec.templates import template_render_value
@@ -172,7 +173,13 @@ def _agent_call(
     name = call["name"]
     if name not in allowed:
         return f"Tool {name!r} is not allowed in this step; allowed: {sorted(allowed)}.", None
-    context = tool_context(view, step["id"], key)
+    context = tool_context(
+        view,
+        step["id"],
+        key,
+        model=_model_spec(view, step["agent"].get("model")),
+        model_tag=f"{step['id']}:{key.rsplit(':', 1)[-1]}",
+    )
     try:
         result = step_tool_call(view, step, key, name, call["arguments"], context)
     except ToolRefused as exc:
@@ -183,7 +190,9 @@ def _agent_call(
     if result.approval_request is not None or result.approval_pending is not None:
         outcome.events.append(("tool.approval_required", {"tool": name, "key": key}))
         return "", result.approval_request or {"call_key": key}
-    outcome.events += tool_events(result)
+    model_usage, model_events = tool_model_usage(view, result)
+    outcome.usage.add(model_usage)
+    outcome.events += model_events + tool_events(result)
     outcome.written += result.written
     if not result.replayed:
         outcome.invocations.append(result.invocation)

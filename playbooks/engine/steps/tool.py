@@ -8,7 +8,8 @@ from django.conf import settings
 
 from approvals.models import ApprovalKind
 from playbooks.engine.budget import tool_usage_record
-from playbooks.engine.outcome import Pause, PauseReason, Result, StepOutcome, Usage
+from playbooks.engine.outcome import Pause, PauseReason, Result, StepOutcome
+from playbooks.engine.steps.tool_models import step_tool_model, tool_model_usage
 from playbooks.engine.view import RunView
 from playbooks.models import RunStatus
 from playbooks.spec.templates import template_render_value, vault_handles_as_json
@@ -22,7 +23,16 @@ def step_timeout(step: dict[str, Any]) -> float:
     return float(step.get("timeout_seconds") or settings.AGENTSTUDIO_STEP_TIMEOUT_SECONDS)
 
 
-def tool_context(view: RunView, step_id: str, key: str) -> ToolContext:
+def tool_context(
+    view: RunView,
+    step_id: str,
+    key: str,
+    *,
+    model: dict[str, Any] | None = None,
+    model_tag: str | None = None,
+) -> ToolContext:
+    """The call's context; its model (for the tools that ask one) is `model`, else the
+    run's, with requests tagged `model_tag`, else the step id (steps.tool_models)."""
     return ToolContext(
         run_id=str(view.run.pk),
         step_id=step_id,
@@ -30,6 +40,9 @@ def tool_context(view: RunView, step_id: str, key: str) -> ToolContext:
         workspace=view.workspace(),
         lineage=list(view.lineage),
         max_file_bytes=settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES,
+        model=step_tool_model(
+            view, model if model is not None else view.spec.get("model", {}), model_tag or step_id
+        ),
     )
 
 
@@ -166,13 +179,15 @@ def execute_tool_step(view: RunView, index: int, step: dict[str, Any], attempt: 
         return StepOutcome(result=Result.FAILED, input=arguments, error=exc.message)
     if result.approval_request is not None or result.approval_pending is not None:
         return approval_pause(result, step["id"], arguments)
+    usage, model_events = tool_model_usage(view, result)
+    usage.tool_calls = 0 if result.replayed else 1
     outcome = StepOutcome(
         result=Result.FAILED if result.is_error else Result.SUCCEEDED,
         input=arguments,
         output=None if result.is_error else result.structured,
         error=result.text if result.is_error else "",
-        events=tool_events(result),
-        usage=Usage(tool_calls=0 if result.replayed else 1),
+        events=model_events + tool_events(result),
+        usage=usage,
         invocations=[] if result.replayed else [result.invocation],
         usage_records=[] if result.replayed else [tool_usage_record(view.run, step["id"], result)],
         written=result.written,

@@ -12,6 +12,8 @@ def test_every_implementation_belongs_to_a_registered_tool():
 def test_the_workspace_and_http_tools_are_implemented():
     assert sorted(BUILTIN_IMPLEMENTATIONS) == [
         "tools.skill.load_reference",
+        "tools.studio.ai.draft_playbook",
+        "tools.studio.ai.refine_prompt",
         "tools.studio.data.profile",
         "tools.studio.data.resolve_entities",
         "tools.studio.files.list",
