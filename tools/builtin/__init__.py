@@ -9,6 +9,7 @@ column). Files are read and written only through the context.
 from collections.abc import Callable
 from typing import Any
 
+from tools.builtin.costs import costs_allocate, data_variances
 from tools.builtin.data import data_profile, data_resolve_entities
 from tools.builtin.files import files_list, files_read, files_write
 from tools.builtin.http import (
@@ -32,6 +33,8 @@ BUILTIN_IMPLEMENTATIONS: dict[str, ToolImplementation] = {
     "tools.studio.files.write": files_write,
     "tools.studio.data.profile": data_profile,
     "tools.studio.data.resolve_entities": data_resolve_entities,
+    "tools.studio.data.allocate_costs": costs_allocate,
+    "tools.studio.data.variances": data_variances,
     "tools.studio.xlsx.render": xlsx_render,
     "tools.studio.report.lineage": report_lineage,
     "tools.studio.util.echo": util_echo,

@@ -12,8 +12,10 @@ def test_every_implementation_belongs_to_a_registered_tool():
 def test_the_workspace_and_http_tools_are_implemented():
     assert sorted(BUILTIN_IMPLEMENTATIONS) == [
         "tools.skill.load_reference",
+        "tools.studio.data.allocate_costs",
         "tools.studio.data.profile",
         "tools.studio.data.resolve_entities",
+        "tools.studio.data.variances",
         "tools.studio.files.list",
         "tools.studio.files.read",
         "tools.studio.files.write",
