@@ -6,7 +6,6 @@ Imported at the end of `playbooks/admin.py`, so it registers with the default ad
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,8 +38,9 @@ from agentstudio.accounts.admin import (
 from agentstudio.accounts.roles import can_start_runs
 from approvals.models import Approval, ApprovalStatus
 from playbooks.admin_run_spend import RunSpendAdminMixin
+from playbooks.admin_run_steps import RunStepInline, compact_json
 from playbooks.engine.workspace import run_workspace
-from playbooks.models import Artifact, Run, RunEvent, RunStatus, RunStep
+from playbooks.models import Artifact, Run, RunEvent, RunStatus
 from playbooks.runs.services import run_cancel, run_retry
 from tools.models import ToolInvocation
 from tools.paths import file_inside
@@ -56,9 +56,7 @@ STATUS_COLOURS: dict[str, str] = {
     RunStatus.CANCELLED: "#6c757d",
 }
 EVENTS_SHOWN = 200
-OUTPUT_SHOWN_CHARS = 200
 EVENT_DATA_SHOWN_CHARS = 400
-ERROR_SHOWN_CHARS = 500
 
 RUN_FIELDS = (
     "id",
@@ -88,16 +86,6 @@ def run_status_badge(status: str) -> SafeString:
     return status_badge(label, STATUS_COLOURS.get(status, "#6c757d"))
 
 
-def compact_json(value: Any, limit: int) -> str:
-    """One-line JSON, cut to `limit` characters (with an ellipsis) for tables."""
-    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def usd(value: Decimal) -> str:
     """Dollars with 2 to 6 decimals: $0.0015, $1.20."""
     text = f"{value:.6f}".rstrip("0")
@@ -110,37 +98,6 @@ def run_change_url(run_id: Any) -> str:
 
 
 # --- Inlines -------------------------------------------------------------------------------
-
-
-class RunStepInline(ReadOnlyInlineMixin, admin.TabularInline):
-    """Every step attempt, in step order."""
-
-    model = RunStep
-    fields = (
-        "index",
-        "step_id",
-        "kind",
-        "attempt",
-        "status",
-        "started_at",
-        "finished_at",
-        "error_short",
-        "output_short",
-    )
-    readonly_fields = fields
-    ordering = ("index", "attempt")
-    verbose_name = "step"
-    verbose_name_plural = "steps"
-
-    @admin.display(description="error")
-    def error_short(self, obj: RunStep) -> str:
-        return shorten(obj.error, ERROR_SHOWN_CHARS) if obj.error else "—"
-
-    @admin.display(description="output")
-    def output_short(self, obj: RunStep) -> SafeString | str:
-        if obj.output is None:
-            return "—"
-        return format_html("<code>{}</code>", compact_json(obj.output, OUTPUT_SHOWN_CHARS))
 
 
 class ToolInvocationInline(ReadOnlyInlineMixin, admin.TabularInline):

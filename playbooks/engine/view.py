@@ -30,11 +30,20 @@ def step_is_pure(step: dict[str, Any]) -> bool:
     )
 
 
+def step_output_scripted(state: Any) -> bool:
+    """Whether a step row's state says a scripted model (no real one configured) wrote its
+    output: `llm` and `agent` steps set `state["scripted"]` when the reply that became the
+    output was scripted."""
+    return isinstance(state, dict) and state.get("scripted") is True
+
+
 @dataclass
 class RunView:
     run: Run
     spec: dict[str, Any]
     outputs: dict[str, Any] = field(default_factory=dict)  # step id → output
+    # ids of finished steps whose output a scripted model wrote (`step_output_scripted`)
+    scripted_steps: set[str] = field(default_factory=set)
     lineage: list[dict[str, Any]] = field(default_factory=list)
     step_attempts: dict[int, int] = field(default_factory=dict)  # index → latest attempt
     open_steps: dict[int, RunStep] = field(default_factory=dict)  # index → unfinished row
@@ -64,6 +73,7 @@ class RunView:
             view.open_steps.pop(row.index, None)
             if row.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
                 view.outputs[row.step_id] = row.output
+                view.mark_scripted(row.step_id, row.state)
                 view.record_lineage(row, artifacts.get(row.step_id, []))
             elif row.status in (StepStatus.RUNNING, StepStatus.WAITING):
                 view.open_steps[row.index] = row
@@ -92,6 +102,17 @@ class RunView:
     def steps(self) -> list[dict[str, Any]]:
         return self.spec.get("steps", [])
 
+    def mark_scripted(self, step_id: str, state: Any) -> None:
+        """Remembers whether the finished step's output came from a scripted model."""
+        if step_output_scripted(state):
+            self.scripted_steps.add(step_id)
+        else:
+            self.scripted_steps.discard(step_id)
+
+    def scripted_step_ids(self) -> list[str]:
+        """The finished steps whose output a scripted model wrote, in step order."""
+        return [step["id"] for step in self.steps if step.get("id") in self.scripted_steps]
+
     def template_context(self) -> dict[str, Any]:
         return {
             "inputs": self.run.inputs,
@@ -101,6 +122,7 @@ class RunView:
                 "playbook": str(self.run.playbook_id),
                 "version": self.run.version.number,
                 "attempt": self.run.attempt,
+                "scripted_steps": self.scripted_step_ids(),
             },
         }
 

@@ -79,13 +79,23 @@ def run_succeed_locked(locked: Run, *, actor: Any = None, **reason: Any) -> list
     return [run_event_succeeded(outputs=locked.outputs)]
 
 
+SCRIPTED_STEPS_KEY = "_scripted_steps"
+
+
 def run_outputs(view: RunView) -> Any:
+    """The declared outputs rendered (else every step's output), and, when any step's output
+    came from a scripted model, `_scripted_steps`: those step ids in step order."""
     declared = view.spec.get("outputs")
     if declared is None:
-        return {step_id: output for step_id, output in view.outputs.items()}
-    seconds = settings.AGENTSTUDIO_STEP_TIMEOUT_SECONDS
-    with template_time_limit(seconds=seconds, label=f"the outputs' {seconds:g} s time limit"):
-        return template_render_value(declared, view.template_context())
+        outputs = {step_id: output for step_id, output in view.outputs.items()}
+    else:
+        seconds = settings.AGENTSTUDIO_STEP_TIMEOUT_SECONDS
+        with template_time_limit(seconds=seconds, label=f"the outputs' {seconds:g} s time limit"):
+            outputs = template_render_value(declared, view.template_context())
+    scripted = view.scripted_step_ids()
+    if scripted and isinstance(outputs, dict):
+        outputs[SCRIPTED_STEPS_KEY] = scripted
+    return outputs
 
 
 def run_complete_locked(locked: Run, view: RunView) -> list[EventSpec]:

@@ -22,7 +22,7 @@ from approvals.models import Approval
 from approvals.services import approval_approve
 from playbooks.blueprint_loader import blueprints_seed
 from playbooks.engine.workspace import run_workspace
-from playbooks.models import Artifact, Blueprint
+from playbooks.models import Artifact, Blueprint, RunEvent
 from playbooks.runs.starting import run_start
 from playbooks.services import playbook_activate_as_system, playbook_fork
 from tests.support.runs import assert_event_stream_intact, run_wait_for_status, step_rows
@@ -115,3 +115,56 @@ def test_data_cleanup_applies_the_rules_as_edited_by_the_approver(
     types = assert_event_stream_intact(run)
     assert types.count("approval.requested") == types.count("approval.decided") == 1
     assert types[-1] == "run.succeeded"
+
+
+OTHER_CSV = (
+    "account_ref,contact_name,email,zip_code\n"
+    "A1,Dana Scott,dana@x.io,Z1\n"
+    "A2,dana scott, DANA@X.IO ,Z1\n"
+    "A3,Eli Park,eli@x.io,Z2\n"
+    "A4,Eli Park,,Z2\n"
+    "A5,Fay Wu,fay@x.io,Z3\n"
+    "A6,Fay W.,FAY@x.io,Z3\n"
+)
+
+
+def test_data_cleanup_on_a_csv_without_name_or_postcode_on_a_worker(
+    e2e_stack, org, author, runner, approver
+):
+    """Not the sample: other column names, no `name` and no `postcode`. The e-mail rule
+    merges A2 into A1 and A6 into A5; the name + postcode rule is skipped and reported."""
+    e2e_stack.start_worker()
+    blueprints_seed()
+    draft = playbook_fork(
+        blueprint=Blueprint.objects.get(slug="data-cleanup"), organization=org, actor=author
+    )
+    playbook = playbook_activate_as_system(playbook=draft)
+    playbook.allowed_users.add(runner)
+    run_id = uuid.uuid4()
+    dataset = "inputs/dataset/contacts.csv"
+    uploaded = run_workspace(run_id) / dataset
+    uploaded.parent.mkdir(parents=True)
+    uploaded.write_text(OTHER_CSV)
+
+    run = run_start(playbook=playbook, actor=runner, inputs={"dataset": dataset}, run_id=run_id)
+    run_wait_for_status(run, "waiting_for_approval", timeout=40)
+    gate = Approval.objects.get(run=run, status="pending")
+    approval_approve(approval=gate, actor=approver, body_hash=gate.body_hash)
+    done = run_wait_for_status(run, "succeeded", timeout=40)
+
+    assert (done.outputs["rows_in"], done.outputs["rows_out"]) == (6, 4)
+    assert done.outputs["missing_columns"] == ["name", "postcode"]
+    assert done.outputs["_scripted_steps"] == ["propose_rules"]
+    workspace = run_workspace(run_id)
+    cleaned = list(csv.DictReader(io.StringIO((workspace / "cleaned.csv").read_text())))
+    assert [row["account_ref"] for row in cleaned] == ["A1", "A3", "A4", "A5"]
+    report = (workspace / "report.md").read_text()
+    skipped = "- `name_postcode` needs name + postcode, but the file has no column name, postcode."
+    assert skipped in report
+    assert "- Rows in: 6\n- Rows out: 4\n- Duplicate records merged away: 2" in report
+    llm = RunEvent.objects.get(run=run, type="llm.called")
+    assert (llm.data["step"], llm.data["scripted"], llm.data["provider"]) == (
+        "propose_rules",
+        True,
+        "scripted",
+    )

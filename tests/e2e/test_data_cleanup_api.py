@@ -154,8 +154,11 @@ def test_data_cleanup_runs_end_to_end_through_the_api(
         "rows_in": 12,
         "rows_out": 8,
         "applied_rules": PROPOSED_RULES,
+        "skipped_rules": [],
+        "missing_columns": [],
         "report": "report.md",
         "lineage": "lineage.json",
+        "_scripted_steps": ["propose_rules"],  # the rules came from the scripted model
     }
 
     # Artifacts: listed with size and SHA-256, downloaded with the SHA-256 as the ETag.

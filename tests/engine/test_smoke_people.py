@@ -77,7 +77,12 @@ def test_gate_and_question_pause_and_resume(active_playbook, author, approver):
     assert run_advance(run_id=run.pk) == Advance.FINISHED
     run = Run.objects.get(pk=run.pk)
     assert run.status == "succeeded"
-    assert run.outputs == {"text": "The final text.", "points": ["a", "b", "c"]}
+    # outline and draft came from the scripted model: the outputs say so (_scripted_steps)
+    assert run.outputs == {
+        "text": "The final text.",
+        "points": ["a", "b", "c"],
+        "_scripted_steps": ["outline", "draft"],
+    }
     types = list(run.events.values_list("type", flat=True))
     assert types[:2] == ["run.queued", "run.started"]
     assert types[-1] == "run.succeeded"

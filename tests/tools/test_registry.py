@@ -17,6 +17,8 @@ BUILTIN_RISKS = {
     "tools.studio.files.write": "write",
     "tools.studio.data.profile": "read",
     "tools.studio.data.resolve_entities": "write",
+    "tools.studio.data.allocate_costs": "compute",
+    "tools.studio.data.variances": "compute",
     "tools.studio.xlsx.render": "write",
     "tools.studio.report.lineage": "write",
     "tools.studio.http.fetch": "read",

@@ -11,6 +11,7 @@ from typing import Any
 
 from tools.ai_services.draft import draft_playbook, draft_playbook_text
 from tools.ai_services.refine import refine_prompt, refine_prompt_text
+from tools.builtin.costs import costs_allocate, data_variances
 from tools.builtin.data import data_profile, data_resolve_entities
 from tools.builtin.files import files_list, files_read, files_write
 from tools.builtin.http import (
@@ -34,6 +35,8 @@ BUILTIN_IMPLEMENTATIONS: dict[str, ToolImplementation] = {
     "tools.studio.files.write": files_write,
     "tools.studio.data.profile": data_profile,
     "tools.studio.data.resolve_entities": data_resolve_entities,
+    "tools.studio.data.allocate_costs": costs_allocate,
+    "tools.studio.data.variances": data_variances,
     "tools.studio.xlsx.render": xlsx_render,
     "tools.studio.report.lineage": report_lineage,
     "tools.studio.util.echo": util_echo,

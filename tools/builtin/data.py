@@ -24,8 +24,12 @@ _KEY_NAME_TOKEN = re.compile(r"[a-z0-9]+")
 def data_profile(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
     """Row count, per-column type/nulls/distinct, and groups of rows equal on a key column."""
     table = table_read(ctx, arguments["dataset"])
+    missing: list[str] = []
     if "key_columns" in arguments:
         key_columns = list(arguments["key_columns"])
+        if arguments.get("on_missing_column") == "report":
+            missing = [name for name in key_columns if name not in table.columns]
+            key_columns = [name for name in key_columns if name in table.columns]
         for name in key_columns:
             table.column_index(name)
     else:
@@ -37,6 +41,7 @@ def data_profile(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
         "rows": len(table.rows),
         "columns": [_column_profile(name, table.column_values(name)) for name in table.columns],
         "key_columns": key_columns,
+        "missing_key_columns": missing,
         "duplicate_candidates": candidates[:MAX_DUPLICATE_CANDIDATES],
         "duplicate_candidates_total": len(candidates),
     }
@@ -105,12 +110,24 @@ def _is_iso_date(value: str) -> bool:
 
 def data_resolve_entities(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
     """Merges rows the rules say are one entity, keeping one row per entity, and writes the
-    kept rows (same header, file order) to `output_path`."""
+    kept rows (same header, file order) to `output_path`. With `on_missing_column: report`
+    a rule naming a column the CSV lacks is skipped and listed in `rules_skipped`."""
     table = table_read(ctx, arguments["dataset"])
-    rules = [
-        EntityRule.from_arguments(table, number, rule)
-        for number, rule in enumerate(arguments["rules"], start=1)
-    ]
+    report = arguments.get("on_missing_column") == "report"
+    rules: list[EntityRule] = []
+    skipped: list[dict[str, Any]] = []
+    for number, rule in enumerate(arguments["rules"], start=1):
+        absent = [name for name in rule["fields"] if name not in table.columns]
+        if report and absent:
+            skipped.append(
+                {
+                    "id": rule.get("id") or f"rule_{number}",
+                    "fields": list(rule["fields"]),
+                    "missing_columns": absent,
+                }
+            )
+            continue
+        rules.append(EntityRule.from_arguments(table, number, rule))
     resolution = entities_resolve(table, rules)
     dropped: set[int] = set()
     merged: list[dict[str, Any]] = []
@@ -146,4 +163,6 @@ def data_resolve_entities(ctx: ToolContext, arguments: dict[str, Any]) -> dict[s
             }
             for rule, links in zip(rules, resolution.links_by_rule, strict=True)
         ],
+        "rules_skipped": skipped,
+        "missing_columns": sorted({name for item in skipped for name in item["missing_columns"]}),
     }

@@ -5,6 +5,10 @@ pieces they share are in `schema_parts`.
 """
 
 from tools.builtin_definitions.ai_tools import STUDIO_AI_DRAFT_PLAYBOOK, STUDIO_AI_REFINE_PROMPT
+from tools.builtin_definitions.cost_tools import (
+    STUDIO_DATA_ALLOCATE_COSTS,
+    STUDIO_DATA_VARIANCES,
+)
 from tools.builtin_definitions.data_tools import STUDIO_DATA_PROFILE, STUDIO_DATA_RESOLVE_ENTITIES
 from tools.builtin_definitions.file_tools import (
     STUDIO_FILES_LIST,
@@ -33,6 +37,8 @@ BUILTIN_TOOL_DEFINITIONS: tuple[ToolDefinition, ...] = (
     STUDIO_FILES_WRITE,
     STUDIO_DATA_PROFILE,
     STUDIO_DATA_RESOLVE_ENTITIES,
+    STUDIO_DATA_ALLOCATE_COSTS,
+    STUDIO_DATA_VARIANCES,
     STUDIO_XLSX_RENDER,
     STUDIO_REPORT_LINEAGE,
     STUDIO_HTTP_FETCH,
@@ -52,8 +58,10 @@ __all__ = [
     "SKILL_LOAD_REFERENCE",
     "STUDIO_AI_DRAFT_PLAYBOOK",
     "STUDIO_AI_REFINE_PROMPT",
+    "STUDIO_DATA_ALLOCATE_COSTS",
     "STUDIO_DATA_PROFILE",
     "STUDIO_DATA_RESOLVE_ENTITIES",
+    "STUDIO_DATA_VARIANCES",
     "STUDIO_FILES_LIST",
     "STUDIO_FILES_READ",
     "STUDIO_FILES_WRITE",

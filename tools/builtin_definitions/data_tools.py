@@ -39,6 +39,13 @@ _ENTITY_RULE = {
     "additionalProperties": False,
 }
 
+_ON_MISSING_COLUMN = {
+    "enum": ["error", "report"],
+    "default": "error",
+    "description": "A named column the CSV lacks: a tool error (error), or left out and "
+    "listed in the result (report).",
+}
+
 _COLUMN_PROFILE = result_schema(
     {
         "name": STRING,
@@ -72,6 +79,7 @@ STUDIO_DATA_PROFILE = ToolDefinition(
                 "maxItems": 50,
                 "uniqueItems": True,
             },
+            "on_missing_column": _ON_MISSING_COLUMN,
         },
         required=("dataset",),
     ),
@@ -82,6 +90,10 @@ STUDIO_DATA_PROFILE = ToolDefinition(
             "rows": COUNT,
             "columns": {"type": "array", "items": _COLUMN_PROFILE},
             "key_columns": STRINGS,
+            "missing_key_columns": {
+                **STRINGS,
+                "description": "Key columns asked for that the CSV lacks (report mode).",
+            },
             "duplicate_candidates": {
                 "type": "array",
                 "items": _DUPLICATE_CANDIDATE,
@@ -142,6 +154,7 @@ STUDIO_DATA_RESOLVE_ENTITIES = ToolDefinition(
                 "maxItems": 50,
             },
             "output_path": workspace_path_schema("Where to write the result (cleaned.csv)."),
+            "on_missing_column": _ON_MISSING_COLUMN,
         },
         required=("dataset", "rules"),
     ),
@@ -154,6 +167,19 @@ STUDIO_DATA_RESOLVE_ENTITIES = ToolDefinition(
             "merged": {"type": "array", "items": _MERGED_GROUP, "maxItems": 1000},
             "merged_groups": COUNT,
             "rules_applied": {"type": "array", "items": _APPLIED_RULE},
+            "rules_skipped": {
+                "type": "array",
+                "items": result_schema(
+                    {
+                        "id": STRING,
+                        "fields": STRINGS,
+                        "missing_columns": {**STRINGS, "minItems": 1},
+                    },
+                    required=("id", "fields", "missing_columns"),
+                ),
+                "description": "Rules not applied because the CSV lacks a column they name.",
+            },
+            "missing_columns": {**STRINGS, "description": "Every column the skipped rules name."},
         },
         required=(
             "dataset",

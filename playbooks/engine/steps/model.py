@@ -72,6 +72,7 @@ def _complete(
     event = (
         "llm.called",
         {
+            "step": step_id,
             "model": reply.model,
             "provider": reply.provider,
             "scripted": reply.scripted,
@@ -124,6 +125,7 @@ def execute_llm_step(view: RunView, index: int, step: dict[str, Any], attempt: i
         input={"prompt": prompt},
         output=output,
         error=problem,
+        state={"scripted": True} if reply.scripted else None,
         events=[event],
         usage=usage,
     )
@@ -346,6 +348,8 @@ def execute_agent_step(
     if not reply.tool_calls:
         outcome.result, outcome.output = Result.SUCCEEDED, reply.content
         outcome.state = {"turn": turn + 1, "messages": [*state["messages"], assistant]}
+        if reply.scripted:  # the answer is the scripted model's (RunView.scripted_steps)
+            outcome.state["scripted"] = True
         return outcome
     try:
         messages, requests = _agent_tool_results(
@@ -371,7 +375,8 @@ def _agent_awaited(view: RunView, step: dict[str, Any], attempt: int, state: dic
             state=state,
             pause=Pause(status=RunStatus.BLOCKED, reason=state["awaiting"]),
         )
-    resolved.state = state
+    # The result is a person's or a sub-run's, not the (possibly scripted) model's.
+    resolved.state = {key: value for key, value in state.items() if key != "scripted"}
     return resolved
 
 

@@ -93,6 +93,7 @@ def view_after(view: RunView, index: int, attempt: int, row: RunStep, outcome: S
     view.invocation_keys.update(invocation.key for invocation in outcome.invocations)
     if outcome.result in (Result.SUCCEEDED, Result.SKIPPED):
         view.outputs[row.step_id] = row.output
+        view.mark_scripted(row.step_id, row.state)
         view.open_steps.pop(index, None)
         view.step_attempts[index] = attempt
         view.record_lineage(row, [w.path for w in outcome.written])
@@ -190,12 +191,18 @@ def run_finish_for(view: RunView, index: int, outcome: StepOutcome) -> RunFinish
     step_id = view.steps[index]["id"]
     missing = object()
     before = view.outputs.get(step_id, missing)
+    was_scripted = step_id in view.scripted_steps
     view.outputs[step_id] = outcome.output  # what the outputs see once the step is recorded
+    view.mark_scripted(step_id, outcome.state)
     try:
         return RunFinish(outputs=run_outputs(view))
     except TemplateError:
         return None  # the completion fails the run, with the reason, under the row lock
     finally:
+        if was_scripted:
+            view.scripted_steps.add(step_id)
+        else:
+            view.scripted_steps.discard(step_id)
         if before is missing:
             del view.outputs[step_id]
         else:
