@@ -44,7 +44,7 @@ STUDIO_AI_REFINE_PROMPT = ToolDefinition(
     risk=RiskClass.COMPUTE,
     idempotent=True,
     untrusted_output=False,
-    open_world=False,
+    open_world=True,  # a model provider outside the studio answers (billed per call)
     has_dry_run=False,
 )
 
@@ -64,6 +64,6 @@ STUDIO_AI_DRAFT_PLAYBOOK = ToolDefinition(
     risk=RiskClass.COMPUTE,
     idempotent=True,
     untrusted_output=False,
-    open_world=False,
+    open_world=True,  # a model provider outside the studio answers (billed per call)
     has_dry_run=False,
 )

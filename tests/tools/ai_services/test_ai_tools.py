@@ -150,3 +150,10 @@ def test_a_failed_call_settles_its_reservation_with_nothing_used(call_ai_tool):
     result = call_ai_tool(REFINE, {"prompt_template_json": TEMPLATE}, model)
     assert result.is_error is True and "no response" in result.text
     assert settled == [("held", None)]
+
+
+def test_the_ai_tools_are_open_world_so_never_run_ahead_of_a_checkpoint():
+    from playbooks.engine.view import step_is_pure
+
+    for name in (REFINE, DRAFT):
+        assert step_is_pure({"id": "a", "tool": name}) is False
