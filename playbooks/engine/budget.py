@@ -23,7 +23,7 @@ from agentstudio.billing.budgets import (
     budget_settle,
 )
 from agentstudio.billing.models import UsageKind, UsageRecord
-from agentstudio.billing.prices import model_call_max_usd, model_call_usd
+from agentstudio.billing.prices import model_call_max_usd
 from agentstudio.model_instances import model_instance
 from approvals.models import ApprovalKind
 from playbooks.engine.outcome import Pause, PauseReason, Result, StepOutcome
@@ -119,13 +119,24 @@ class ModelCallCost:
     wall_seconds: float
 
 
-def budgeted_model_call(run: Run, step_id: str, request: Any, call: Any) -> tuple[Any, Any]:
+def _priced_as(provider: Any, model: dict[str, Any]) -> tuple[str, str]:
+    """The provider kind and model name a call is priced as before it is made (the reply
+    names them after): a configured provider's kind and default model fill in the spec's."""
+    config = getattr(provider, "config", None)
+    kind = getattr(provider, "kind", "") or getattr(provider, "name", "") or "scripted"
+    name = str(model.get("name") or getattr(config, "default_model", "") or "")
+    return str(kind), name
+
+
+def budgeted_model_call(
+    run: Run, step_id: str, request: Any, call: Any, provider: Any = None
+) -> tuple[Any, Any]:
     """Makes `call()` (the provider's completion of `request`) inside its reservation:
     reserve the most it can cost (its estimated input at the input price, the request's
     max output tokens at the output price), make it, settle what it cost and write its
     usage record. Answers the reply and its ModelCallCost."""
     model = request.model
-    provider, name = str(model.get("provider") or "default"), str(model.get("name", ""))
+    provider, name = _priced_as(provider, model)
     input_estimate = _estimate_tokens([m.get("content", "") for m in request.messages])
     if request.tools:
         input_estimate += _estimate_tokens(request.tools)
@@ -144,13 +155,7 @@ def budgeted_model_call(run: Run, step_id: str, request: Any, call: Any) -> tupl
         raise
     wall = time.monotonic() - started
     cached = reply.cached_input_tokens
-    quote = model_call_usd(
-        provider=reply.provider,
-        model=reply.model,
-        input_tokens=reply.input_tokens,
-        output_tokens=reply.output_tokens,
-        cached_input_tokens=cached,
-    )
+    quote = reply.price()
     budget_settle(
         hold,
         usd=quote.usd,

@@ -60,7 +60,7 @@ def _complete(
     provider = provider_for(model, organization=view.run.organization_id)
     # reserved against the run's budget before, settled (and its usage record written) after
     reply, cost = budgeted_model_call(
-        view.run, step_id, request, lambda: provider.complete(request)
+        view.run, step_id, request, lambda: provider.complete(request), provider
     )
     view.run.model_calls += 1
     usage = Usage(
