@@ -4,7 +4,7 @@ runners and viewers are refused)."""
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -92,11 +92,27 @@ class UsageView(generics.GenericAPIView):
     serializer_class = UsageRowSerializer
     filter_backends: list[Any] = []
 
-    @extend_schema(responses=UsageRowSerializer(many=True))
+    @extend_schema(
+        responses=UsageRowSerializer(many=True),
+        parameters=[
+            OpenApiParameter(
+                "group_by",
+                str,
+                enum=["playbook", "user", "model", "day"],
+                description="default playbook",
+            ),
+            OpenApiParameter(
+                "from", OpenApiTypes.DATE, description="ISO date or datetime (naive = UTC)"
+            ),
+            OpenApiParameter(
+                "to", OpenApiTypes.DATE, description="ISO date (inclusive) or datetime"
+            ),
+        ],
+    )
     def get(self, request: Request) -> Response:
         _require_reader(request.user)
         params = request.query_params
-        group_by = params.get("group_by", "")
+        group_by = params.get("group_by") or "playbook"  # unset or empty: per playbook
         rows = usage_summary(
             organization=user_organization(request.user),
             group_by=group_by,

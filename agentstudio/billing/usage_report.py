@@ -3,7 +3,7 @@ model or day, over an optional window."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +41,8 @@ def usage_window_bound(name: str, raw: str | None, *, end: bool) -> datetime | N
     except ValueError:
         day = None
     if day is not None:
+        if end and day == date.max:  # the last day there is: no upper bound
+            return None
         return datetime.combine(day + timedelta(days=1) if end else day, time(), tzinfo=UTC)
     try:
         moment = parse_datetime(raw)

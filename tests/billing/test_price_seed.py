@@ -5,12 +5,21 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from io import StringIO
 
+import pytest
 from django.core.management import call_command
 from genai_prices.data import providers
 
 from agentstudio.billing.models import ModelPrice, PriceSource
 from agentstudio.billing.price_seed import price_set_by_admin, prices_seed_from_dataset
 from agentstudio.billing.prices import model_call_usd, model_rates, price_cache
+
+
+@pytest.fixture(autouse=True)
+def _seeded(db):
+    """The migration seeds the table, but a transactional test elsewhere in this worker may
+    have flushed it: seed (a no-op on a seeded table) and read the table afresh."""
+    prices_seed_from_dataset()
+    price_cache.clear()
 
 
 def _dataset(provider_id: str, model_id: str):

@@ -138,7 +138,7 @@ def test_the_window_and_pagination(records, approver, client_for):
     ("params", "path"),
     [
         ({"group_by": "colour"}, "/group_by"),
-        ({}, "/group_by"),
+        ({"group_by": "Playbook"}, "/group_by"),
         ({"group_by": "day", "from": "yesterday"}, "/from"),
         ({"group_by": "day", "to": "2026-13-45"}, "/to"),
         ({"group_by": "day", "from": "2026-03-05", "to": "2026-03-01"}, "/to"),
@@ -176,3 +176,10 @@ def test_credits_and_the_ledger_are_the_organizations_and_paginated(
         None,
     )
     assert {e.organization_id for e in other_org.ledger_entries.all()} == {other_org.pk}
+
+
+def test_group_by_left_out_or_empty_groups_per_playbook(db, admin_user, client_for):
+    client = client_for(admin_user)
+    for params in ({}, {"group_by": ""}):
+        response = _get(client, **params)
+        assert (response.status_code, response.json()["group_by"]) == (200, "playbook")

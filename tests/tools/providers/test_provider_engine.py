@@ -108,6 +108,7 @@ def test_an_llm_step_uses_the_default_provider(active_playbook, author, org, ser
         "usd": event["usd"],
         "price_fallback": False,
         "tool_calls": [],
+        "step": "sum",
     }
     assert Decimal(event["usd"]) == usd
     assert event["wall_seconds"] > 0
