@@ -21,7 +21,7 @@ from tools.providers.sdk_support import (
     estimate_tokens,
     malformed,
     provider_error,
-    tool_arguments,
+    tool_calls_from,
 )
 
 
@@ -98,19 +98,9 @@ class AnthropicMessagesProvider:
         return reply
 
     def _calls(self, raw: list[tuple[str, str, Any]], names: ToolNames) -> list[ModelToolCall]:
-        calls = []
-        for index, (call_id, name, arguments) in enumerate(raw):
-            if not name:
-                raise malformed(self.config, f"tool_use block {index + 1} has no name")
-            original = names.original(name)
-            calls.append(
-                ModelToolCall(
-                    id=call_id or f"toolu_{index}",
-                    name=original,
-                    arguments=tool_arguments(self.config, arguments, original),
-                )
-            )
-        return calls
+        return tool_calls_from(
+            self.config, raw, names.original, id_prefix="toolu_", unnamed="tool_use block {n}"
+        )
 
     def _whole(self, response: Any, names: ToolNames) -> ModelReply:
         blocks = getattr(response, "content", None)

@@ -19,7 +19,7 @@ from tools.providers.sdk_support import (
     estimate_tokens,
     malformed,
     provider_error,
-    tool_arguments,
+    tool_calls_from,
 )
 
 # OpenAI itself (and Azure) want `max_completion_tokens` (reasoning models refuse
@@ -97,19 +97,9 @@ class OpenAIChatProvider:
         return reply
 
     def _calls(self, raw: list[tuple[str, str, Any]], names: ToolNames) -> list[ModelToolCall]:
-        calls = []
-        for index, (call_id, name, arguments) in enumerate(raw):
-            if not name:
-                raise malformed(self.config, f"tool call {index + 1} has no function name")
-            original = names.original(name)
-            calls.append(
-                ModelToolCall(
-                    id=call_id or f"call_{index}",
-                    name=original,
-                    arguments=tool_arguments(self.config, arguments, original),
-                )
-            )
-        return calls
+        return tool_calls_from(
+            self.config, raw, names.original, id_prefix="call_", unnamed="tool call {n}"
+        )
 
     def _whole(self, response: Any, names: ToolNames) -> ModelReply:
         if not getattr(response, "choices", None):

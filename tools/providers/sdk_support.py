@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from tools.providers.base import ModelProviderError
+from tools.providers.base import ModelProviderError, ModelToolCall
 
 # The SDKs need some key; servers that take none (Ollama, vLLM, LM Studio) ignore it.
 NO_KEY = "unused"
@@ -95,6 +95,31 @@ def tool_arguments(config: ProviderSettings, raw: Any, tool: str) -> dict[str, A
     if not isinstance(value, dict):
         raise malformed(config, f"the arguments of its {tool!r} call are not an object")
     return value
+
+
+def tool_calls_from(
+    config: ProviderSettings,
+    raw: list[tuple[str, str, Any]],
+    original_name: Any,
+    *,
+    id_prefix: str,
+    unnamed: str,
+) -> list[ModelToolCall]:
+    """The model's tool calls `(id, wire name, arguments)` under their studio names; a call
+    without a name is a malformed answer (`unnamed` says which, e.g. "tool call {n}")."""
+    calls = []
+    for index, (call_id, name, arguments) in enumerate(raw):
+        if not name:
+            raise malformed(config, f"{unnamed.format(n=index + 1)} has no name")
+        original = original_name(name)
+        calls.append(
+            ModelToolCall(
+                id=call_id or f"{id_prefix}{index}",
+                name=original,
+                arguments=tool_arguments(config, arguments, original),
+            )
+        )
+    return calls
 
 
 def estimate_tokens(value: Any) -> int:
