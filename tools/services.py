@@ -13,7 +13,7 @@ from django.conf import settings
 from agentstudio.billing.budgets import BudgetExceeded
 from approvals.effects import API_CALL_STEP
 from approvals.models import ApprovalStatus
-from tools.ai_services.model_access import ToolModel
+from tools.ai_services.model_access import ToolModel, budget_guard
 from tools.broker import ToolCallResult, tool_call
 from tools.context import ToolContext
 from tools.providers.registry import provider_for
@@ -37,12 +37,24 @@ def _run_model(runs: Any, run: Any) -> ToolModel | None:
         return None
     spec = runs.run_model_spec(run)
     organization = getattr(run, "organization_id", None)
-    return ToolModel(
+    model = ToolModel(
         provider_source=lambda: provider_for(spec, organization=organization),
         model=spec,
         step_id=API_STEP,
         run_call_index=int(getattr(run, "model_calls", 0) or 0),
     )
+    ref = runs.run_budget(run)
+    if ref is None:
+        return model
+    record = {
+        "organization_id": organization,
+        "run_id": run.pk,
+        "playbook_id": getattr(run, "playbook_id", None),
+        "step_id": API_STEP,
+        "user_id": getattr(run, "created_by_id", None),
+    }
+    # its calls inside the run's budget, as the engine's (a call that does not fit is refused)
+    return budget_guard(model, ref, run_id=run.pk, record=record)
 
 
 def tool_call_external(

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from agentstudio.billing.budgets import BudgetExceeded
 from tools.ai_services.model_access import model_usage_summary
 from tools.builtin import BUILTIN_DRY_RUNS, BUILTIN_IMPLEMENTATIONS, BUILTIN_RESULT_TEXTS
 from tools.call_results import ToolCallResult, ToolOutcomeUnknown, error_result, result_text
@@ -70,6 +71,8 @@ def tool_execute(
         result = error_result(
             definition.name, key, f"{definition.name} timed out after {timeout:g} s.", invocation
         )
+    except BudgetExceeded:
+        raise  # a model call of the tool's did not fit: the run pauses or fails, as for any
     except ToolExecutionError as exc:
         result = error_result(definition.name, key, str(exc), invocation)
         details = getattr(exc, "details", None)

@@ -14,6 +14,14 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from agentstudio.billing.budgets import (
+    BudgetRef,
+    budget_release,
+    budget_reserve,
+    budget_settle,
+)
+from agentstudio.billing.model_calls import model_request_most, model_usage_record_fields
+from agentstudio.billing.models import BudgetHold
 from tools.context import ToolExecutionError
 from tools.providers.base import RESPONSE_SCHEMA_KEY, ModelProvider, ModelRequest
 
@@ -66,11 +74,11 @@ class ToolModel:
     step_id: str
     run_call_index: int = 0
     calls: list[ModelCallUsage] = field(default_factory=list)
-    # Budget hooks (unset here; a caller that guards a budget sets them): `reserve(request)`
-    # runs before each model call and may raise to refuse it (a ToolExecutionError makes the
-    # tool's result `isError`); `settle(reservation, usage)` runs after the call with what
-    # `reserve` returned, and with usage None when the call failed.
-    reserve: Callable[[ModelRequest], Any] | None = None
+    # Budget hooks (`budget_guard` sets them inside a run): `reserve(request, provider)`
+    # runs before each model call and may raise to refuse it (BudgetExceeded pauses or fails
+    # the run as any call that does not fit); `settle(reservation, usage)` runs after the
+    # call with what `reserve` returned, and with usage None when the call failed.
+    reserve: Callable[[ModelRequest, ModelProvider], Any] | None = None
     settle: Callable[[Any, ModelCallUsage | None], None] | None = None
     _provider: ModelProvider | None = None
 
@@ -92,7 +100,7 @@ class ToolModel:
             turn=turn,
             run_call_index=self.run_call_index + turn,
         )
-        reservation = self.reserve(request) if self.reserve is not None else None
+        reservation = self.reserve(request, self._provider) if self.reserve is not None else None
         started = time.monotonic()
         try:
             reply = self._provider.complete(request)
@@ -117,6 +125,44 @@ class ToolModel:
         if self.settle is not None:
             self.settle(reservation, usage)
         return reply.content
+
+
+def budget_guard(
+    model: ToolModel, ref: BudgetRef, *, run_id: Any, record: dict[str, Any]
+) -> ToolModel:
+    """Puts `model`'s calls inside the budget `ref`, as the engine's own model calls are:
+    each reserves its most before it is made and settles what it cost after, with its usage
+    record (`record`: whose call it is, billing.model_calls.model_usage_record_fields)."""
+
+    def reserve(request: ModelRequest, provider: ModelProvider) -> BudgetHold:
+        usd, tokens = model_request_most(request, provider)
+        return budget_reserve(ref, run_id=run_id, usd=usd, tokens=tokens)
+
+    def settle(hold: BudgetHold, usage: ModelCallUsage | None) -> None:
+        if usage is None:
+            budget_release(hold)
+            return
+        budget_settle(
+            hold,
+            usd=usage.usd,
+            tokens=usage.input_tokens + usage.output_tokens,
+            record=model_usage_record_fields(
+                record,
+                provider=usage.provider,
+                model=usage.model,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cached_input_tokens=usage.cached_input_tokens,
+                usd=usage.usd,
+                wall_seconds=usage.wall_seconds,
+                usage_estimated=usage.usage_estimated,
+                price_fallback=usage.price_fallback,
+                scripted=usage.scripted,
+            ),
+        )
+
+    model.reserve, model.settle = reserve, settle
+    return model
 
 
 def context_model(context: Any) -> ToolModel:

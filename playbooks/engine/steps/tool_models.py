@@ -11,20 +11,27 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from playbooks.engine.budget import run_budget_ref, run_usage_base
 from playbooks.engine.outcome import Usage
 from playbooks.engine.view import RunView
-from tools.ai_services.model_access import ToolModel
+from tools.ai_services.model_access import ToolModel, budget_guard
 from tools.call_results import ToolCallResult
 from tools.providers.registry import provider_for
 
 
-def step_tool_model(view: RunView, model: dict[str, Any], tag: str) -> ToolModel:
-    organization = view.run.organization_id
-    return ToolModel(
+def step_tool_model(view: RunView, model: dict[str, Any], tag: str, step_id: str) -> ToolModel:
+    """The model a step's tool may ask, its calls inside the run's budget (reserved before,
+    settled with their usage records after, as the run's own model calls)."""
+    run = view.run
+    organization = run.organization_id
+    tool_model = ToolModel(
         provider_source=lambda: provider_for(model, organization=organization),
         model=model,
         step_id=tag,
-        run_call_index=view.run.model_calls,
+        run_call_index=run.model_calls,
+    )
+    return budget_guard(
+        tool_model, run_budget_ref(run), run_id=run.pk, record=run_usage_base(run, step_id)
     )
 
 

@@ -118,7 +118,7 @@ def test_without_a_model_the_tools_say_so(call_ai_tool):
 def test_budget_hooks_reserve_before_each_call_and_settle_after(call_ai_tool):
     seen = []
     model = scripted_model([{"step": "s", "content": "nope"}, {"step": "s", "content": GOOD}])
-    model.reserve = lambda request: seen.append(("reserve", request.turn)) or request.turn
+    model.reserve = lambda request, provider: seen.append(("reserve", request.turn)) or request.turn
     model.settle = lambda reservation, usage: seen.append(("settle", reservation, usage.model))
     assert not call_ai_tool(REFINE, {"prompt_template_json": TEMPLATE}, model).is_error
     assert seen == [
@@ -132,7 +132,7 @@ def test_budget_hooks_reserve_before_each_call_and_settle_after(call_ai_tool):
 def test_a_refused_reservation_stops_the_call_before_the_model(call_ai_tool):
     from tools.context import ToolExecutionError
 
-    def refuse(request):
+    def refuse(request, provider):
         raise ToolExecutionError("budget: max_usd would be exceeded")
 
     model = scripted_model([{"step": "s", "content": GOOD}])
@@ -145,7 +145,7 @@ def test_a_refused_reservation_stops_the_call_before_the_model(call_ai_tool):
 def test_a_failed_call_settles_its_reservation_with_nothing_used(call_ai_tool):
     settled = []
     model = scripted_model([])  # the scripted provider has no reply: the call fails
-    model.reserve = lambda request: "held"
+    model.reserve = lambda request, provider: "held"
     model.settle = lambda reservation, usage: settled.append((reservation, usage))
     result = call_ai_tool(REFINE, {"prompt_template_json": TEMPLATE}, model)
     assert result.is_error is True and "no response" in result.text
