@@ -29,10 +29,11 @@ def usd_text(amount: Decimal) -> str:
     return f"{amount.normalize():f}"
 
 
-def _ledger_row(
+def _ledger_entry(
     account: CreditAccount, kind: str, amount: Decimal, *, hold: CreditHold, user: Any, memo: str
 ) -> LedgerEntry:
-    return LedgerEntry.objects.create(
+    """The ledger row of a movement (unsaved), with the account's balance after it."""
+    return LedgerEntry(
         organization_id=account.organization_id,
         kind=kind,
         amount=amount,
@@ -41,6 +42,39 @@ def _ledger_row(
         agent_id=hold.agent_id,
         user=user,
         memo=memo[:200],
+    )
+
+
+def _ledger_row(
+    account: CreditAccount, kind: str, amount: Decimal, *, hold: CreditHold, user: Any, memo: str
+) -> LedgerEntry:
+    entry = _ledger_entry(account, kind, amount, hold=hold, user=user, memo=memo)
+    entry.save()
+    return entry
+
+
+def _ensure_available(account: CreditAccount, amount: Decimal, *, what: str = "") -> None:
+    """`insufficient_credit` (402) naming the shortfall when the balance is below `amount`."""
+    available = account.balance
+    if available >= amount:
+        return
+    short = amount - max(available, Decimal("0"))
+    message = (
+        f"Not enough credit{what}: needs {usd_text(amount)} USD, {usd_text(available)} "
+        f"available: short {usd_text(short)}."
+    )
+    raise AppError(
+        ErrorCode.INSUFFICIENT_CREDIT,
+        message,
+        details=[
+            {
+                "path": "/budget/max_usd",
+                "message": message,
+                "needed": usd_text(amount),
+                "available": usd_text(available),
+                "shortfall": usd_text(short),
+            }
+        ],
     )
 
 
@@ -62,26 +96,7 @@ def credits_reserve(
         raise AppError(ErrorCode.VALIDATION_ERROR, "A reservation is a positive amount.")
     amount = amount.quantize(MICRO)
     account = credit_account_locked(organization=organization)
-    available = account.balance
-    if available < amount:
-        short = amount - max(available, Decimal("0"))
-        message = (
-            f"Not enough credit: needs {usd_text(amount)} USD, {usd_text(available)} "
-            f"available: short {usd_text(short)}."
-        )
-        raise AppError(
-            ErrorCode.INSUFFICIENT_CREDIT,
-            message,
-            details=[
-                {
-                    "path": "/budget/max_usd",
-                    "message": message,
-                    "needed": usd_text(amount),
-                    "available": usd_text(available),
-                    "shortfall": usd_text(short),
-                }
-            ],
-        )
+    _ensure_available(account, amount)
     account.balance -= amount
     account.reserved += amount
     account.save(update_fields=["balance", "reserved"])
@@ -99,6 +114,39 @@ def credits_reserve(
     return hold
 
 
+@transaction.atomic
+def credits_extend_run(*, run_id: Any, amount: Decimal, user: Any = None) -> CreditHold | None:
+    """A run's `max_usd` was raised by `amount`: its open hold grows by as much, from the
+    balance (a `reserve` row), so the credit still covers the most the run may spend;
+    `insufficient_credit` (402) when the balance is short, which rolls the raise back. None
+    when the run holds nothing (no credit was reserved for it)."""
+    amount = Decimal(str(amount)).quantize(MICRO)
+    hold = (
+        CreditHold.objects.select_for_update()
+        .filter(run_id=run_id, settled_at__isnull=True)
+        .order_by("created_at")
+        .first()
+    )
+    if hold is None or amount <= 0:
+        return None
+    account = credit_account_locked(organization=hold.organization)
+    _ensure_available(account, amount, what=" to raise the budget")
+    account.balance -= amount
+    account.reserved += amount
+    account.save(update_fields=["balance", "reserved"])
+    hold.amount += amount
+    hold.save(update_fields=["amount"])
+    _ledger_row(
+        account,
+        LedgerEntry.Kind.RESERVE,
+        -amount,
+        hold=hold,
+        user=user,
+        memo=f"reserved {usd_text(amount)} USD more: max_usd raised",
+    )
+    return hold
+
+
 def run_charged_usd(*, run_id: Any) -> Decimal:
     """What the run's settled holds charged so far (a retried run is charged the rest)."""
     total = CreditHold.objects.filter(run_id=run_id, settled_at__isnull=False).aggregate(
@@ -111,27 +159,26 @@ def run_charged_usd(*, run_id: Any) -> Decimal:
 def credits_settle_run(*, run_id: Any, spent_usd: Decimal) -> CreditHold | None:
     """Settles the run's open hold: releases its reservation and charges what the run spent
     (`spent_usd`, the whole tree's, in total over every attempt) less what earlier holds
-    already charged. Exactly once: the hold is locked where `settled_at` is null and marked
+    already charged. Exactly once: the run's holds are locked and the open one is marked
     settled in the same transaction as its ledger rows, so a second call (or a sweep after
-    a worker died mid-way) finds nothing and is a no-op returning None."""
-    hold = (
-        CreditHold.objects.select_for_update()
-        .filter(run_id=run_id, settled_at__isnull=True)
-        .order_by("created_at")
-        .first()
+    a worker died mid-way) finds nothing open and is a no-op returning None."""
+    holds = list(
+        CreditHold.objects.select_for_update().filter(run_id=run_id).order_by("created_at")
     )
+    hold = next((each for each in holds if each.settled_at is None), None)
     if hold is None:
         return None
+    charged = sum((each.charged_usd for each in holds if each.settled_at is not None), Decimal(0))
     spent = Decimal(spent_usd).quantize(MICRO)
-    charge = max(spent - run_charged_usd(run_id=run_id), Decimal("0"))
-    account = credit_account_locked(organization=hold.organization)
+    charge = max(spent - charged, Decimal("0"))
+    account = credit_account_locked(organization_id=hold.organization_id)
     account.balance += hold.amount
     account.reserved -= hold.amount
-    _ledger_row(
+    release = _ledger_entry(
         account, LedgerEntry.Kind.RELEASE, hold.amount, hold=hold, user=None, memo="released"
     )
     account.balance -= charge
-    _ledger_row(
+    taken = _ledger_entry(
         account,
         LedgerEntry.Kind.CHARGE,
         -charge if charge else Decimal("0"),
@@ -139,6 +186,8 @@ def credits_settle_run(*, run_id: Any, spent_usd: Decimal) -> CreditHold | None:
         user=None,
         memo=f"charged {usd_text(charge)} USD spent",
     )
+    release.save()  # one by one: each row's created_at orders the ledger
+    taken.save()
     account.save(update_fields=["balance", "reserved"])
     hold.charged_usd = charge
     hold.settled_at = timezone.now()

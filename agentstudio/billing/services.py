@@ -21,9 +21,18 @@ def parse_usd(value: Any) -> Decimal:
     return amount
 
 
-def credit_account_locked(*, organization: Organization) -> CreditAccount:
-    CreditAccount.objects.get_or_create(organization=organization)
-    return CreditAccount.objects.select_for_update().get(organization=organization)
+def credit_account_locked(
+    *, organization: Organization | None = None, organization_id: Any = None
+) -> CreditAccount:
+    """The organization's account under its row lock (made first if it has none): one
+    SELECT ... FOR UPDATE when it exists."""
+    organization_id = organization.pk if organization is not None else organization_id
+    locked = CreditAccount.objects.select_for_update().filter(organization_id=organization_id)
+    account = locked.first()
+    if account is None:
+        CreditAccount.objects.get_or_create(organization_id=organization_id)
+        account = locked.get()
+    return account
 
 
 @transaction.atomic

@@ -22,6 +22,7 @@ from playbooks.engine.store.waiting_steps import (
 )
 from playbooks.models import Run, RunStatus
 from playbooks.models.runs import PAUSED_RUN_STATUSES
+from playbooks.runs.credit import run_credit_extend
 from playbooks.runs.events import (
     run_event_approval_decided,
     run_event_approval_requested,
@@ -106,7 +107,10 @@ def _budget_decided(run: Run, approval: Any, actor: Any, approved: bool) -> list
             **decided,
         )
     if limit in run.budget and by is not None:
-        budget_raise(budget_id=payload.get("budget") or run.pk, limit=limit, by=by)
+        budget_id = payload.get("budget") or run.pk
+        if limit == "max_usd":  # the credit reserved for the run grows with it, or 402
+            run_credit_extend(budget_id=budget_id, by=Decimal(str(by)), actor=actor)
+        budget_raise(budget_id=budget_id, limit=limit, by=by)
         value = Decimal(str(run.budget[limit])) + Decimal(str(by))
         number = float(value) if limit in ("max_usd", "max_wall_seconds") else int(value)
         run.budget = {**run.budget, limit: number}

@@ -28,14 +28,13 @@ from playbooks.spec.templates import template_render_value
 
 
 def run_after_finish(run: Run) -> None:
-    """Every end lands here: after commit the credit hold is settled (a top-level run's;
-    the beat's sweep settles one a dead worker left open), the parent woken, the callback
-    sent."""
+    """Every end lands here: after commit the tree's credit hold is settled once its last
+    run has ended (the beat's sweep settles one a dead worker left open), the parent woken,
+    the callback sent."""
     run_id, parent_id, callback = run.pk, run.parent_run_id, run.callback_url
-    if parent_id is None:
-        from playbooks.runs.credit import run_credit_settle_after_commit
+    from playbooks.runs.credit import run_credit_settle_after_commit
 
-        run_credit_settle_after_commit(run_id)
+    run_credit_settle_after_commit(run_id, parent_id=parent_id)
 
     def hooks() -> None:
         from playbooks.tasks import run_send_callback_task

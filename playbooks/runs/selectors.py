@@ -52,16 +52,29 @@ def run_artifact_get(*, run: Run, path: str) -> Artifact | None:
     return Artifact.objects.filter(run=run, path=path).first()
 
 
-def run_tree_usage_usd(*, run_id: Any) -> Decimal:
-    """What the run and every run below it (sub-runs, theirs, ...) spent: a sub-run draws on
-    its parent's budget, so the parent's settlement charges the whole tree."""
-    total = Decimal("0")
-    frontier = [run_id]
-    seen: set[Any] = set()
+def run_tree_rows(*, run_id: Any) -> list[tuple[Any, str, Decimal]]:
+    """(id, status, usage_usd) of the run and every run below it (sub-runs, theirs, ...):
+    one query for the run and its sub-runs, one more a level below that."""
+    columns = ("pk", "status", "usage_usd", "parent_run_id")
+    rows = list(Run.objects.filter(Q(pk=run_id) | Q(parent_run_id=run_id)).values_list(*columns))
+    seen = {row[0] for row in rows}
+    frontier = [row[0] for row in rows if row[3] == run_id]
     while frontier:
-        rows = list(Run.objects.filter(pk__in=frontier).values_list("pk", "usage_usd"))
-        seen.update(pk for pk, _ in rows)
-        total += sum((usd for _, usd in rows), Decimal("0"))
-        children = Run.objects.filter(parent_run_id__in=frontier).values_list("pk", flat=True)
-        frontier = [pk for pk in children if pk not in seen]
-    return total
+        below = [
+            row
+            for row in Run.objects.filter(parent_run_id__in=frontier).values_list(*columns)
+            if row[0] not in seen
+        ]
+        seen.update(row[0] for row in below)
+        rows += below
+        frontier = [row[0] for row in below]
+    return [(pk, status, usd) for pk, status, usd, _parent in rows]
+
+
+def run_root_id(*, run_id: Any) -> Any:
+    """The top-level run of the tree `run_id` is in (whose budget and credit it draws on)."""
+    parent = run_id
+    while parent is not None:
+        run_id = parent
+        parent = Run.objects.filter(pk=run_id).values_list("parent_run_id", flat=True).first()
+    return run_id

@@ -229,3 +229,126 @@ def test_a_review_accepted_settles_when_the_run_succeeds(
         ("release", D("1"), D("4")),
         ("charge", D("-0.05"), D("3.95")),
     ]
+
+
+def _paused_on_budget(active_playbook, small_author):
+    from tests.support.budgets import agent_spec, budget_price_make
+
+    budget_price_make()
+    playbook = active_playbook(agent_spec(max_usd=0.35), owner=small_author)
+    run = run_start(playbook=playbook, actor=small_author, inputs={})
+    for _ in range(10):
+        run_advance(run_id=run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.paused_reason) == ("waiting_for_approval", "budget")
+    return run
+
+
+def test_an_approved_raise_of_max_usd_reserves_that_much_more_credit(
+    grant, small_org, small_author, make_user, active_playbook
+):
+    from approvals.models import Approval
+    from approvals.services import approval_approve
+
+    approver = make_user("approver", organization=small_org, username="amy-small")
+    grant("1")
+    run = _paused_on_budget(active_playbook, small_author)
+    assert credit_balance(organization=small_org) == (D("0.65"), D("0.35"))
+    approval = Approval.objects.get(run=run, kind="budget", status="pending")
+    approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
+    # the raise (0.175) moved from the balance into the run's reservation
+    assert credit_balance(organization=small_org) == (D("0.475"), D("0.525"))
+    assert CreditHold.objects.get(run_id=run.pk).amount == D("0.525")
+    for _ in range(10):
+        run_advance(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert run.usage_usd == D("0.5")
+    assert ledger(small_org)[1:] == [
+        ("reserve", D("-0.35"), D("0.65")),
+        ("reserve", D("-0.175"), D("0.475")),
+        ("release", D("0.525"), D("1")),
+        ("charge", D("-0.5"), D("0.5")),
+    ]
+    assert ledger_sum(small_org) == credit_balance(organization=small_org)[0] == D("0.5")
+
+
+def test_a_raise_the_credit_cannot_cover_is_402_and_the_approval_stays_pending(
+    grant, small_org, small_author, make_user, active_playbook
+):
+    from agentstudio.billing.models import Budget
+    from approvals.models import Approval
+    from approvals.services import approval_approve
+
+    approver = make_user("approver", organization=small_org, username="amy-small")
+    grant("0.40")  # 0.35 reserved at the start leaves 0.05: the raise needs 0.175
+    run = _paused_on_budget(active_playbook, small_author)
+    approval = Approval.objects.get(run=run, kind="budget", status="pending")
+    with pytest.raises(AppError) as refused:
+        approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
+    assert refused.value.code == ErrorCode.INSUFFICIENT_CREDIT
+    assert "to raise the budget: needs 0.175 USD, 0.05 available: short 0.125" in str(
+        refused.value.message
+    )
+    approval.refresh_from_db()
+    run.refresh_from_db()
+    assert approval.status == "pending" and run.status == "waiting_for_approval"
+    assert Budget.objects.get(pk=run.pk).max_usd == D("0.35")
+    assert credit_balance(organization=small_org) == (D("0.05"), D("0.35"))
+
+
+def test_a_parent_that_ended_before_its_sub_run_is_settled_when_the_sub_run_ends(
+    grant, small_org, small_author, one_usd_playbook
+):
+    grant("5")
+    parent = run_start(playbook=one_usd_playbook, actor=small_author, inputs={})
+    child = run_start(playbook=one_usd_playbook, actor=small_author, inputs={}, parent=parent)
+    _spend(parent, "0.1")
+    _fail(parent)  # a parent failing does not stop its sub-run, which still spends
+    hold = CreditHold.objects.get(run_id=parent.pk)
+    assert hold.settled_at is None
+    assert runs_settle_credit_holds() == 0  # the sweep waits for the tree too
+    _spend(child, "0.25")
+    _fail(child)  # the last run of the tree to end settles it, with the sub-run's spend
+    hold.refresh_from_db()
+    assert (hold.settled_at is not None, hold.charged_usd) == (True, D("0.35"))
+    assert credit_balance(organization=small_org) == (D("4.65"), D("0"))
+
+
+def test_a_call_in_flight_at_the_end_is_charged_when_it_settles(
+    grant, small_org, small_author, one_usd_playbook
+):
+    from agentstudio.billing.budgets import budget_reserve, budget_settle
+    from playbooks.engine.budget import run_budget_ref
+
+    grant("5")
+    run = run_start(playbook=one_usd_playbook, actor=small_author, inputs={})
+    # a model call is in flight when the run is cancelled
+    hold = budget_reserve(run_budget_ref(run), run_id=run.pk, usd=D("0.5"), tokens=100)
+    run_cancel(run=run, actor=small_author)
+    assert CreditHold.objects.get(run_id=run.pk).settled_at is None
+    # it returns and settles; its cost is in the budget, in no run's totals (the cancelled
+    # run's checkpoint never lands)
+    budget_settle(hold, usd=D("0.3"), tokens=100)
+    assert runs_settle_credit_holds() == 1
+    assert CreditHold.objects.get(run_id=run.pk).charged_usd == D("0.3")
+    assert credit_balance(organization=small_org) == (D("4.7"), D("0"))
+
+
+def test_a_hold_a_dead_worker_left_on_an_ended_run_is_released_by_the_sweep(
+    grant, small_org, small_author, one_usd_playbook, settings
+):
+    from agentstudio.billing.budgets import budget_reserve
+    from agentstudio.billing.models import Budget, BudgetHold
+    from playbooks.engine.budget import run_budget_ref
+
+    grant("5")
+    run = run_start(playbook=one_usd_playbook, actor=small_author, inputs={})
+    budget_reserve(run_budget_ref(run), run_id=run.pk, usd=D("0.5"), tokens=100)
+    _ended_without_settlement(run)  # its worker died mid-call
+    assert runs_settle_credit_holds() == 0  # the call might still return
+    settings.AGENTSTUDIO_STEP_TIMEOUT_SECONDS = 0
+    settings.AGENTSTUDIO_RUN_LEASE_SECONDS = 0  # no call lasts this long: it died
+    assert runs_settle_credit_holds() == 1
+    assert not BudgetHold.objects.exists() and Budget.objects.get(pk=run.pk).reserved_usd == 0
+    assert CreditHold.objects.get(run_id=run.pk).charged_usd == D("0.4")
