@@ -349,6 +349,17 @@ def main() -> int:
         workers.stop()
         print("[bench] workers stopped", flush=True)
 
+    if "interrupted" not in meta.get("errors", {}):
+        from bench.checks_bench import bench_checks
+
+        details["d_checks"] = _phase(
+            meta,
+            "(d) budget and rate-limit checks per call",
+            bench_checks,
+            org=org,
+            count=200 if args.quick else 2000,
+        )
+
     if not args.no_profile and "interrupted" not in meta.get("errors", {}):
         from bench.profile_engine import profile_engine
 
@@ -369,7 +380,7 @@ def main() -> int:
     chain = details.get("b_celery_chain") or {}
     commit = details.get("b_commit") or {}
     gate = details.get("c_gate") or {}
-    results: dict = {}
+    results: dict = {"checks_per_call": details.get("d_checks") or {}}
     results.update(
         {
             "engine_ms_per_step_median": a.get("engine_ms_per_step_median"),
@@ -420,6 +431,10 @@ def main() -> int:
     if args.what_if:
         print(f"WHAT-IF (not the shipped configuration): {', '.join(args.what_if)}")
     print(_table(results))
+    if results["checks_per_call"]:
+        print("\n(d) per call, in-process")
+        for name, row in results["checks_per_call"].items():
+            print(f"  {name:<30} median {row['median_ms']:.3f} ms, p95 {row['p95_ms']:.3f} ms")
     Path(args.output).write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"\n[bench] wrote {args.output} ({results['duration_s']} s)")
     shutil.rmtree(scratch, ignore_errors=True)

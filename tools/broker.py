@@ -59,6 +59,7 @@ def tool_call(
     timeout_seconds: float,
     prior_keys: Collection[str] | None = None,
     vault_references: Mapping[str, str] | None = None,
+    charge_at_commit: bool = False,
 ) -> ToolCallResult:
     """Makes (or replays) one tool call through the gates, in DESIGN.md's order: the tool
     exists → it is in the scope → its risk is within the scope → the arguments are valid →
@@ -78,7 +79,13 @@ def tool_call(
     `vault_references` are the handles the playbook's author wrote (JSON Pointer → name,
     rendered from the spec's vault() calls): only those resolve. A handle-shaped value
     anywhere else arrived as data and the call is refused. Whatever leaves the broker, a
-    result or a refusal, is scrubbed of every secret the call used (`leaving`)."""
+    result or a refusal, is scrubbed of every secret the call used (`leaving`).
+
+    `charge_at_commit` (the engine's tool steps, on PostgreSQL): a call of a pure tool
+    (`ToolDefinition.pure`: nothing it does matters until its result is recorded) is not
+    charged here but by the checkpoint that records it, atomically, which drops the result
+    when the budget has no room (`result.charge_deferred` says so). Every other call is
+    charged before it is made."""
     secrets: list[str] = []
     try:
         result, approval = _gated_call(
@@ -93,6 +100,7 @@ def tool_call(
             prior_keys=prior_keys,
             authored=vault_references or {},
             secrets=secrets,
+            charge_at_commit=charge_at_commit,
         )
     except ToolRefused as exc:
         raise ToolRefused(exc.code, leaving(exc.message, secrets, context)) from None
@@ -115,6 +123,7 @@ def _gated_call(
     prior_keys: Collection[str] | None,
     authored: Mapping[str, str],
     secrets: list[str],
+    charge_at_commit: bool = False,
 ) -> tuple[ToolCallResult, Any]:
     """tool_call's gates, in order: the result (unscrubbed) and the approval it executes.
     `secrets` collects the secrets resolved, for the caller to scrub with."""
@@ -199,7 +208,9 @@ def _gated_call(
                 return invocation_finish(invocation, failed), None
             arguments = invocation.arguments = gate.arguments
         approval = gate.approval
-    _budget_charge(run)
+    deferred = charge_at_commit and definition.pure and run is not None
+    if not deferred:
+        _budget_charge(run)
     if not definition.idempotent and invocation.pk is None:
         # Durable before the side effect: a crash after this line leaves "started", which a
         # resumed run reads as "outcome unknown" instead of sending twice.
@@ -207,6 +218,7 @@ def _gated_call(
             invocation.save()
     context.organization_id = scope.organization_id
     result = tool_execute(definition, call_arguments, context, timeout_seconds, invocation)
+    result.charge_deferred = deferred
     return invocation_finish(invocation, result), approval
 
 

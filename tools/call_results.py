@@ -40,6 +40,8 @@ class ToolCallResult:
     # The model calls the tool made (tools.studio.ai.*): totals and one entry per call, as
     # tools.ai_services.model_access.model_usage_summary gives them; None when it made none.
     model_usage: dict[str, Any] | None = None
+    # the budget charge was left to the caller's commit (`tool_call(charge_at_commit=True)`)
+    charge_deferred: bool = False
 
     def as_mcp(self) -> dict[str, Any]:
         return {

@@ -59,6 +59,17 @@ class ToolDefinition:
         )
 
     @property
+    def pure(self) -> bool:
+        """Whether a call has no effect that matters until its result is recorded: the tool
+        is idempotent, at most `compute`, and talks to nothing outside (not open-world). Such
+        a call may run ahead of a checkpoint, and be charged by the checkpoint."""
+        return (
+            self.idempotent
+            and not self.open_world
+            and risk_rank(self.risk) <= risk_rank(RiskClass.COMPUTE)
+        )
+
+    @property
     def annotations(self) -> dict[str, Any]:
         """MCP tool annotations, derived from the risk class."""
         return {

@@ -226,6 +226,22 @@ def budget_charge_tool_call(ref: BudgetRef, *, usd: Decimal = Decimal("0")) -> N
     )
 
 
+def budget_charge_tool_calls_in_transaction(ref: BudgetRef, *, calls: int) -> None:
+    """`calls` tool calls charged inside the caller's transaction (the checkpoint that
+    records calls made ahead of their charge): the conditional UPDATE, BudgetExceeded when
+    they do not fit (the caller rolls back and records the breach instead)."""
+    _with_budget(
+        ref,
+        lambda: _take(
+            ref,
+            usd=Decimal("0"),
+            tokens=0,
+            tool_calls=calls,
+            spent_tool_calls=F("spent_tool_calls") + calls,
+        ),
+    )
+
+
 def budget_reserve(ref: BudgetRef, *, run_id: Any, usd: Decimal, tokens: int) -> BudgetHold:
     """A model call's reservation of its most (`usd`, `tokens`): the conditional UPDATE and
     its hold, in one transaction."""

@@ -5,25 +5,24 @@ and the usage record of each tool call."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from agentstudio.billing.budgets import (
     BudgetExceeded,
     BudgetRef,
+    budget_charge_tool_calls_in_transaction,
     budget_release,
     budget_reserve,
     budget_settle,
 )
+from agentstudio.billing.model_calls import model_request_most, model_usage_record_fields
 from agentstudio.billing.models import UsageKind, UsageRecord
-from agentstudio.billing.prices import model_call_max_usd
 from agentstudio.model_instances import model_instance
 from approvals.models import ApprovalKind
 from playbooks.engine.outcome import Pause, PauseReason, Result, StepOutcome
@@ -66,6 +65,21 @@ def budget_wall_check(run: Run) -> None:
         )
 
 
+def budget_charge_deferred(run: Run, outcome: StepOutcome) -> BudgetExceeded | None:
+    """Charges the step's tool calls that ran ahead of their charge (pure calls, see
+    `tool_call(charge_at_commit=True)`) inside the caller's transaction; the breach when
+    the budget has no room for them (nothing is charged then)."""
+    if not outcome.deferred_tool_charges:
+        return None
+    try:
+        budget_charge_tool_calls_in_transaction(
+            run_budget_ref(run), calls=outcome.deferred_tool_charges
+        )
+    except BudgetExceeded as exc:
+        return exc
+    return None
+
+
 def budget_exceeded_event(exc: BudgetExceeded) -> tuple[str, dict[str, Any]]:
     return ("budget.exceeded", exc.as_data())
 
@@ -102,16 +116,6 @@ def budget_breach_outcome(run: Run, step_id: str, exc: BudgetExceeded) -> StepOu
     )
 
 
-def _estimate_tokens(value: Any) -> int:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return max(1, len(text) // 4)
-
-
-def max_output_tokens(request: Any, model: dict[str, Any]) -> int:
-    value = request.max_tokens
-    return int(value or settings.AGENTSTUDIO_DEFAULT_MAX_OUTPUT_TOKENS)
-
-
 @dataclass
 class ModelCallCost:
     usd: Decimal
@@ -119,34 +123,25 @@ class ModelCallCost:
     wall_seconds: float
 
 
-def _priced_as(provider: Any, model: dict[str, Any]) -> tuple[str, str]:
-    """The provider kind and model name a call is priced as before it is made (the reply
-    names them after): a configured provider's kind and default model fill in the spec's."""
-    config = getattr(provider, "config", None)
-    kind = getattr(provider, "kind", "") or getattr(provider, "name", "") or "scripted"
-    name = str(model.get("name") or getattr(config, "default_model", "") or "")
-    return str(kind), name
+def run_usage_base(run: Run, step_id: str) -> dict[str, Any]:
+    """Whose a call of the run's is, for its usage record."""
+    return {
+        "organization_id": run.organization_id,
+        "run_id": run.pk,
+        "playbook_id": run.playbook_id,
+        "step_id": step_id,
+        "user_id": run.created_by_id,
+    }
 
 
 def budgeted_model_call(
     run: Run, step_id: str, request: Any, call: Any, provider: Any = None
 ) -> tuple[Any, Any]:
     """Makes `call()` (the provider's completion of `request`) inside its reservation:
-    reserve the most it can cost (its estimated input at the input price, the request's
-    max output tokens at the output price), make it, settle what it cost and write its
-    usage record. Answers the reply and its ModelCallCost."""
-    model = request.model
-    provider, name = _priced_as(provider, model)
-    input_estimate = _estimate_tokens([m.get("content", "") for m in request.messages])
-    if request.tools:
-        input_estimate += _estimate_tokens(request.tools)
-    most_out = max_output_tokens(request, model)
-    most_usd = model_call_max_usd(
-        provider=provider, model=name, input_tokens=input_estimate, max_output_tokens=most_out
-    )
-    hold = budget_reserve(
-        run_budget_ref(run), run_id=run.pk, usd=most_usd, tokens=input_estimate + most_out
-    )
+    reserve the most it can cost (billing.model_calls.model_request_most), make it, settle
+    what it cost and write its usage record. Answers the reply and its ModelCallCost."""
+    most_usd, most_tokens = model_request_most(request, provider)
+    hold = budget_reserve(run_budget_ref(run), run_id=run.pk, usd=most_usd, tokens=most_tokens)
     started = time.monotonic()
     try:
         reply = call()
@@ -154,30 +149,24 @@ def budgeted_model_call(
         budget_release(hold)
         raise
     wall = time.monotonic() - started
-    cached = reply.cached_input_tokens
     quote = reply.price()
     budget_settle(
         hold,
         usd=quote.usd,
         tokens=reply.input_tokens + reply.output_tokens,
-        record={
-            "organization_id": run.organization_id,
-            "kind": UsageKind.MODEL,
-            "run_id": run.pk,
-            "playbook_id": run.playbook_id,
-            "step_id": step_id,
-            "user_id": run.created_by_id,
-            "provider": reply.provider,
-            "model": reply.model,
-            "input_tokens": reply.input_tokens,
-            "output_tokens": reply.output_tokens,
-            "cached_input_tokens": cached,
-            "usd": quote.usd,
-            "wall_seconds": reply.wall_seconds or wall,
-            "usage_estimated": reply.usage_estimated,
-            "price_fallback": quote.fallback,
-            "scripted": reply.scripted,
-        },
+        record=model_usage_record_fields(
+            run_usage_base(run, step_id),
+            provider=reply.provider,
+            model=reply.model,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
+            cached_input_tokens=reply.cached_input_tokens,
+            usd=quote.usd,
+            wall_seconds=reply.wall_seconds or wall,
+            usage_estimated=reply.usage_estimated,
+            price_fallback=quote.fallback,
+            scripted=reply.scripted,
+        ),
     )
     return reply, ModelCallCost(usd=quote.usd, fallback=quote.fallback, wall_seconds=wall)
 

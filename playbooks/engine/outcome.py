@@ -78,6 +78,10 @@ class StepOutcome:
     invocations: list[Any] = field(default_factory=list)
     # the tool calls' usage records (billing.UsageRecord, unsaved), written with the step
     usage_records: list[Any] = field(default_factory=list)
+    # tool calls of a pure tool charged to the budget by the checkpoint that records them
+    # (`charge_at_commit`): if the budget has no room then, the call's result is dropped
+    # (it had no effect) and the step pauses or fails as for any call that does not fit
+    deferred_tool_charges: int = 0
     written: list[WrittenFile] = field(default_factory=list)
     pause: Pause | None = None
     retry_at: datetime | None = None

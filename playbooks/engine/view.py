@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from approvals.risk import RiskClass, risk_rank
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Run, RunStep, StepStatus
 from playbooks.runs.tool_scope import run_tool_scope
@@ -22,12 +21,7 @@ def step_is_pure(step: dict[str, Any]) -> bool:
     if "tool" not in step:
         return False
     definition = tool_registry.get(step["tool"])
-    return bool(
-        definition is not None
-        and definition.idempotent
-        and not definition.open_world
-        and risk_rank(definition.risk) <= risk_rank(RiskClass.COMPUTE)
-    )
+    return bool(definition is not None and definition.pure)
 
 
 def step_output_scripted(state: Any) -> bool:

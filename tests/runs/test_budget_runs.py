@@ -242,3 +242,115 @@ def test_a_hold_left_by_a_dead_worker_is_released_when_the_run_is_claimed(active
     # the next lease holder gave the room back first: three calls fit, as without the crash
     assert (run.status, _budget(run).spent_usd) == ("waiting_for_approval", 3 * CALL_USD)
     assert _budget(run).reserved_usd == 0 and not BudgetHold.objects.exists()
+
+
+REFINE = "tools.studio.ai.refine_prompt"
+REFINED = {
+    "messages": [
+        {"role": "system", "content": "You are a courteous support agent."},
+        {"role": "user", "content": "Help the customer. Be brief."},
+    ],
+    "summary": "Asked for brevity.",
+}
+
+
+def _refining_spec(max_usd: float) -> dict:
+    """Two tool steps whose tool (refine_prompt) asks the run's model once each, every call
+    billed 0.10 USD: the tool's model calls are the run's, inside its budget."""
+    template = '{"system": "be nice", "user": "Help the customer"}'
+    usage = {"input_tokens": 0, "output_tokens": 1000}
+    return {
+        "name": "Refining twice",
+        "tools": [REFINE],
+        "model": {
+            "provider": "scripted",
+            "name": MODEL,
+            "max_tokens": 1000,
+            "responses": [
+                {"step": step, "content": REFINED, "usage": usage} for step in ("one", "two")
+            ],
+        },
+        "budget": {"max_usd": max_usd},
+        "steps": [
+            {"id": step, "tool": REFINE, "args": {"prompt_template_json": template}}
+            for step in ("one", "two")
+        ],
+    }
+
+
+def test_a_tools_own_model_calls_are_reserved_in_the_runs_budget(active_playbook, author, approver):
+    playbook = active_playbook(_refining_spec(max_usd=0.15))
+    run = _advance_until_still(run_start(playbook=playbook, actor=author, inputs={}))
+    # the first tool's model call (0.10) fits in 0.15; the second's reservation does not, so
+    # the run pauses before that model call is made, as for the run's own model calls
+    assert (run.status, run.paused_reason) == ("waiting_for_approval", "budget"), run.error
+    budget = _budget(run)
+    assert (budget.spent_usd, budget.reserved_usd) == (CALL_USD, 0)
+    [exceeded] = _events(run, "budget.exceeded")
+    assert (exceeded["limit"], exceeded["usage"]) == ("max_usd", "0.100000")
+    [record] = UsageRecord.objects.filter(run_id=run.pk, kind="model")
+    assert (record.step_id, record.usd, record.model) == ("one", CALL_USD, MODEL)
+
+    approval = Approval.objects.get(run=run, status="pending", kind="budget")
+    approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
+    run = _advance_until_still(Run.objects.get(pk=run.pk))
+    assert run.status == "succeeded", run.error
+    budget = _budget(run)
+    assert budget.spent_usd == 2 * CALL_USD <= budget.max_usd and budget.reserved_usd == 0
+    records = UsageRecord.objects.filter(run_id=run.pk, kind="model").order_by("created_at")
+    assert [r.step_id for r in records] == ["one", "two"]
+    # the run's totals and the budget agree: every model call counted once
+    assert run.usage_usd == budget.spent_usd and not BudgetHold.objects.exists()
+
+
+def _echo_steps(count: int, **budget) -> dict:
+    """`count` tool steps of echo: a pure tool, so each call is charged by the checkpoint
+    that records it (tool_call(charge_at_commit=True))."""
+    return {
+        "name": "Echoes",
+        "tools": [ECHO],
+        "budget": budget,
+        "steps": [{"id": f"e{i}", "tool": ECHO, "args": {"value": i}} for i in range(count)],
+    }
+
+
+def test_pure_tool_steps_are_charged_once_each_by_their_checkpoints(active_playbook, author):
+    from tools.models import ToolInvocation
+
+    run = _advance_until_still(
+        run_start(playbook=active_playbook(_echo_steps(5)), actor=author, inputs={})
+    )
+    assert run.status == "succeeded", run.error
+    assert _budget(run).spent_tool_calls == 5 == run.usage_tool_calls
+    assert ToolInvocation.objects.filter(run=run).count() == 5
+    assert UsageRecord.objects.filter(run_id=run.pk, kind="tool").count() == 5
+
+
+def test_a_pure_call_the_budget_has_no_room_for_is_dropped_and_the_run_pauses(
+    active_playbook, author, approver
+):
+    from tools.models import ToolInvocation
+
+    spec = _echo_steps(4, max_tool_calls=2)
+    run = _advance_until_still(run_start(playbook=active_playbook(spec), actor=author, inputs={}))
+    assert (run.status, run.paused_reason) == ("waiting_for_approval", "budget"), run.error
+    # the third call ran ahead of its charge; its checkpoint found no room, so it is as if
+    # it was never made: not charged, not recorded, its step waiting on the raise
+    assert _budget(run).spent_tool_calls == 2 == run.usage_tool_calls
+    assert sorted(ToolInvocation.objects.filter(run=run).values_list("step_id", flat=True)) == [
+        "e0",
+        "e1",
+    ]
+    assert UsageRecord.objects.filter(run_id=run.pk, kind="tool").count() == 2
+    [exceeded] = _events(run, "budget.exceeded")
+    assert (exceeded["limit"], exceeded["limit_value"], exceeded["requested"]) == (
+        "max_tool_calls", "2", "1",
+    )  # fmt: skip
+    assert run.steps.get(step_id="e2").status == "waiting"
+
+    approval = Approval.objects.get(run=run, status="pending", kind="budget")
+    approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
+    run = _advance_until_still(Run.objects.get(pk=run.pk))
+    # max 3 now: the third call is made and charged, the fourth asks again
+    assert (run.status, _budget(run).spent_tool_calls) == ("waiting_for_approval", 3)
+    assert ToolInvocation.objects.filter(run=run).count() == 3

@@ -41,7 +41,10 @@ def tool_context(
         lineage=list(view.lineage),
         max_file_bytes=settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES,
         model=step_tool_model(
-            view, model if model is not None else view.spec.get("model", {}), model_tag or step_id
+            view,
+            model if model is not None else view.spec.get("model", {}),
+            model_tag or step_id,
+            step_id,
         ),
     )
 
@@ -145,10 +148,12 @@ def step_tool_call(
     arguments: Any,
     context: ToolContext,
     vault_references: dict[str, str] | None = None,
+    charge_at_commit: bool = False,
 ) -> ToolCallResult:
     """A call from a step through the broker, in the run's scope and under the step's
     timeout; the lease holder's known invocation keys spare the idempotency lookup. Only a
-    tool step passes `vault_references` (its author's); an agent's calls have none."""
+    tool step passes `vault_references` (its author's); an agent's calls have none. A tool
+    step's call of a pure tool is charged by its checkpoint (`charge_at_commit`)."""
     return tool_call(
         scope=view.scope(),
         run=view.run,
@@ -160,6 +165,7 @@ def step_tool_call(
         timeout_seconds=step_timeout(step),
         prior_keys=view.invocation_keys,
         vault_references=vault_references,
+        charge_at_commit=charge_at_commit,
     )
 
 
@@ -170,7 +176,9 @@ def execute_tool_step(view: RunView, index: int, step: dict[str, Any], attempt: 
     key = call_key(view, step["id"], attempt, "0")
     context = tool_context(view, step["id"], key)
     try:
-        result = step_tool_call(view, step, key, step["tool"], arguments, context, references)
+        result = step_tool_call(
+            view, step, key, step["tool"], arguments, context, references, charge_at_commit=True
+        )
     except ToolOutcomeUnknown as exc:
         paused = outcome_unknown_pause(exc, step["id"])
         paused.input = arguments
@@ -191,5 +199,6 @@ def execute_tool_step(view: RunView, index: int, step: dict[str, Any], attempt: 
         invocations=[] if result.replayed else [result.invocation],
         usage_records=[] if result.replayed else [tool_usage_record(view.run, step["id"], result)],
         written=result.written,
+        deferred_tool_charges=1 if result.charge_deferred and not result.replayed else 0,
     )
     return outcome

@@ -18,6 +18,7 @@ from django.db.models import F
 
 from agentstudio.audit.models import AuditEvent
 from agentstudio.billing.models import UsageRecord
+from playbooks.engine.budget import budget_charge_deferred, run_budget_ref
 from playbooks.engine.events import run_events_publish_on_commit, run_events_publish_payloads
 from playbooks.engine.outcome import Result, StepOutcome
 from playbooks.engine.store.calls_apart import invocations_record_apart
@@ -200,6 +201,8 @@ def _checkpoint_statement(
         event_rows=batch.rows,
         audit=write.audit,
         usage_records=outcome.usage_records,
+        charge_budget=run_budget_ref(run).id if outcome.deferred_tool_charges else None,
+        charge_tool_calls=outcome.deferred_tool_charges,
     )
     if overlap:
         checkpoint_writer.send(checkpoint_statement(), params)
@@ -238,6 +241,9 @@ def _checkpoint_guarded_orm(run: Run, owner: str, write: StepWrite, outcome: Ste
         )
         increments = {name: F(name) + fields[name] for name in _USAGE_FIELDS}
         if guard.update(**{**fields, **increments}) != 1:
+            return False
+        if budget_charge_deferred(run, outcome) is not None:
+            transaction.set_rollback(True)  # the locked path turns it into the breach
             return False
         row.save()
         for invocation in outcome.invocations:

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agentstudio.billing.models import UsageRecord
+from playbooks.engine.budget import budget_breach_outcome, budget_charge_deferred
 from playbooks.engine.events import EventSpec
 from playbooks.engine.lease import lease_expiry
 from playbooks.engine.outcome import Result, StepOutcome
@@ -56,6 +57,10 @@ def checkpoint_locked(
         locked = run_lock(view.run, owner=owner)
         if locked is None:
             return False
+        breach = budget_charge_deferred(locked, outcome)
+        if breach is not None:  # a pure call made ahead of its charge that does not fit:
+            step_id = view.steps[index]["id"]  # its result goes, as if it was never made
+            outcome = budget_breach_outcome(locked, step_id, breach)
         events: list[EventSpec] = []
         row = step_row(view, index, attempt, outcome, now, events)
         row.save()

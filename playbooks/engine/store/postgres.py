@@ -20,7 +20,7 @@ import psycopg
 from django.db import connection
 
 from agentstudio.audit.models import AuditEvent
-from agentstudio.billing.models import UsageRecord
+from agentstudio.billing.models import Budget, UsageRecord
 from agentstudio.json_encoding import json_dumps
 from playbooks.models import Run, RunEvent, RunStatus, RunStep
 from tools.models import ToolInvocation
@@ -89,9 +89,18 @@ def checkpoint_statement(*, finishing: bool = False) -> str:
             '  "lease_expires_at" = COALESCE(%(lease_expires_at)s::timestamptz,'
             ' "lease_expires_at"),'
         ]
+    budget_table = Budget._meta.db_table
     return "\n".join(
         [
-            f'WITH guard AS (UPDATE "{run_table}" SET',
+            # the budget's row, locked, when it has room for the step's deferred tool calls
+            f'WITH budget AS (SELECT "id" FROM "{budget_table}"',  # noqa: S608
+            '  WHERE "id" = %(charge_budget)s::uuid',
+            '    AND ("max_tool_calls" IS NULL'
+            ' OR "spent_tool_calls" + %(charge_tool_calls)s::integer <= "max_tool_calls")',
+            '    AND ("max_usd" IS NULL OR "spent_usd" + "reserved_usd" <= "max_usd")',
+            '    AND ("max_tokens" IS NULL OR "spent_tokens" + "reserved_tokens" <= "max_tokens")',
+            "  FOR UPDATE),",
+            f'guard AS (UPDATE "{run_table}" SET',
             '  "current_step" = %(current_step)s::varchar,',
             *ending,
             '  "event_seq" = %(event_seq)s::bigint,',
@@ -110,7 +119,9 @@ def checkpoint_statement(*, finishing: bool = False) -> str:
             '  WHERE "id" = %(run_id)s::uuid AND "status" = \'running\'',
             '    AND "lease_owner" = %(owner)s::varchar',
             '    AND "event_seq" = %(seen_event_seq)s::bigint',
-            '    AND "cursor" = %(seen_cursor)s::integer RETURNING "id"),',
+            '    AND "cursor" = %(seen_cursor)s::integer',
+            "    AND (%(charge_tool_calls)s::integer = 0 OR EXISTS (SELECT 1 FROM budget))",
+            '  RETURNING "id"),',
             _insert("step", RunStep, "jsonb_populate_record", STEP_ROW, returning=' RETURNING "id"')
             + ",",
             _insert("invocations", ToolInvocation, "jsonb_populate_recordset", INVOCATION_ROWS)
@@ -119,7 +130,11 @@ def checkpoint_statement(*, finishing: bool = False) -> str:
             _insert("audit", AuditEvent, "jsonb_populate_recordset", AUDIT_ROWS, with_pk=True)
             + ",",
             # the tool calls' usage records (a model call's is written when it settles)
-            _insert("usage", UsageRecord, "jsonb_populate_recordset", USAGE_ROWS, with_pk=True),
+            _insert("usage", UsageRecord, "jsonb_populate_recordset", USAGE_ROWS, with_pk=True)
+            + ",",
+            f'charge AS (UPDATE "{budget_table}"'  # noqa: S608 (a table name)
+            ' SET "spent_tool_calls" = "spent_tool_calls" + %(charge_tool_calls)s::integer',
+            '  WHERE "id" IN (SELECT "id" FROM budget) AND EXISTS (SELECT 1 FROM guard))',
             'SELECT "id" FROM step',
         ]
     )
@@ -162,10 +177,14 @@ def checkpoint_params(
     event_rows: str,
     audit: list[Any],
     usage_records: list[Any] = (),
+    charge_budget: Any = None,
+    charge_tool_calls: int = 0,
 ) -> dict[str, Any]:
     """The parameters of `checkpoint_statement`: `fields` are the run columns the step
     moves (usage as increments); `fields["finish"]` (a RunFinish) makes them those of the
-    finishing statement. `event_rows`: the JSON list of the step's RunEvent rows."""
+    finishing statement. `event_rows`: the JSON list of the step's RunEvent rows.
+    `charge_tool_calls` deferred tool calls are charged to the budget `charge_budget` with
+    the step, and the step is written only if the budget has room for them."""
     params: dict[str, Any] = {
         "current_step": fields["current_step"],
         "event_seq": fields["event_seq"],
@@ -191,6 +210,8 @@ def checkpoint_params(
         EVENT_ROWS: event_rows,
         AUDIT_ROWS: json_dumps([model_row_with_pk(audit_row) for audit_row in audit]),
         USAGE_ROWS: json_dumps([model_row_with_pk(record) for record in usage_records]),
+        "charge_budget": None if charge_budget is None else str(charge_budget),
+        "charge_tool_calls": charge_tool_calls,
     }
     finish = fields.get("finish")
     if finish is None:

@@ -113,6 +113,7 @@ def unstorable_outcome(outcome: StepOutcome, exc: BaseException) -> StepOutcome:
         usage=outcome.usage,
         invocations=outcome.invocations,
         usage_records=outcome.usage_records,
+        deferred_tool_charges=outcome.deferred_tool_charges,
         written=outcome.written,
         started_at=outcome.started_at,
     )
