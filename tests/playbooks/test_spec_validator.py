@@ -767,3 +767,20 @@ def test_random_structures_give_errors_never_exceptions():
 def test_the_shared_registry_is_the_default_lookup():
     assert tool_registry.get("tools.studio.files.read") is not None
     assert spec_validate(base_spec()).errors == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "most"),
+    [
+        ("max_usd", 10**9, "1000000"),
+        ("max_tokens", 10**16, "1000000000000"),
+        ("max_wall_seconds", 10**9, "31536000"),
+        ("max_tool_calls", 10**12, "1000000000"),
+    ],
+)
+def test_a_budget_value_past_what_a_budget_can_hold_is_an_error(field, value, most):
+    # found: max_tool_calls 10**12 passed the validator and its run's start was a 500 (the
+    # budget row's column cannot hold it)
+    text = BASE_YAML + f"budget:\n  {field}: {value}\n"
+    path, _line, _column, message = only_error(text)
+    assert (path, message) == (f"/budget/{field}", f"must be at most {most}")
