@@ -50,9 +50,20 @@ def run_spend_rows(run: Run) -> list[tuple[str, str, str, str]]:
         ),
     ]
     return [
-        (name, text, str(budget.get(name, "—")), _share(amount, budget.get(name)))
+        (name, text, _limit_text(name, budget.get(name)), _share(amount, budget.get(name)))
         for name, amount, text in used
     ]
+
+
+def _limit_text(name: str, value: Any) -> str:
+    """A limit as the used column shows its amount: USD, thousands separated, seconds."""
+    if value is None:
+        return "—"
+    if name == "max_usd":
+        return f"{Decimal(str(value)).normalize():f} USD"
+    if name == "max_wall_seconds":
+        return f"{float(value):g} s"
+    return f"{int(value):,}"
 
 
 class RunSpendAdminMixin:

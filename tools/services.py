@@ -71,15 +71,15 @@ def tool_call_external(
     approval created on its run and comes back `isError` with `{approval_id, status: pending}`."""
     runs = run_access()
     key = key or external_call_key(run, idempotency_key)
-    context = ToolContext(
-        run_id=str(run.pk),
-        step_id=API_STEP,
-        call_key=key,
-        workspace=runs.run_workspace(run),
-        max_file_bytes=settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES,
-        model=_run_model(runs, run),
-    )
     try:
+        context = ToolContext(
+            run_id=str(run.pk),
+            step_id=API_STEP,
+            call_key=key,
+            workspace=runs.run_workspace(run),
+            max_file_bytes=settings.AGENTSTUDIO_ARTIFACT_MAX_BYTES,
+            model=_run_model(runs, run),
+        )
         result = tool_call(
             scope=scope,
             run=run,

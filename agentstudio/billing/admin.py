@@ -17,8 +17,17 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from agentstudio.accounts.admin import STAFF, OrganizationScopedAdminMixin, user_display
+from agentstudio.billing.credits import usd_text
 from agentstudio.billing.models import CreditAccount, LedgerEntry, ModelPrice, UsageRecord
 from agentstudio.billing.price_seed import price_set_by_admin
+
+
+def usd_display(amount: Decimal) -> str:
+    """An amount as people read it: thousands separated, cents (more digits when it has
+    them), in USD: 99,999.98 USD, 0.000125 USD."""
+    text = usd_text(amount)
+    whole, _, cents = text.partition(".")
+    return f"{int(whole):,}.{cents} USD" if whole.lstrip("-").isdigit() else f"{text} USD"
 
 
 def month_start() -> datetime:
@@ -29,11 +38,22 @@ def month_start() -> datetime:
 class CreditAccountAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
     """Balance (spendable), reserved for running runs, spend this month, and the ledger."""
 
-    list_display = ("organization", "balance", "reserved", "spent_this_month", "ledger_link")
-    fields = ("organization", "balance", "reserved", "spent_this_month", "ledger_link")
+    list_display = ("organization", "balance_usd", "reserved_usd", "month_usd", "ledger_link")
+    fields = ("organization", "balance_usd", "reserved_usd", "month_usd", "ledger_link")
     readonly_fields = fields
 
-    @admin.display(description="spent this month (USD)")
+    @admin.display(description="balance (spendable)", ordering="balance")
+    def balance_usd(self, obj: CreditAccount) -> str:
+        return usd_display(obj.balance)
+
+    @admin.display(description="reserved by running runs", ordering="reserved")
+    def reserved_usd(self, obj: CreditAccount) -> str:
+        return usd_display(obj.reserved)
+
+    @admin.display(description="spent this month")
+    def month_usd(self, obj: CreditAccount) -> str:
+        return usd_display(self.spent_this_month(obj))
+
     def spent_this_month(self, obj: CreditAccount) -> Decimal:
         charged = LedgerEntry.objects.filter(
             organization_id=obj.organization_id,

@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from agentstudio.accounts.models import Organization
@@ -97,21 +96,22 @@ def credits_reserve(
     amount = amount.quantize(MICRO)
     account = credit_account_locked(organization=organization)
     _ensure_available(account, amount)
+    hold = CreditHold(organization=organization, run_id=run_id, agent_id=agent_id, amount=0)
+    _reserve_into(account, hold, amount, user=user, memo=memo or "reserved for the run's max_usd")
+    return hold
+
+
+def _reserve_into(
+    account: CreditAccount, hold: CreditHold, amount: Decimal, *, user: Any, memo: str
+) -> None:
+    """Moves `amount` from the locked account's balance into `hold` (saved), with its
+    `reserve` ledger row."""
     account.balance -= amount
     account.reserved += amount
     account.save(update_fields=["balance", "reserved"])
-    hold = CreditHold.objects.create(
-        organization=organization, run_id=run_id, agent_id=agent_id, amount=amount
-    )
-    _ledger_row(
-        account,
-        LedgerEntry.Kind.RESERVE,
-        -amount,
-        hold=hold,
-        user=user,
-        memo=memo or "reserved for the run's max_usd",
-    )
-    return hold
+    hold.amount += amount
+    hold.save()
+    _ledger_row(account, LedgerEntry.Kind.RESERVE, -amount, hold=hold, user=user, memo=memo)
 
 
 @transaction.atomic
@@ -131,28 +131,9 @@ def credits_extend_run(*, run_id: Any, amount: Decimal, user: Any = None) -> Cre
         return None
     account = credit_account_locked(organization=hold.organization)
     _ensure_available(account, amount, what=" to raise the budget")
-    account.balance -= amount
-    account.reserved += amount
-    account.save(update_fields=["balance", "reserved"])
-    hold.amount += amount
-    hold.save(update_fields=["amount"])
-    _ledger_row(
-        account,
-        LedgerEntry.Kind.RESERVE,
-        -amount,
-        hold=hold,
-        user=user,
-        memo=f"reserved {usd_text(amount)} USD more: max_usd raised",
-    )
+    memo = f"reserved {usd_text(amount)} USD more: max_usd raised"
+    _reserve_into(account, hold, amount, user=user, memo=memo)
     return hold
-
-
-def run_charged_usd(*, run_id: Any) -> Decimal:
-    """What the run's settled holds charged so far (a retried run is charged the rest)."""
-    total = CreditHold.objects.filter(run_id=run_id, settled_at__isnull=False).aggregate(
-        total=Sum("charged_usd")
-    )["total"]
-    return total or Decimal("0")
 
 
 @transaction.atomic

@@ -27,7 +27,7 @@ class CreditAccount(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.organization}: {self.balance} USD ({self.reserved} reserved)"
+        return f"{self.organization}: {self.balance:,.2f} USD ({self.reserved:,.2f} reserved)"
 
 
 class LedgerEntry(models.Model):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Sum
 from django.utils import timezone
 
 from agentstudio.billing.budgets import (
@@ -29,6 +30,8 @@ from playbooks.engine.outcome import Pause, PauseReason, Result, StepOutcome
 from playbooks.models import Run, RunStatus
 
 _REF = "_budget_ref"
+_WALL_OTHERS = "_budget_wall_others"
+_STEP_CLOCK = "_budget_step_clock"
 
 
 def run_budget_ref(run: Run) -> BudgetRef:
@@ -50,19 +53,61 @@ def run_budget_ref(run: Run) -> BudgetRef:
     return ref
 
 
+def _tree_wall_others(run: Run) -> float:
+    """The active time of the other runs of the run's tree (its root's, and every sub-run
+    below it): a query a level."""
+    root = run_budget_ref(run).id
+    tree, frontier = [root], [root]
+    while frontier:
+        frontier = list(Run.objects.filter(parent_run_id__in=frontier).values_list("pk", flat=True))
+        tree += frontier
+    others = Run.objects.filter(pk__in=tree).exclude(pk=run.pk)
+    return float(others.aggregate(total=Sum("usage_wall_seconds"))["total"] or 0.0)
+
+
+def budget_wall_step_begin(run: Run, *, in_tree: bool) -> None:
+    """Before a step: the clock of the step's own active time starts, and for a run in a
+    tree (a sub-run, or a run with sub-run steps) the other runs' active time is read once
+    (they draw on the same `max_wall_seconds`)."""
+    setattr(run, _WALL_OTHERS, _tree_wall_others(run) if in_tree else 0.0)
+    setattr(run, _STEP_CLOCK, time.monotonic())
+
+
+def budget_wall_step_end(run: Run) -> None:
+    setattr(run, _STEP_CLOCK, None)  # the step's time is in usage_wall_seconds from now on
+
+
 def budget_wall_check(run: Run) -> None:
-    """`max_wall_seconds` against the run's active time (the steps' time, not the time it
-    waited for a person or in a queue), checked before each step."""
-    budget = run.budget or {}
-    limit = budget.get("max_wall_seconds")
-    if limit is not None and run.usage_wall_seconds >= float(limit):
+    """`max_wall_seconds` of the run's tree (its root's budget) against the tree's active
+    time: the steps' time, not the time a run waited for a person or in a queue, and the
+    running step's time so far. Checked before each step and before each model and tool
+    call (so a long agent step stops at its next call)."""
+    limits = run_budget_ref(run).limits()
+    limit = limits.get("max_wall_seconds")
+    if limit is None:
+        return
+    others = getattr(run, _WALL_OTHERS, None)
+    if others is None:  # a call from outside a step (the API): is the run in a tree?
+        in_tree = run.parent_run_id is not None or Run.objects.filter(parent_run_id=run.pk).exists()
+        others = _tree_wall_others(run) if in_tree else 0.0
+        setattr(run, _WALL_OTHERS, others)
+    clock = getattr(run, _STEP_CLOCK, None)
+    used = run.usage_wall_seconds + others + (time.monotonic() - clock if clock else 0.0)
+    if used >= float(limit):
         raise BudgetExceeded(
             limit="max_wall_seconds",
             limit_value=limit,
-            usage=round(run.usage_wall_seconds, 3),
+            usage=round(used, 3),
             requested=0,
-            on_breach=budget.get("on_breach") or "pause",
+            on_breach=limits.get("on_breach") or "pause",
         )
+
+
+def run_budget_for_call(run: Run) -> BudgetRef:
+    """The budget a tool call through the broker is charged to, after the wall-clock check
+    (BudgetExceeded when the tree's active time is used up)."""
+    budget_wall_check(run)
+    return run_budget_ref(run)
 
 
 def budget_charge_deferred(run: Run, outcome: StepOutcome) -> BudgetExceeded | None:
@@ -140,6 +185,7 @@ def budgeted_model_call(
     """Makes `call()` (the provider's completion of `request`) inside its reservation:
     reserve the most it can cost (billing.model_calls.model_request_most), make it, settle
     what it cost and write its usage record. Answers the reply and its ModelCallCost."""
+    budget_wall_check(run)
     most_usd, most_tokens = model_request_most(request, provider)
     hold = budget_reserve(run_budget_ref(run), run_id=run.pk, usd=most_usd, tokens=most_tokens)
     started = time.monotonic()

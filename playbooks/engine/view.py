@@ -10,6 +10,7 @@ from typing import Any
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Run, RunStep, StepStatus
 from playbooks.runs.tool_scope import run_tool_scope
+from playbooks.spec.defaults import StepKind
 from tools.models import ToolInvocation
 from tools.registry import tool_registry
 
@@ -49,6 +50,7 @@ class RunView:
     may_overlap: bool = False
     _workspace: Path | None = None
     _pure: dict[int, bool] = field(default_factory=dict)
+    _in_tree: bool | None = None
     _scope: Any = None
 
     @classmethod
@@ -95,6 +97,16 @@ class RunView:
     @property
     def steps(self) -> list[dict[str, Any]]:
         return self.spec.get("steps", [])
+
+    @property
+    def in_run_tree(self) -> bool:
+        """Whether the run shares its budget with other runs: it is a sub-run, or it has
+        sub-run steps (looked up once per slice)."""
+        if self._in_tree is None:
+            self._in_tree = self.run.parent_run_id is not None or any(
+                StepKind.PLAYBOOK in step for step in self.steps
+            )
+        return self._in_tree
 
     def mark_scripted(self, step_id: str, state: Any) -> None:
         """Remembers whether the finished step's output came from a scripted model."""

@@ -92,6 +92,12 @@ def run_apply_decision(*, approval: Any, actor: Any, window_closed: bool = False
     locked.save()
 
 
+def _raised(budget: dict[str, Any], limit: str, by: Any) -> dict[str, Any]:
+    value = Decimal(str(budget[limit])) + Decimal(str(by))
+    number = float(value) if limit in ("max_usd", "max_wall_seconds") else int(value)
+    return {**budget, limit: number}
+
+
 def _budget_decided(run: Run, approval: Any, actor: Any, approved: bool) -> list[EventSpec]:
     """Approved: the limit the payload names grows by its `raise_by` (the payload is what
     the approver saw, hash-bound) and the run resumes from the call that did not fit.
@@ -111,9 +117,12 @@ def _budget_decided(run: Run, approval: Any, actor: Any, approved: bool) -> list
         if limit == "max_usd":  # the credit reserved for the run grows with it, or 402
             run_credit_extend(budget_id=budget_id, by=Decimal(str(by)), actor=actor)
         budget_raise(budget_id=budget_id, limit=limit, by=by)
-        value = Decimal(str(run.budget[limit])) + Decimal(str(by))
-        number = float(value) if limit in ("max_usd", "max_wall_seconds") else int(value)
-        run.budget = {**run.budget, limit: number}
+        run.budget = _raised(run.budget, limit, by)
+        if limit == "max_wall_seconds" and str(budget_id) != str(run.pk):
+            # a sub-run's wall clock is its tree's, limited by its root's budget JSON
+            root = Run.objects.select_for_update().filter(pk=budget_id).first()
+            if root is not None and limit in (root.budget or {}):
+                Run.objects.filter(pk=root.pk).update(budget=_raised(root.budget, limit, by))
     events: list[EventSpec] = []
     run_resume_locked(run, events, **decided)
     return events

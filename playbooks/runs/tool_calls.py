@@ -17,7 +17,7 @@ from agentstudio.errors import AppError, ErrorCode
 from approvals.effects import approval_effect_register
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
 from approvals.services import approval_create, approval_in_undo_window
-from playbooks.engine.budget import run_budget_ref, tool_usage_record
+from playbooks.engine.budget import run_budget_for_call, tool_usage_record
 from playbooks.engine.steps.tool import tool_events
 from playbooks.engine.steps.tool_models import model_usage_of
 from playbooks.engine.store.api_calls import api_call_record
@@ -146,7 +146,7 @@ RUN_ACCESS = RunAccess(
     run_workspace=run_workspace_of,
     call_record=call_record,
     call_approval_request=call_approval_request,
-    run_budget=run_budget_ref,
+    run_budget=run_budget_for_call,
     run_model_spec=run_model_spec,
 )
 

@@ -3,8 +3,6 @@ server: an approver edits and approves a gate, rejects another after an empty re
 refused, and undoes an external send inside its undo window. A missing chromium fails the
 test: it is installed by .ci/run, never skipped."""
 
-from pathlib import Path
-
 import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect, sync_playwright
@@ -14,14 +12,13 @@ from approvals.models import Approval, ApprovalDecision, ApprovalKind, ApprovalS
 from approvals.services import approval_approve, approval_create
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.runs.starting import run_start
-from tests.admin.helpers import PASSWORD, fresh
+from tests.admin.helpers import fresh
 from tests.engine import tools_for_tests  # registers tools.test.notify; CALLS counts sends
+from tests.support.browser import ARTIFACTS, admin_log_in, browser_launch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-SCREENSHOT = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "approval-queue.png"
+SCREENSHOT = ARTIFACTS / "approval-queue.png"
 NOTIFY = "tools.test.notify"
 NOTIFY_SPEC = {
     "name": "Notify the team",
@@ -53,14 +50,6 @@ def _approved_send(active_playbook, author, approver):
 
 def _open(page: Page, base: str, approval) -> None:
     page.goto(base + reverse("admin:approvals_approval_change", args=[approval.pk]))
-
-
-def _log_in(page: Page, base: str, user) -> None:
-    page.goto(base + reverse("admin:login"))
-    page.fill("#id_username", user.get_username())
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page.locator("#user-tools")).to_contain_text(user.get_username())
 
 
 def _edit_and_approve(page: Page, base: str, gate) -> None:
@@ -106,10 +95,10 @@ def test_approver_edits_rejects_and_undoes_in_a_real_browser(
     base = live_server.url
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = browser_launch(playwright)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            _log_in(page, base, approver)
+            admin_log_in(page, base, approver)
             _open(page, base, edited_gate)
             countdown = page.locator(".field-expires_in time")
             first = countdown.inner_text()

@@ -41,8 +41,8 @@ def test_the_run_page_shows_spend_against_budget_and_the_credit_hold(
     html = page.content.decode()
     assert page.status_code == 200
     assert "spend against budget" in html.lower()
-    assert "<td>max_usd</td><td>0.25 USD</td><td>1</td><td>25%</td>" in html
-    assert "<td>max_tokens</td><td>1,500</td><td>1000000</td><td>0%</td>" in html
+    assert "<td>max_usd</td><td>0.25 USD</td><td>1 USD</td><td>25%</td>" in html
+    assert "<td>max_tokens</td><td>1,500</td><td>1,000,000</td><td>0%</td>" in html
     assert "<td>1 USD</td><td>0.25 USD</td><td>1 USD</td><td>settled" in html
 
 
@@ -59,7 +59,8 @@ def test_the_credit_account_page_shows_balance_reserved_month_spend_and_the_ledg
     page = client.get(reverse("admin:billing_creditaccount_change", args=[small_org.pk]))
     html = page.content.decode()
     assert page.status_code == 200
-    assert "3.600000" in html and "1.000000" in html  # balance, reserved
+    assert '<div class="readonly">3.60 USD</div>' in html  # balance
+    assert '<div class="readonly">1.00 USD</div>' in html  # reserved
     row = page.context["adminform"].form.instance
     model_admin = page.context["adminform"].model_admin
     assert model_admin.spent_this_month(row) == Decimal("0.4")

@@ -354,3 +354,72 @@ def test_a_pure_call_the_budget_has_no_room_for_is_dropped_and_the_run_pauses(
     # max 3 now: the third call is made and charged, the fourth asks again
     assert (run.status, _budget(run).spent_tool_calls) == ("waiting_for_approval", 3)
     assert ToolInvocation.objects.filter(run=run).count() == 3
+
+
+def test_max_wall_seconds_is_checked_before_each_call_inside_a_long_step(active_playbook, author):
+    from tests.engine import tools_for_tests  # noqa: F401 (registers tools.test.slow)
+
+    slow = "tools.test.slow"
+    spec = agent_spec(tool_turns=0, max_wall_seconds=0.25, on_breach="fail")
+    spec["tools"] = [slow, ECHO]
+    spec["steps"][0]["agent"]["allowed_tools"] = [slow, ECHO]
+    usage = {"input_tokens": 0, "output_tokens": 10}
+    spec["model"]["responses"] = [
+        {"step": "work", "tool_calls": [{"id": "a", "name": slow, "arguments": {"value": 0.4}}]},
+        {"step": "work", "tool_calls": [{"id": "b", "name": ECHO, "arguments": {"value": 1}}]},
+        {"step": "work", "content": "done", "usage": usage},
+    ]
+    run = _advance_until_still(run_start(playbook=active_playbook(spec), actor=author, inputs={}))
+    # the step began inside its 0.25 s; the slow call took 0.4 s of it, so the next model
+    # call is refused mid-step (a check before each step only would have let it finish)
+    assert run.status == "failed", run.error
+    assert "budget max_wall_seconds (0.25) exceeded" in run.error
+    [exceeded] = _events(run, "budget.exceeded")
+    assert exceeded["limit"] == "max_wall_seconds" and float(exceeded["usage"]) >= 0.4
+    assert UsageRecord.objects.filter(run_id=run.pk, kind="model").count() == 1
+
+
+def test_a_sub_run_counts_its_trees_active_time_against_the_roots_max_wall_seconds(
+    active_playbook, author
+):
+    child = active_playbook({**GATED, "name": "Child"}, slug="child-gated")
+    parent_spec = {
+        "name": "Parent",
+        "tools": [ECHO],
+        "budget": {"max_wall_seconds": 5, "on_breach": "fail"},
+        "steps": [{"id": "delegate", "playbook": {"slug": child.slug}}],
+    }
+    parent = _advance_until_still(
+        run_start(playbook=active_playbook(parent_spec), actor=author, inputs={})
+    )
+    sub = Run.objects.get(parent_run=parent)
+    assert sub.budget["max_wall_seconds"] == 3600  # its own default would let it run
+    Run.objects.filter(pk=parent.pk).update(usage_wall_seconds=5.5)  # the parent's steps
+    sub = _advance_until_still(sub)
+    assert sub.status == "failed" and "budget max_wall_seconds (5) exceeded" in sub.error
+
+
+def test_an_approved_wall_clock_raise_on_a_sub_run_raises_its_roots_limit(
+    active_playbook, author, approver
+):
+    child = active_playbook({**GATED, "name": "Child"}, slug="child-gated-2")
+    parent_spec = {
+        "name": "Parent",
+        "tools": [ECHO],
+        "budget": {"max_wall_seconds": 5},
+        "steps": [{"id": "delegate", "playbook": {"slug": child.slug}}],
+    }
+    parent = _advance_until_still(
+        run_start(playbook=active_playbook(parent_spec), actor=author, inputs={})
+    )
+    sub = Run.objects.get(parent_run=parent)
+    Run.objects.filter(pk=parent.pk).update(usage_wall_seconds=5.5)
+    sub = _advance_until_still(sub)
+    assert (sub.status, sub.paused_reason) == ("waiting_for_approval", "budget")
+    approval = Approval.objects.get(run=sub, kind="budget", status="pending")
+    assert approval.payload["limit"] == "max_wall_seconds"
+    approval_approve(approval=approval, actor=approver, body_hash=approval.body_hash)
+    parent.refresh_from_db()
+    assert parent.budget["max_wall_seconds"] == 5 + float(approval.payload["raise_by"])
+    sub = _advance_until_still(Run.objects.get(pk=sub.pk))
+    assert sub.status == "waiting_for_approval" and sub.paused_reason != "budget"  # its gate

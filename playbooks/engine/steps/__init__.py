@@ -11,7 +11,12 @@ from django.utils import timezone
 from jinja2 import TemplateError
 
 from agentstudio.billing.budgets import BudgetExceeded
-from playbooks.engine.budget import budget_breach_outcome, budget_wall_check
+from playbooks.engine.budget import (
+    budget_breach_outcome,
+    budget_wall_check,
+    budget_wall_step_begin,
+    budget_wall_step_end,
+)
 from playbooks.engine.outcome import Result, StepOutcome
 from playbooks.engine.steps import gates, model, subrun, tool
 from playbooks.engine.view import RunView
@@ -37,7 +42,11 @@ def step_execute(view: RunView, index: int) -> StepOutcome:
     step = view.steps[index]
     attempt = view.attempt_for(index)
     started_at, started = timezone.now(), time.monotonic()
-    outcome = _step_outcome(view, index, step, attempt)
+    budget_wall_step_begin(view.run, in_tree=view.in_run_tree)
+    try:
+        outcome = _step_outcome(view, index, step, attempt)
+    finally:
+        budget_wall_step_end(view.run)
     outcome.started_at = started_at
     outcome.usage.wall_seconds = time.monotonic() - started  # the run's active time
     return outcome
