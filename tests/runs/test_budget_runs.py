@@ -423,3 +423,45 @@ def test_an_approved_wall_clock_raise_on_a_sub_run_raises_its_roots_limit(
     assert parent.budget["max_wall_seconds"] == 5 + float(approval.payload["raise_by"])
     sub = _advance_until_still(Run.objects.get(pk=sub.pk))
     assert sub.status == "waiting_for_approval" and sub.paused_reason != "budget"  # its gate
+
+
+def test_checkpoint_charges_and_concurrent_charges_never_pass_max_tool_calls(
+    active_playbook, author
+):
+    import threading
+
+    from django.db import connection
+
+    from agentstudio.billing.budgets import BudgetExceeded, budget_charge_tool_call
+    from playbooks.engine.budget import run_budget_ref
+    from tools.models import ToolInvocation
+
+    run = run_start(
+        playbook=active_playbook(_echo_steps(20, max_tool_calls=10)), actor=author, inputs={}
+    )
+    ref = run_budget_ref(run)
+    outside = []  # an agent with the run's scope token, calling as fast as it can
+    go = threading.Event()
+
+    def charge_outside() -> None:
+        try:
+            go.wait()
+            while True:
+                budget_charge_tool_call(ref)
+                outside.append(1)
+                time.sleep(0.001)
+        except BudgetExceeded:
+            pass
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=charge_outside)
+    thread.start()
+    go.set()
+    run = _advance_until_still(run)
+    thread.join()
+    assert (run.status, run.paused_reason) == ("waiting_for_approval", "budget")
+    made = ToolInvocation.objects.filter(run=run).count()
+    # every slot taken once, by one side or the other; none past the limit
+    assert _budget(run).spent_tool_calls == 10 == made + len(outside)
+    assert run.usage_tool_calls == made
