@@ -132,14 +132,26 @@ class UsageRecord(models.Model):
     took. Runs and playbooks are named by id (billing sits below playbooks in the layers)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # A record is written on the engine's hot path (one per tool call, in the step's
+    # checkpoint), so, like the run's events and audit rows, it has no foreign-key
+    # constraints for the commit to check (Django still cascades and nulls on delete), and
+    # the organization no index of its own (the (organization, created_at) one leads with it).
     organization = models.ForeignKey(
-        "accounts.Organization", on_delete=models.CASCADE, related_name="usage_records"
+        "accounts.Organization",
+        on_delete=models.CASCADE,
+        related_name="usage_records",
+        db_index=False,
+        db_constraint=False,
     )
     run_id = models.UUIDField(null=True, blank=True, db_index=True)
     playbook_id = models.UUIDField(null=True, blank=True)
     step_id = models.CharField(max_length=200, blank=True, default="")
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
     )
     kind = models.CharField(max_length=8, choices=UsageKind.choices)
     provider = models.CharField(max_length=64, blank=True, default="")

@@ -74,16 +74,17 @@ def run_credit_settle(*, run_id: Any) -> CreditHold | None:
     What the tree spent is its runs' totals, or its budget's spend when that is more (a
     call settled after its run ended, e.g. one in flight when the run was cancelled, is in
     the budget and in no run's totals)."""
-    with transaction.atomic():
-        tree = run_tree_rows(run_id=run_id)
-        if any(status not in FINAL_RUN_STATUSES for _pk, status, _usd in tree):
-            return None
-        budget = Budget.objects.filter(pk=run_id).values_list("spent_usd", "reserved_usd").first()
-        spent_budget, reserved = budget or (Decimal("0"), Decimal("0"))
-        if reserved > 0 and _holds_in_flight(run_id):
-            return None
-        spent = max(sum((usd for _pk, _status, usd in tree), Decimal("0")), spent_budget)
-        return credits_settle_run(run_id=run_id, spent_usd=spent)
+    # No transaction around the reads: an ended tree does not change, and settling locks
+    # the hold (a second settler finds it settled and does nothing).
+    tree = run_tree_rows(run_id=run_id)
+    if any(status not in FINAL_RUN_STATUSES for _pk, status, _usd in tree):
+        return None
+    budget = Budget.objects.filter(pk=run_id).values_list("spent_usd", "reserved_usd").first()
+    spent_budget, reserved = budget or (Decimal("0"), Decimal("0"))
+    if reserved > 0 and _holds_in_flight(run_id):
+        return None
+    spent = max(sum((usd for _pk, _status, usd in tree), Decimal("0")), spent_budget)
+    return credits_settle_run(run_id=run_id, spent_usd=spent)
 
 
 def run_credit_settle_after_commit(run_id: Any, *, parent_id: Any = None) -> None:

@@ -352,3 +352,33 @@ def test_a_hold_a_dead_worker_left_on_an_ended_run_is_released_by_the_sweep(
     assert runs_settle_credit_holds() == 1
     assert not BudgetHold.objects.exists() and Budget.objects.get(pk=run.pk).reserved_usd == 0
     assert CreditHold.objects.get(run_id=run.pk).charged_usd == D("0.4")
+
+
+@pytest.mark.parametrize("one_statement", [True, False])
+def test_both_ways_of_settling_write_the_same_rows(
+    grant, small_org, small_author, one_usd_playbook, one_statement
+):
+    from agentstudio.billing.credits import credits_settle_run
+
+    grant("5")
+    run = run_start(playbook=one_usd_playbook, actor=small_author, inputs={})
+    hold = credits_settle_run(run_id=run.pk, spent_usd=D("0.125"), one_statement=one_statement)
+    assert hold is not None
+    assert credits_settle_run(run_id=run.pk, spent_usd=D("1"), one_statement=one_statement) is None
+    assert ledger(small_org) == [
+        ("grant", D("5"), D("5")),
+        ("reserve", D("-1"), D("4")),
+        ("release", D("1"), D("5")),
+        ("charge", D("-0.125"), D("4.875")),
+    ]
+    from agentstudio.billing.models import LedgerEntry
+
+    memos = list(
+        LedgerEntry.objects.filter(run_id=run.pk)
+        .order_by("created_at")
+        .values_list("memo", flat=True)
+    )
+    assert memos[-2:] == ["released", "charged 0.125 USD spent"]
+    assert credit_balance(organization=small_org) == (D("4.875"), D("0"))
+    stored = CreditHold.objects.get(run_id=run.pk)
+    assert (stored.charged_usd, stored.settled_at is not None) == (D("0.125"), True)
