@@ -356,10 +356,31 @@ def test_a_pure_call_the_budget_has_no_room_for_is_dropped_and_the_run_pauses(
     assert ToolInvocation.objects.filter(run=run).count() == 3
 
 
-def test_max_wall_seconds_is_checked_before_each_call_inside_a_long_step(active_playbook, author):
-    from tests.engine import tools_for_tests  # noqa: F401 (registers tools.test.slow)
+SLOW = "tools.test.budget_slow"
 
-    slow = "tools.test.slow"
+
+@pytest.fixture
+def slow_tool():
+    """A tool that takes `value` seconds (registered for the test only: other tests' tools
+    of the same kind come and go with theirs)."""
+    from tests.engine.tools_for_tests import _definition
+    from tools.plugins import PLUGIN_IMPLEMENTATIONS, tool_plugin_register
+    from tools.registry import tool_registry
+
+    def _slow(ctx, args):
+        time.sleep(float(args["value"]))
+        return {"value": "slept"}
+
+    tool_plugin_register(_definition(SLOW, idempotent=True), _slow)
+    yield SLOW
+    tool_registry.unregister(SLOW)
+    PLUGIN_IMPLEMENTATIONS.pop(SLOW, None)
+
+
+def test_max_wall_seconds_is_checked_before_each_call_inside_a_long_step(
+    active_playbook, author, slow_tool
+):
+    slow = slow_tool
     spec = agent_spec(tool_turns=0, max_wall_seconds=0.25, on_breach="fail")
     spec["tools"] = [slow, ECHO]
     spec["steps"][0]["agent"]["allowed_tools"] = [slow, ECHO]
