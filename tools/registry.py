@@ -1,6 +1,7 @@
 """The tool registry: MCP-shaped tool definitions, their risk classes and name rules."""
 
 import copy
+import functools
 import re
 import threading
 from collections.abc import Callable
@@ -58,7 +59,7 @@ class ToolDefinition:
             organization_id is not None and self.organization_id == str(organization_id)
         )
 
-    @property
+    @functools.cached_property
     def pure(self) -> bool:
         """Whether a call has no effect that matters until its result is recorded: the tool
         is idempotent, at most `compute`, and talks to nothing outside (not open-world). Such

@@ -179,6 +179,7 @@ def _agent_call(
         view,
         step["id"],
         key,
+        name,
         model=_model_spec(view, step["agent"].get("model")),
         model_tag=f"{step['id']}:{key.rsplit(':', 1)[-1]}",
     )

@@ -17,6 +17,7 @@ from tools.broker import ToolCallResult, ToolOutcomeUnknown, tool_call
 from tools.context import ToolContext
 from tools.models import InvocationStatus
 from tools.policy import ToolRefused
+from tools.registry import tool_registry
 
 
 def step_timeout(step: dict[str, Any]) -> float:
@@ -27,12 +28,16 @@ def tool_context(
     view: RunView,
     step_id: str,
     key: str,
+    tool: str,
     *,
     model: dict[str, Any] | None = None,
     model_tag: str | None = None,
 ) -> ToolContext:
     """The call's context; its model (for the tools that ask one) is `model`, else the
-    run's, with requests tagged `model_tag`, else the step id (steps.tool_models)."""
+    run's, with requests tagged `model_tag`, else the step id (steps.tool_models). A pure
+    tool (`ToolDefinition.pure`: it talks to nothing outside) asks no model and gets none."""
+    definition = tool_registry.get(tool)
+    asks_model = definition is None or not definition.pure
     return ToolContext(
         run_id=str(view.run.pk),
         step_id=step_id,
@@ -45,7 +50,9 @@ def tool_context(
             model if model is not None else view.spec.get("model", {}),
             model_tag or step_id,
             step_id,
-        ),
+        )
+        if asks_model
+        else None,
     )
 
 
@@ -174,7 +181,7 @@ def execute_tool_step(view: RunView, index: int, step: dict[str, Any], attempt: 
         template_render_value(step.get("args", {}), view.template_context())
     )
     key = call_key(view, step["id"], attempt, "0")
-    context = tool_context(view, step["id"], key)
+    context = tool_context(view, step["id"], key, step["tool"])
     try:
         result = step_tool_call(
             view, step, key, step["tool"], arguments, context, references, charge_at_commit=True
