@@ -173,6 +173,7 @@ USE_TZ = True
 FORMAT_MODULE_PATH = ["agentstudio.formats"]  # admin times read "8 Dec 2026 14:03 UTC"
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the admin's favicon
 MEDIA_ROOT = VAR_DIR / "media"
 LOGIN_URL = "/admin/login/"
 
