@@ -1,5 +1,6 @@
 """Small things of the admin: "View site" opens the API docs, a favicon (linked from every
-admin page, and at /favicon.ico), and times that name their time zone."""
+admin page, and at /favicon.ico), and times that name their time zone on the run and
+approval pages."""
 
 import re
 from pathlib import Path
@@ -8,6 +9,7 @@ from django.contrib.staticfiles import finders
 from django.test import Client, override_settings
 from django.urls import reverse
 
+from approvals.models import Approval
 from tests.admin.helpers import finished_report_run
 
 
@@ -43,3 +45,16 @@ def test_run_and_approval_times_name_their_time_zone(
         html = client.get(url).content.decode()
     assert re.search(r'<div class="readonly">\d{1,2} \w{3} \d{4} \d\d:\d\d JST</div>', html)
     assert "approved by ann-approver" in html and " JST</span>" in html
+
+
+def test_the_approval_page_names_the_time_zone(
+    active_playbook, author, approver, admin_user, login
+):
+    run = finished_report_run(active_playbook, author, approver)
+    approval = Approval.objects.get(run=run)
+    url = reverse("admin:approvals_approval_change", args=[approval.pk])
+
+    html = login(admin_user).get(url).content.decode()
+
+    created = approval.created_at
+    assert f"{created.day} {created:%b %Y %H:%M} UTC" in html
