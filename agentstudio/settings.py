@@ -170,8 +170,10 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+FORMAT_MODULE_PATH = ["agentstudio.formats"]  # admin times read "8 Dec 2026 14:03 UTC"
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the admin's favicon
 MEDIA_ROOT = VAR_DIR / "media"
 LOGIN_URL = "/admin/login/"
 

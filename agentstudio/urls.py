@@ -1,4 +1,5 @@
-"""Root URLs: the admin, the API, health probes; API 404s and 500s in the JSON envelope."""
+"""Root URLs: the admin, the API, health probes, the favicon; API 404s and 500s in the JSON
+envelope."""
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
@@ -6,17 +7,20 @@ from django.urls import include, path
 from django.views import defaults
 
 from agentstudio.errors import ErrorCode, error_response
+from agentstudio.favicon import favicon
 from agentstudio.health import healthz, readyz
 
 admin.site.site_header = "Agent Studio"
 admin.site.site_title = "Agent Studio"
 admin.site.index_title = "Playbooks, approvals and organizations"
+admin.site.site_url = "/api/v1/docs/"  # "View site": the API is what this site serves
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("agentstudio.api.urls")),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("favicon.ico", favicon, name="favicon"),
 ]
 
 

@@ -1,5 +1,5 @@
-"""Admin for playbooks (read-only spec, versions, lifecycle buttons that call the services)
-and the read-only Blueprint catalogue."""
+"""Admin for playbooks (read-only spec, versions with their diffs, recent runs, lifecycle
+buttons that call the services) and the read-only Blueprint catalogue."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from django.utils.safestring import SafeString
 
 from agentstudio.accounts.admin import (
     OrganizationScopedAdminMixin,
-    ReadOnlyInlineMixin,
     code_block,
     status_badge,
     user_display,
@@ -32,7 +31,8 @@ from agentstudio.accounts.admin import (
 from agentstudio.accounts.roles import can_edit_playbook, can_manage_playbook_lifecycle
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
 from playbooks import services
-from playbooks.models import Blueprint, Playbook, PlaybookStatus, PlaybookVersion
+from playbooks.admin_playbook_history import playbook_recent_runs, playbook_versions
+from playbooks.models import Blueprint, Playbook, PlaybookStatus
 from playbooks.spec.yaml_loader import spec_to_yaml
 
 STATUS_COLOURS = {
@@ -94,26 +94,6 @@ def approval_change_url(approval_id: Any) -> str:
     return reverse("admin:approvals_approval_change", args=[approval_id])
 
 
-class PlaybookVersionInline(ReadOnlyInlineMixin, admin.TabularInline):
-    """Activated snapshots, newest first; immutable."""
-
-    model = PlaybookVersion
-    fields = ("number", "activated_by_name", "created_at", "spec_yaml")
-    readonly_fields = fields
-    ordering = ("-number",)
-    verbose_name = "activated version"
-
-    @admin.display(description="activated by")
-    def activated_by_name(self, obj: PlaybookVersion) -> str:
-        return obj.activated_by.get_username() if obj.activated_by else "system"
-
-    @admin.display(description="spec")
-    def spec_yaml(self, obj: PlaybookVersion) -> SafeString:
-        return format_html(
-            "<details><summary>YAML</summary>{}</details>", code_block(spec_to_yaml(obj.spec))
-        )
-
-
 @admin.register(Playbook)
 class PlaybookAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
     """Everyone on staff of the organization reads playbooks; the lifecycle buttons follow
@@ -131,12 +111,13 @@ class PlaybookAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
     list_display_links = ("name",)
     list_filter = ("status",)
     search_fields = ("name", "slug", "description")
-    inlines = (PlaybookVersionInline,)
     fieldsets = (
         (None, {"fields": PLAYBOOK_FIELDS}),
+        ("Activated versions", {"fields": ("version_history",)}),
+        ("Recent runs", {"fields": ("recent_runs",)}),
         ("Spec", {"fields": ("spec_yaml",)}),
     )
-    readonly_fields = (*PLAYBOOK_FIELDS, "spec_yaml")
+    readonly_fields = (*PLAYBOOK_FIELDS, "version_history", "recent_runs", "spec_yaml")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         pending = Approval.objects.filter(
@@ -173,6 +154,14 @@ class PlaybookAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description="spec (YAML)")
     def spec_yaml(self, obj: Playbook) -> SafeString:
         return code_block(spec_to_yaml(obj.spec))
+
+    @admin.display(description="versions")
+    def version_history(self, obj: Playbook) -> SafeString:
+        return playbook_versions(obj)
+
+    @admin.display(description="latest runs")
+    def recent_runs(self, obj: Playbook) -> SafeString:
+        return playbook_recent_runs(obj)
 
     # -- lifecycle
 

@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from agentstudio.billing.models import CreditHold
+from agentstudio.moments import moment_text
 from playbooks.models import Run
 
 
@@ -83,7 +84,7 @@ class RunSpendAdminMixin:
                 f"{hold.amount.normalize():f} USD",
                 f"{hold.charged_usd.normalize():f} USD" if hold.settled_at else "—",
                 f"{hold.amount.normalize():f} USD" if hold.settled_at else "—",
-                f"settled {hold.settled_at:%Y-%m-%d %H:%M:%S}" if hold.settled_at else "open",
+                f"settled {moment_text(hold.settled_at)}" if hold.settled_at else "open",
             )
             for hold in holds
         ]

@@ -1,5 +1,6 @@
-"""The run page's step table: every step attempt, its output, and a "scripted" badge on the
-steps whose output a scripted model wrote (no real model was configured for them)."""
+"""The run page's step table: every step attempt, its input and output (a one-line summary
+that unfolds to the pretty JSON, so a long output never widens the page), and a "scripted"
+badge on the steps whose output a scripted model wrote (no real model was configured)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from agentstudio.accounts.admin import ReadOnlyInlineMixin, status_badge
+from agentstudio.accounts.admin import ReadOnlyInlineMixin, pretty_json, status_badge
 from playbooks.engine.view import step_output_scripted
 from playbooks.models import RunStep
 
-OUTPUT_SHOWN_CHARS = 200
+SUMMARY_SHOWN_CHARS = 80
 ERROR_SHOWN_CHARS = 500
 SCRIPTED_COLOUR = "#8d6e63"
 SCRIPTED_TITLE = "Written by the scripted model (model.responses), not by a configured model"
@@ -28,6 +29,18 @@ def compact_json(value: Any, limit: int) -> str:
 
 def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def folded_json(value: Any) -> SafeString | str:
+    """A one-line summary; the whole value, pretty-printed and wrapped, one click away."""
+    if value is None:
+        return "—"
+    return format_html(
+        '<details class="as-fold as-json"><summary><code>{}</code></summary>'
+        '<pre class="as-code as-wrap">{}</pre></details>',
+        compact_json(value, SUMMARY_SHOWN_CHARS),
+        pretty_json(value),
+    )
 
 
 def scripted_badge() -> SafeString:
@@ -51,7 +64,8 @@ class RunStepInline(ReadOnlyInlineMixin, admin.TabularInline):
         "started_at",
         "finished_at",
         "error_short",
-        "output_short",
+        "input_folded",
+        "output_folded",
     )
     readonly_fields = fields
     ordering = ("index", "attempt")
@@ -68,8 +82,10 @@ class RunStepInline(ReadOnlyInlineMixin, admin.TabularInline):
     def error_short(self, obj: RunStep) -> str:
         return shorten(obj.error, ERROR_SHOWN_CHARS) if obj.error else "—"
 
+    @admin.display(description="input")
+    def input_folded(self, obj: RunStep) -> SafeString | str:
+        return folded_json(obj.input)
+
     @admin.display(description="output")
-    def output_short(self, obj: RunStep) -> SafeString | str:
-        if obj.output is None:
-            return "—"
-        return format_html("<code>{}</code>", compact_json(obj.output, OUTPUT_SHOWN_CHARS))
+    def output_folded(self, obj: RunStep) -> SafeString | str:
+        return folded_json(obj.output)

@@ -1,6 +1,7 @@
-"""Admin for runs: a scoped, read-only list and detail page (inputs, outputs, budget, usage,
-pending approvals, steps, tool invocations, the latest events, artifacts), artifact downloads
-streamed from the run's workspace, and Cancel / Retry buttons that call the run services.
+"""Admin for runs: a scoped, read-only list and detail page titled by playbook and start time
+(a timeline of the steps, pending approvals, budget and usage, inputs and outputs, artifacts
+previewed, steps, tool invocations, the latest events), artifact downloads streamed from the
+run's workspace, and Cancel / Retry buttons that call the run services.
 
 Imported at the end of `playbooks/admin.py`, so it registers with the default admin site."""
 
@@ -37,8 +38,10 @@ from agentstudio.accounts.admin import (
 )
 from agentstudio.accounts.roles import can_start_runs
 from approvals.models import Approval, ApprovalStatus
+from playbooks.admin_run_artifacts import run_artifacts
 from playbooks.admin_run_spend import RunSpendAdminMixin
 from playbooks.admin_run_steps import RunStepInline, compact_json
+from playbooks.admin_run_timeline import run_timeline
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Artifact, Run, RunEvent, RunStatus
 from playbooks.runs.services import run_cancel, run_retry
@@ -115,22 +118,6 @@ class ToolInvocationInline(ReadOnlyInlineMixin, admin.TabularInline):
         return f"{obj.duration_ms:.0f} ms" if obj.duration_ms is not None else "—"
 
 
-class ArtifactInline(ReadOnlyInlineMixin, admin.TabularInline):
-    """Files the run wrote to its workspace, each with a download link."""
-
-    model = Artifact
-    fields = ("path", "content_type", "size", "step_id", "updated_at", "download")
-    readonly_fields = fields
-    ordering = ("path",)
-    verbose_name = "artifact"
-    verbose_name_plural = "artifacts"
-
-    @admin.display(description="download")
-    def download(self, obj: Artifact) -> SafeString:
-        url = reverse("admin:playbooks_run_artifact", args=[obj.run_id, obj.pk])
-        return format_html('<a href="{}" class="as-download">Download</a>', url)
-
-
 # --- Runs ----------------------------------------------------------------------------------
 
 
@@ -141,8 +128,8 @@ class RunAdmin(OrganizationScopedAdminMixin, RunSpendAdminMixin, admin.ModelAdmi
 
     list_display = (
         "status_badge",
+        "run_title",
         "short_id",
-        "playbook_name",
         "version_number",
         "current_step",
         "paused_reason",
@@ -150,17 +137,26 @@ class RunAdmin(OrganizationScopedAdminMixin, RunSpendAdminMixin, admin.ModelAdmi
         "created_at",
         "usage",
     )
-    list_display_links = ("short_id",)
+    list_display_links = ("run_title",)
     list_filter = ("status", ("playbook", admin.RelatedOnlyFieldListFilter))
     search_fields = ("id", "playbook__name")
-    inlines = (RunStepInline, ToolInvocationInline, ArtifactInline)
+    inlines = (RunStepInline, ToolInvocationInline)
     fieldsets = (
-        (None, {"fields": RUN_FIELDS}),
+        ("Details", {"fields": RUN_FIELDS, "classes": ("collapse",)}),
+        ("Timeline", {"fields": ("timeline",)}),
         ("Pending approvals", {"fields": ("pending_approvals",)}),
-        ("Inputs and outputs", {"fields": DATA_FIELDS}),
         ("Budget and usage", {"fields": BUDGET_FIELDS}),
+        ("Artifacts", {"fields": ("artifacts",)}),
+        ("Inputs and outputs", {"fields": DATA_FIELDS}),
     )
-    readonly_fields = (*RUN_FIELDS, "pending_approvals", *DATA_FIELDS, *BUDGET_FIELDS)
+    readonly_fields = (
+        *RUN_FIELDS,
+        "timeline",
+        "pending_approvals",
+        "artifacts",
+        *DATA_FIELDS,
+        *BUDGET_FIELDS,
+    )
     created_by_name = user_display("created_by", "created by")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
@@ -179,13 +175,13 @@ class RunAdmin(OrganizationScopedAdminMixin, RunSpendAdminMixin, admin.ModelAdmi
     def status_badge(self, obj: Run) -> SafeString:
         return run_status_badge(obj.status)
 
-    @admin.display(description="run", ordering="id")
+    @admin.display(description="run", ordering="created_at")
+    def run_title(self, obj: Run) -> str:
+        return str(obj)
+
+    @admin.display(description="id", ordering="id")
     def short_id(self, obj: Run) -> SafeString:
         return format_html('<code title="{}">{}</code>', obj.pk, str(obj.pk)[:8])
-
-    @admin.display(description="playbook", ordering="playbook__name")
-    def playbook_name(self, obj: Run) -> str:
-        return obj.playbook.name
 
     @admin.display(description="playbook", ordering="playbook__name")
     def playbook_link(self, obj: Run) -> SafeString:
@@ -235,6 +231,14 @@ class RunAdmin(OrganizationScopedAdminMixin, RunSpendAdminMixin, admin.ModelAdmi
             "", '<li><a href="{}" class="as-approval">{}: {}</a> (step {})</li>', rows
         )
         return format_html('<ul class="as-approvals">{}</ul>', items)
+
+    @admin.display(description="steps")
+    def timeline(self, obj: Run) -> SafeString:
+        return run_timeline(obj)
+
+    @admin.display(description="files")
+    def artifacts(self, obj: Run) -> SafeString:
+        return run_artifacts(obj)
 
     @admin.display(description="inputs")
     def inputs_pretty(self, obj: Run) -> SafeString:

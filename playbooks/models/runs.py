@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django_fsm import FSMField, FSMModelMixin, transition
 
+from agentstudio.moments import moment_text
+
 
 class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -99,7 +101,10 @@ class Run(FSMModelMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"run {self.pk} of {self.playbook_id} ({self.status})"
+        """The playbook and when the run started (or was queued): how people tell runs apart."""
+        started = moment_text(self.started_at or self.created_at)
+        verb = "started" if self.started_at else "queued"
+        return f"{self.playbook.name} — {verb} {started}"
 
     @property
     def is_final(self) -> bool:
