@@ -29,7 +29,13 @@ from agentstudio.errors import AppError, ErrorCode
 from approvals.admin_bulk import BulkDecisionViews
 from approvals.admin_decisions import DRAFT_SESSION_KEY, ApprovalDecisionViews, question_widget
 from approvals.admin_display import approval_target, countdown, diff_block, payload_diff_lines
-from approvals.admin_inbox import AwaitingMeFilter, run_link, time_left
+from approvals.admin_inbox import (
+    AwaitingMeFilter,
+    kind_and_tool,
+    only_pending_shown,
+    run_link,
+    time_left,
+)
 from approvals.models import (
     Approval,
     ApprovalDecision,
@@ -109,16 +115,16 @@ class ApprovalAdmin(
         "playbook_link",
         "run_column",
         "step",
-        "kind",
-        "tool",
+        "kind_column",
         "risk",
-        "requested_by_name",
+        "requester",
         "target",
         "time_left_column",
         "status_badge",
         "hash_short",
     )
     list_display_links = ("title",)
+    empty_value_display = "—"
     list_filter = (
         "kind",
         "risk",
@@ -137,6 +143,7 @@ class ApprovalAdmin(
     )
     actions = ("approve_selected", "reject_selected")
     requested_by_name = user_display("requested_by", "requested by")
+    requester = user_display("requested_by", "requester")
     decided_by_name = user_display("decided_by", "decided by")
 
     def get_fieldsets(self, request: HttpRequest, obj: Approval | None = None) -> Any:
@@ -165,13 +172,19 @@ class ApprovalAdmin(
         """Pending first, then the most urgent (soonest to expire), then the newest."""
         return ["pending_first", "expires_at", "-created_at"]
 
+    def get_list_display(self, request: HttpRequest) -> Any:
+        if only_pending_shown(request):
+            return tuple(name for name in self.list_display if name != "status_badge")
+        return self.list_display
+
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         return without_bulk_delete(super().get_actions(request))
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        """The queue, headed by the pending count of each kind (one grouped query)."""
+        """The queue, headed by the pending count of each kind (one grouped query); without
+        the navigation sidebar, so its columns fit a 1366-pixel screen."""
         counts = approval_pending_counts(self.scope_queryset(request, Approval.objects.all()))
         pending_by_kind = [
             (kind, label, counts[kind]) for kind, label in ApprovalKind.choices if kind in counts
@@ -180,6 +193,7 @@ class ApprovalAdmin(
             **(extra_context or {}),
             "pending_by_kind": pending_by_kind,
             "pending_total": sum(counts.values()),
+            "is_nav_sidebar_enabled": False,
         }
         return super().changelist_view(request, extra_context)
 
@@ -208,6 +222,10 @@ class ApprovalAdmin(
     @admin.display(description="recipient / target")
     def target(self, obj: Approval) -> str:
         return approval_target(obj.payload) or "—"
+
+    @admin.display(description="kind / tool", ordering="kind")
+    def kind_column(self, obj: Approval) -> SafeString:
+        return kind_and_tool(obj)
 
     @admin.display(description="run")
     def run_column(self, obj: Approval) -> SafeString | str:

@@ -13,8 +13,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from agentstudio.accounts.models import Role
 from agentstudio.accounts.roles import DECIDING_ROLES, user_membership
@@ -69,7 +69,7 @@ def approvals_awaiting(request: HttpRequest) -> dict[str, Any]:
 class AwaitingMeFilter(admin.SimpleListFilter):
     """The queue narrowed to what the viewer may decide now (the header badge links here)."""
 
-    title = "awaiting"
+    title = "decider"
     parameter_name = AWAITING_PARAMETER
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -81,6 +81,15 @@ class AwaitingMeFilter(admin.SimpleListFilter):
         return queryset
 
 
+def only_pending_shown(request: HttpRequest) -> bool:
+    """Whether the queue's filters leave only pending rows, where a status column says
+    nothing and its width is better spent on the title."""
+    return (
+        request.GET.get(AWAITING_PARAMETER) == AWAITING_ME
+        or request.GET.get("status__exact") == ApprovalStatus.PENDING
+    )
+
+
 def run_link(obj: Approval) -> SafeString | str:
     """The run by URL name: approvals never imports playbooks, and run_id costs no query."""
     if obj.run_id is None:
@@ -90,6 +99,20 @@ def run_link(obj: Approval) -> SafeString | str:
         reverse("admin:playbooks_run_change", args=[obj.run_id]),
         obj.run_id,
         str(obj.run_id)[:RUN_ID_SHOWN_CHARS],
+    )
+
+
+def kind_and_tool(obj: Approval) -> SafeString:
+    """The kind, and under it the tool a call would make, breakable at its dots so a long
+    dotted name wraps inside the column instead of widening the queue."""
+    if not obj.tool:
+        return format_html("{}", obj.get_kind_display())
+    parts = format_html_join(mark_safe(".<wbr>"), "{}", ((part,) for part in obj.tool.split(".")))
+    return format_html(
+        '{}<br><small class="as-tool" title="{}">{}</small>',
+        obj.get_kind_display(),
+        obj.tool,
+        parts,
     )
 
 

@@ -124,13 +124,14 @@ def test_the_queue_shows_run_step_requester_recipient_and_time_left(
 
     run_url = reverse("admin:playbooks_run_change", args=[run.pk])
     row = html[html.index(f'href="{run_url}"') - 3000 : html.index(f'href="{run_url}"') + 3000]
-    for column in ("playbook_link", "run_column", "step", "requested_by_name", "target"):
+    for column in ("playbook_link", "run_column", "step", "requester", "target"):
         assert f'class="field-{column}' in html
     assert ">tell<" in row and ">bob-author<" in row and "Notify the team" in row
     assert re.search(r'class="as-time-left"[^>]*>in \d', row)
     assert "recipient: ops@example.com" in html
     assert re.search(r'class="as-time-left as-urgent"[^>]*>in [45] min<', html)
     assert "overflow-wrap: anywhere" in html  # long titles wrap, never run under buttons
+    assert "nav-sidebar" not in html
 
 
 def test_time_left_reads_in_words():
