@@ -26,8 +26,16 @@ from agentstudio.accounts.admin import (
     without_bulk_delete,
 )
 from agentstudio.errors import AppError, ErrorCode
+from approvals.admin_bulk import BulkDecisionViews
 from approvals.admin_decisions import DRAFT_SESSION_KEY, ApprovalDecisionViews, question_widget
 from approvals.admin_display import approval_target, countdown, diff_block, payload_diff_lines
+from approvals.admin_inbox import (
+    AwaitingMeFilter,
+    kind_and_tool,
+    only_pending_shown,
+    run_link,
+    time_left,
+)
 from approvals.models import (
     Approval,
     ApprovalDecision,
@@ -94,7 +102,9 @@ class ApprovalDecisionInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 
 @admin.register(Approval)
-class ApprovalAdmin(OrganizationScopedAdminMixin, ApprovalDecisionViews, admin.ModelAdmin):
+class ApprovalAdmin(
+    OrganizationScopedAdminMixin, BulkDecisionViews, ApprovalDecisionViews, admin.ModelAdmin
+):
     """Approvers and admins of the organization work the queue; nothing here edits a field.
     Deciding goes through approval_approve / approval_reject / approval_undo, which check
     the role, the state, the expiry and the body hash; the page only hides the buttons the
@@ -102,16 +112,27 @@ class ApprovalAdmin(OrganizationScopedAdminMixin, ApprovalDecisionViews, admin.M
 
     list_display = (
         "title",
-        "kind",
-        "tool",
+        "playbook_link",
+        "run_column",
+        "step",
+        "kind_column",
         "risk",
+        "requester",
+        "target",
+        "time_left_column",
         "status_badge",
         "hash_short",
-        "expires_at",
     )
     list_display_links = ("title",)
-    list_filter = ("kind", "risk", "status", ("playbook", admin.RelatedOnlyFieldListFilter))
-    search_fields = ("title", "tool", "step", "body_hash")
+    empty_value_display = "—"
+    list_filter = (
+        "kind",
+        "risk",
+        "status",
+        ("playbook", admin.RelatedOnlyFieldListFilter),
+        AwaitingMeFilter,
+    )
+    search_fields = ("title", "step", "tool", "requested_by__username", "body_hash")
     inlines = (ApprovalDecisionInline,)
     readonly_fields = (
         *REQUEST_FIELDS,
@@ -120,8 +141,9 @@ class ApprovalAdmin(OrganizationScopedAdminMixin, ApprovalDecisionViews, admin.M
         "dry_run_pretty",
         *DECISION_FIELDS,
     )
-    actions = ("approve_selected",)
+    actions = ("approve_selected", "reject_selected")
     requested_by_name = user_display("requested_by", "requested by")
+    requester = user_display("requested_by", "requester")
     decided_by_name = user_display("decided_by", "decided by")
 
     def get_fieldsets(self, request: HttpRequest, obj: Approval | None = None) -> Any:
@@ -147,8 +169,13 @@ class ApprovalAdmin(OrganizationScopedAdminMixin, ApprovalDecisionViews, admin.M
         return approval_queue_ordering(queryset)
 
     def get_ordering(self, request: HttpRequest) -> list[str]:
-        """Pending first, then the newest: what arrived last is what an approver looks for."""
-        return ["pending_first", "-created_at"]
+        """Pending first, then the most urgent (soonest to expire), then the newest."""
+        return ["pending_first", "expires_at", "-created_at"]
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        if only_pending_shown(request):
+            return tuple(name for name in self.list_display if name != "status_badge")
+        return self.list_display
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         return without_bulk_delete(super().get_actions(request))
@@ -156,7 +183,8 @@ class ApprovalAdmin(OrganizationScopedAdminMixin, ApprovalDecisionViews, admin.M
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        """The queue, headed by the pending count of each kind (one grouped query)."""
+        """The queue, headed by the pending count of each kind (one grouped query); without
+        the navigation sidebar, so its columns fit a 1366-pixel screen."""
         counts = approval_pending_counts(self.scope_queryset(request, Approval.objects.all()))
         pending_by_kind = [
             (kind, label, counts[kind]) for kind, label in ApprovalKind.choices if kind in counts
@@ -165,6 +193,7 @@ class ApprovalAdmin(OrganizationScopedAdminMixin, ApprovalDecisionViews, admin.M
             **(extra_context or {}),
             "pending_by_kind": pending_by_kind,
             "pending_total": sum(counts.values()),
+            "is_nav_sidebar_enabled": False,
         }
         return super().changelist_view(request, extra_context)
 
@@ -193,6 +222,18 @@ class ApprovalAdmin(OrganizationScopedAdminMixin, ApprovalDecisionViews, admin.M
     @admin.display(description="recipient / target")
     def target(self, obj: Approval) -> str:
         return approval_target(obj.payload) or "—"
+
+    @admin.display(description="kind / tool", ordering="kind")
+    def kind_column(self, obj: Approval) -> SafeString:
+        return kind_and_tool(obj)
+
+    @admin.display(description="run")
+    def run_column(self, obj: Approval) -> SafeString | str:
+        return run_link(obj)
+
+    @admin.display(description="time left", ordering="expires_at")
+    def time_left_column(self, obj: Approval) -> SafeString | str:
+        return time_left(obj)
 
     @admin.display(description="time left")
     def expires_in(self, obj: Approval) -> SafeString | str:

@@ -1,6 +1,6 @@
-"""The decisions the approval page and the queue offer (approve, edit and approve, reject,
-undo, bulk approve): each parses the form, calls one service and reports its refusal as a
-message, never a 500."""
+"""The decisions the approval page offers (approve, edit and approve, reject, undo; the
+queue's bulk decisions are in admin_bulk): each parses the form, calls one service and
+reports its refusal as a message, never a 500."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ import json
 import math
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.admin.utils import unquote
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import reverse
 
-from agentstudio.accounts.admin import app_error_message
 from agentstudio.accounts.roles import can_decide_approvals
 from agentstudio.api.request_checks import json_loads_checked
 from agentstudio.errors import AppError, ErrorCode
@@ -124,28 +122,6 @@ class ApprovalDecisionViews:
             success=f"Undid “{approval.title}”; nothing was sent. It is pending again here.",
         )
         return self._back_to(reopened if ok else approval)
-
-    @admin.action(
-        description="Approve selected approvals (each at its current hash)",
-        permissions=["decide"],
-    )
-    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Approval]) -> None:
-        """Approves each selected approval through the service with its own current hash;
-        each refusal is reported on its own and stops none of the others."""
-        approved = 0
-        for approval in queryset:
-            try:
-                approval_approve(
-                    approval=approval, actor=request.user, body_hash=approval.body_hash
-                )
-            except AppError as error:
-                self.message_user(
-                    request, f"“{approval.title}”: {app_error_message(error)}", messages.ERROR
-                )
-                continue
-            approved += 1
-        if approved:
-            self.message_user(request, f"Approved {approved} approval(s).", messages.SUCCESS)
 
     def approved_message(self, approval: Approval) -> str:
         message = f"Approved “{approval.title}”."

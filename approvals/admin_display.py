@@ -13,15 +13,15 @@ from django.utils.safestring import SafeString
 
 from agentstudio.accounts.admin import pretty_json
 
-TARGET_KEYS = ("url", "channel", "to")
+TARGET_KEYS = ("url", "channel", "to", "recipient", "path")
 DIFF_LINE_CLASSES = {"+": "as-diff-add", "-": "as-diff-del", "@": "as-diff-hunk"}
 
 
 def approval_target(payload: Any) -> str:
     """Where a payload sends something, so an approver sees the recipient without reading
     the JSON. Rule: look in `arguments` (a tool call's payload) or else the payload itself,
-    and take the first of `url`, `channel`, `to` holding a non-empty string (a list of
-    strings is joined with commas). Anything else means no target is shown."""
+    and take the first of `url`, `channel`, `to`, `recipient`, `path` holding a non-empty
+    string (a list of strings is joined with commas). Anything else means no target is shown."""
     if not isinstance(payload, dict):
         return ""
     arguments = payload.get("arguments")

@@ -21,7 +21,7 @@ from tests.admin.helpers import fresh, page_messages, rendered_body_hash
 from tests.engine import tools_for_tests  # noqa: F401  (registers tools.test.notify)
 
 QUEUE_URL = reverse("admin:approvals_approval_changelist")
-QUEUE_QUERY_LIMIT = 11  # session, user, membership, counts, filters, page: see the test
+QUEUE_QUERY_LIMIT = 12  # session, user, membership, inbox badge, counts, filters, page
 NOTIFY = "tools.test.notify"
 
 
@@ -87,19 +87,22 @@ def _queue_queries(client):
 # -- the changelist
 
 
-def test_queue_lists_pending_first_then_newest_with_counts_per_kind(author, approver, login):
-    decided = _gate(author, "Decided gate")
+def test_queue_lists_pending_first_then_soonest_expiry_with_counts_per_kind(
+    author, approver, login
+):
+    decided = _gate(author, "Decided gate", expires_at=timezone.now() + timedelta(minutes=1))
     approval_reject(approval=decided, actor=approver, reason="no")
-    older = _gate(author, "Older gate")
+    later = _gate(author, "Gate expiring later")
     newer = _tool_call(author, {"url": "https://example.com/hook"})
+    sooner = _gate(author, "Gate expiring soon", expires_at=timezone.now() + timedelta(minutes=5))
 
     response = login(approver).get(QUEUE_URL)
 
-    assert list(response.context["cl"].result_list) == [newer, older, decided]
-    assert response.context["pending_total"] == 2
+    assert list(response.context["cl"].result_list) == [sooner, later, newer, decided]
+    assert response.context["pending_total"] == 3
     assert response.context["pending_by_kind"] == [
         ("tool_call", "Tool call", 1),
-        ("gate", "Gate", 1),
+        ("gate", "Gate", 2),
     ]
     html = response.content.decode()
     assert 'id="pending-counts"' in html
@@ -297,20 +300,29 @@ def test_bulk_approve_approves_each_at_its_hash_and_reports_each_refusal(author,
     decided = _gate(author, "Already decided")
     approval_reject(approval=decided, actor=approver, reason="no")
 
-    response = login(approver).post(
+    client = login(approver)
+    selected = [first.pk, second.pk, decided.pk]
+    review = client.post(QUEUE_URL, {"action": "approve_selected", "_selected_action": selected})
+    assert fresh(first).status == fresh(second).status == ApprovalStatus.PENDING
+
+    response = client.post(
         QUEUE_URL,
         {
             "action": "approve_selected",
-            "_selected_action": [first.pk, second.pk, decided.pk],
+            "confirm": "yes",
+            "_selected_action": selected,
+            f"body_hash_{first.pk}": first.body_hash,
+            f"body_hash_{second.pk}": second.body_hash,
         },
         follow=True,
     )
 
+    assert review.status_code == 200 and first.body_hash in review.content.decode()
     assert fresh(first).status == fresh(second).status == ApprovalStatus.APPROVED
     assert fresh(decided).status == ApprovalStatus.REJECTED
     shown = page_messages(response)
     assert "Approved 2 approval(s)." in shown
-    assert any(m.startswith("“Already decided”: ") and "invalid_state" in m for m in shown)
+    assert "“Already decided”: skipped, already rejected." in shown
 
 
 def test_buttons_are_hidden_from_those_the_services_would_refuse(author, approver, login):

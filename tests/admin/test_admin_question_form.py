@@ -120,9 +120,14 @@ def test_the_admin_does_not_approve_a_question_without_its_answer(
         {"body_hash": question.body_hash},
         follow=True,
     )
-    bulk = client.post(
+    bulk = client.post(  # through the bulk review page, confirmed at the hash it shows
         reverse("admin:approvals_approval_changelist"),
-        {"action": "approve_selected", "_selected_action": [question.pk]},
+        {
+            "action": "approve_selected",
+            "confirm": "yes",
+            "_selected_action": [question.pk],
+            f"body_hash_{question.pk}": question.body_hash,
+        },
         follow=True,
     )
     answer_path = f"/api/v1/approvals/{question.pk}/answer/"
