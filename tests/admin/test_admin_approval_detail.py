@@ -1,0 +1,136 @@
+"""The approval detail page decides with context: the run and its inputs (linked), the
+steps before with their outputs (folded), what approving and rejecting do next, the payload
+rendered for people beside the raw JSON and full hash (folded), and a dry run that says the
+call cannot succeed keeps Approve shut on the page and on the server."""
+
+import pytest
+from django.urls import reverse
+from django.utils.html import escape
+
+from approvals.models import Approval, ApprovalStatus
+from playbooks.engine.runner import Advance, run_advance
+from playbooks.runs.starting import run_start
+from tests.admin.helpers import fresh, page_messages
+from tests.engine import tools_for_tests  # noqa: F401  (registers tools.test.count)
+
+CLEANUP_RULES = [
+    {"id": "email", "fields": ["email"], "normalize": ["strip", "lowercase"], "keep": "first"},
+    {
+        "id": "name_postcode",
+        "fields": ["name", "postcode"],
+        "normalize": ["strip"],
+        "keep": "first",
+    },
+]
+CLEANUP_SPEC = {
+    "name": "Cleanup alike",
+    "inputs": {"type": "object", "properties": {"dataset": {"type": "string"}}},
+    "tools": ["tools.test.count", "tools.studio.data.resolve_entities"],
+    "max_risk": "write",
+    "steps": [
+        {
+            "id": "profile",
+            "title": "Profile the dataset",
+            "tool": "tools.test.count",
+            "args": {"value": "{{ inputs.dataset }}"},
+        },
+        {
+            "id": "review_rules",
+            "title": "Review the proposed rules",
+            "approval": {
+                "title": "Approve entity-resolution rules",
+                "payload": {"rules": CLEANUP_RULES},
+            },
+        },
+        {
+            "id": "apply",
+            "title": "Apply the approved rules",
+            "tool": "tools.studio.data.resolve_entities",
+            "args": {
+                "dataset": "{{ inputs.dataset }}",
+                "rules": "{{ steps.review_rules.output.rules }}",
+                "output_path": "cleaned.csv",
+            },
+        },
+    ],
+}
+UNREACHABLE_POST_SPEC = {
+    "name": "Post the report",
+    "tools": ["tools.studio.http.post"],
+    "max_risk": "external_send",
+    "steps": [
+        {
+            "id": "post",
+            "title": "Post the report",
+            "tool": "tools.studio.http.post",
+            "args": {"url": "https://nowhere.invalid/hook", "json": {"rows": 3}},
+        }
+    ],
+    "approval_policy": {"external_send": {"mode": "approve", "undo_seconds": 30}},
+}
+
+
+def paused_approval(active_playbook, author, spec, inputs):
+    run = run_start(playbook=active_playbook(spec), actor=author, inputs=inputs)
+    assert run_advance(run_id=run.pk) == Advance.PAUSED
+    return Approval.objects.get(run=run, status=ApprovalStatus.PENDING)
+
+
+def _change_url(approval):
+    return reverse("admin:approvals_approval_change", args=[approval.pk])
+
+
+@pytest.mark.django_db
+def test_gate_shows_its_run_inputs_earlier_steps_and_what_follows(
+    active_playbook, author, approver, login
+):
+    gate = paused_approval(active_playbook, author, CLEANUP_SPEC, {"dataset": "customers.csv"})
+
+    html = login(approver).get(_change_url(gate)).content.decode()
+
+    run_url = reverse("admin:playbooks_run_change", args=[gate.run_id])
+    assert f'<a href="{run_url}" id="run-link">Cleanup alike' in html
+    assert escape('"dataset": "customers.csv"') in html
+    assert "Profile the dataset" in html and escape('"value": "customers.csv"') in html
+    assert '<details class="as-fold"><summary>Profile the dataset' in html
+    assert (
+        escape(
+            "next, “Apply the approved rules” (tools.studio.data.resolve_entities on "
+            "customers.csv, writing cleaned.csv) runs with it."
+        )
+        in html
+    )
+    assert "Rejecting fails the run with your reason." in html
+    # the rules as a table, the raw JSON and the full hash folded
+    assert "<caption>rules</caption>" in html
+    assert "<td>name_postcode</td><td>first</td><td>name, postcode</td><td>strip</td>" in html
+    assert '<details class="as-fold" id="raw-payload"><summary>Raw JSON</summary>' in html
+    assert '<details class="as-fold" id="full-hash">' in html and gate.body_hash in html
+    assert "dry-run-warning" not in html and 'id="approve-button">' in html
+
+
+@pytest.mark.django_db
+def test_a_dry_run_that_cannot_succeed_disables_approve_and_the_server_refuses(
+    active_playbook, author, approver, login
+):
+    call = paused_approval(active_playbook, author, UNREACHABLE_POST_SPEC, {})
+    assert "does not resolve" in call.dry_run["refused"]
+    client = login(approver)
+
+    html = client.get(_change_url(call)).content.decode()
+    response = client.post(
+        reverse("admin:approvals_approval_approve", args=[call.pk]),
+        {"body_hash": call.body_hash},
+        follow=True,
+    )
+
+    assert 'id="dry-run-warning"' in html and "nowhere.invalid does not resolve" in html
+    assert 'id="approve-button" disabled>' in html
+    assert (
+        '<strong class="as-method">POST</strong> <code>https://nowhere.invalid/hook</code>' in html
+    )
+    assert "Approving makes the call to tools.studio.http.post" in html
+    assert any("cannot succeed" in message for message in page_messages(response))
+    assert fresh(call).status == ApprovalStatus.PENDING
+    # rejecting stays open: it is how the approver ends a call that cannot succeed
+    assert 'id="reject-button"' in html
