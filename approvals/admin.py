@@ -30,6 +30,7 @@ from approvals.admin_decisions import ApprovalDecisionViews, question_widget
 from approvals.admin_display import approval_target, countdown, diff_block, payload_diff_lines
 from approvals.admin_payload import payload_view_html
 from approvals.admin_review import DRAFT_SESSION_KEY, ApprovalReviewViews, dry_run_blocker
+from approvals.admin_schema_form import schema_form_fields
 from approvals.context import approval_context
 from approvals.models import (
     Approval,
@@ -302,6 +303,9 @@ class ApprovalAdmin(
             reject_url=reverse("admin:approvals_approval_reject", args=[approval.pk]),
             scopes=ApprovalScope.choices if approval.kind == ApprovalKind.TOOL_CALL else [],
             editable=approval_payload_editable(approval),
+            schema_fields=schema_form_fields(approval)
+            if approval_payload_editable(approval)
+            else None,
             draft=pretty_json(approval.payload) if draft is None else draft,
         )
         return context

@@ -16,6 +16,7 @@ from agentstudio.accounts.admin import pretty_json
 from agentstudio.api.request_checks import json_loads_checked
 from agentstudio.errors import AppError, ErrorCode
 from approvals.admin_display import diff_block, payload_diff_lines
+from approvals.admin_schema_form import schema_form_payload_text
 from approvals.hashing import approval_body_hash
 from approvals.models import Approval
 from approvals.services.edit import approval_edited_payload_checked
@@ -117,16 +118,24 @@ class ApprovalReviewViews:
     review_template = "admin/approvals/approval/review_edit.html"
 
     def review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """POST {body_hash, payload, reason?, scope?}: the confirmation step of an edit.
+        """POST {body_hash, payload, reason?, scope?}, or the schema form's fields (editor=
+        schema) in place of payload: the confirmation step of an edit.
         Nothing is approved here; an invalid edit comes back to the page as a draft with
         the field that is wrong."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         approval = self.get_object(request, unquote(object_id))
+        from_form = request.POST.get("editor") == "schema"
         text = request.POST.get("payload", "")
-        ok, checked = self.run_service(request, lambda: edit_checked(approval, text))
+
+        def check() -> tuple[Any, str]:
+            posted = schema_form_payload_text(approval, request.POST) if from_form else text
+            return edit_checked(approval, posted)
+
+        ok, checked = self.run_service(request, check)
         if not ok:
-            request.session[DRAFT_SESSION_KEY.format(approval.pk)] = text
+            if not from_form:
+                request.session[DRAFT_SESSION_KEY.format(approval.pk)] = text
             return self._back_to(approval)
         payload, new_hash = checked
         if request.POST.get("body_hash", "") != approval.body_hash:

@@ -1,13 +1,17 @@
 """The approval detail page decides with context: the run and its inputs (linked), the
 steps before with their outputs (folded), what approving and rejecting do next, the payload
 rendered for people beside the raw JSON and full hash (folded), and a dry run that says the
-call cannot succeed keeps Approve shut on the page and on the server."""
+call cannot succeed keeps Approve shut on the page and on the server; a tool call's
+arguments are edited in a form built from the tool's inputSchema, an invalid edit refused
+naming its field."""
 
 import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from approvals.models import Approval, ApprovalStatus
+from approvals.hashing import approval_body_hash
+from approvals.models import Approval, ApprovalKind, ApprovalStatus
+from approvals.services import approval_create
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.runs.starting import run_start
 from tests.admin.helpers import fresh, page_messages
@@ -134,3 +138,62 @@ def test_a_dry_run_that_cannot_succeed_disables_approve_and_the_server_refuses(
     assert fresh(call).status == ApprovalStatus.PENDING
     # rejecting stays open: it is how the approver ends a call that cannot succeed
     assert 'id="reject-button"' in html
+
+
+def _post_call(author):
+    return approval_create(
+        organization=author.membership.organization,
+        kind=ApprovalKind.TOOL_CALL,
+        title="Post the report",
+        payload={
+            "tool": "tools.studio.http.post",
+            "arguments": {"url": "https://example.com/hook", "json": {"rows": 3}},
+        },
+        requested_by=author,
+        tool="tools.studio.http.post",
+        risk="external_send",
+    )
+
+
+@pytest.mark.django_db
+def test_a_tool_call_is_edited_in_a_form_from_its_input_schema(author, approver, login):
+    call = _post_call(author)
+    client = login(approver)
+    review_url = reverse("admin:approvals_approval_review", args=[call.pk])
+    form = {"body_hash": call.body_hash, "editor": "schema"}
+
+    html = client.get(_change_url(call)).content.decode()
+    review = client.post(
+        review_url,
+        {**form, "arg:url": "https://example.com/other", "arg:json": '{"rows": 4}'},
+    ).content.decode()
+
+    assert 'name="arg:url" id="field-url" value="https://example.com/hook"' in html
+    assert '<textarea name="arg:json" id="field-json"' in html
+    assert 'name="arg:headers"' in html  # optional, absent from the request: empty
+    edited = {
+        "tool": "tools.studio.http.post",
+        "arguments": {"url": "https://example.com/other", "json": {"rows": 4}},
+    }
+    assert f'id="edited-hash">{approval_body_hash(edited)}<' in review
+    assert escape('+    "url": "https://example.com/other"') in review
+    assert fresh(call).status == ApprovalStatus.PENDING
+
+
+@pytest.mark.django_db
+def test_an_invalid_edit_is_refused_naming_the_field(author, approver, login):
+    call = _post_call(author)
+    client = login(approver)
+    review_url = reverse("admin:approvals_approval_review", args=[call.pk])
+    form = {"body_hash": call.body_hash, "editor": "schema", "arg:json": "{}"}
+
+    bad_url = client.post(review_url, {**form, "arg:url": "ftp://example.com/x"}, follow=True)
+    bad_json = client.post(
+        review_url, {**form, "arg:url": "https://example.com/x", "arg:json": "{rows"}, follow=True
+    )
+
+    assert any("/url:" in message for message in page_messages(bad_url)), page_messages(bad_url)
+    assert any("/payload/arguments/json: not JSON" in m for m in page_messages(bad_json))
+    call = fresh(call)
+    assert call.status == ApprovalStatus.PENDING
+    assert call.payload["arguments"]["url"] == "https://example.com/hook"
