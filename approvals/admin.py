@@ -28,7 +28,7 @@ from agentstudio.accounts.admin import (
 from agentstudio.errors import AppError, ErrorCode
 from approvals.admin_decisions import ApprovalDecisionViews, question_widget
 from approvals.admin_display import approval_target, countdown, diff_block, payload_diff_lines
-from approvals.admin_payload import payload_view_html
+from approvals.admin_payload import payload_view_html, preview_html
 from approvals.admin_review import DRAFT_SESSION_KEY, ApprovalReviewViews, dry_run_blocker
 from approvals.admin_schema_form import schema_form_fields
 from approvals.context import approval_context
@@ -385,4 +385,7 @@ def run_context_for_page(approval: Approval) -> dict[str, Any] | None:
         "run_url": reverse("admin:playbooks_run_change", args=[run["id"]]) if run else "",
         "inputs_text": pretty_json(found.get("inputs")),
         "previous_steps": steps,
+        "preview_html": preview_html(
+            found.get("preview"), dry_run_blocker((found.get("preview") or {}).get("result"))
+        ),
     }

@@ -93,3 +93,69 @@ def payload_view_html(approval: Approval) -> SafeString | None:
     if view is None or view.get("kind") not in RENDERERS:
         return None
     return RENDERERS[view["kind"]](view)
+
+
+def _merge_groups_html(result: dict[str, Any]) -> SafeString:
+    """The rows each group would merge, the kept row marked, under the file's columns."""
+    columns = result.get("columns") or []
+    head = format_html_join("", "<th>{}</th>", ((column,) for column in ["row", *columns]))
+    groups = format_html_join(
+        "\n",
+        '<tbody class="as-merge-group"><tr><th colspan="{}">{} (rule {})</th></tr>{}</tbody>',
+        (
+            (
+                len(columns) + 1,
+                f"Group {number}: {len(group['rows'])} rows become 1",
+                group.get("rule", ""),
+                format_html_join(
+                    "\n",
+                    '<tr class="{}"><td>{}</td>{}</tr>',
+                    (
+                        (
+                            "as-kept" if row["kept"] else "as-merged",
+                            f"{row['row']}{' (kept)' if row['kept'] else ''}",
+                            format_html_join("", "<td>{}</td>", ((v,) for v in row["values"])),
+                        )
+                        for row in group["rows"]
+                    ),
+                ),
+            )
+            for number, group in enumerate(result.get("groups") or [], start=1)
+        ),
+    )
+    shown = len(result.get("groups") or [])
+    return format_html(
+        "<p>{} rows in, {} rows out; groups that would merge: {}{}.</p>"
+        '<table class="as-payload-table" id="merge-preview"><thead><tr>{}</tr></thead>{}</table>',
+        result.get("rows_in"),
+        result.get("rows_out"),
+        result.get("merged_groups"),
+        f" (the first {shown} shown)" if shown < (result.get("merged_groups") or 0) else "",
+        head,
+        groups,
+    )
+
+
+def preview_html(preview: dict[str, Any] | None, blocker: str) -> SafeString | None:
+    """The next step's dry run: merge groups as a table, anything else as JSON."""
+    if not preview:
+        return None
+    result = preview.get("result")
+    warning = (
+        format_html('<p class="as-warning">The dry run of the next step fails: {}.</p>', blocker)
+        if blocker
+        else ""
+    )
+    body = (
+        _merge_groups_html(result)
+        if isinstance(result, dict) and isinstance(result.get("groups"), list) and not blocker
+        else json_block(result)
+    )
+    return format_html(
+        '<div id="next-step-preview"><p>Dry run of the next step, “{}” ({}), with this payload:'
+        "</p>{}{}</div>",
+        preview.get("step", ""),
+        preview.get("tool", ""),
+        warning,
+        body,
+    )

@@ -1,7 +1,7 @@
 """The run context of an approval for the approval page (approvals.context), registered
 from PlaybooksConfig.ready(): the run, its inputs, the steps before the one waiting with
-their outputs, and in a sentence what approving and rejecting do next, from the run's
-pinned spec."""
+their outputs, in a sentence what approving and rejecting do next, from the run's pinned
+spec, and the next step's dry run where it has one (approval_preview)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from approvals.context import approval_context_register
 from approvals.models import Approval, ApprovalKind
 from playbooks.models import Run, RunStep
 from playbooks.models.runs import StepStatus
+from playbooks.runs.approval_preview import gate_next_step_preview
 from playbooks.spec.defaults import spec_effective_approval_policy
 
 INPUT_REFERENCE = re.compile(r"^\{\{\s*inputs\.(\w+)\s*\}\}$")
@@ -98,6 +99,11 @@ def run_approval_context(approval: Approval) -> dict[str, Any] | None:
         for step_id, row in latest.items()
     ]
     on_approve, on_reject = _outcomes(approval, run, position)
+    after = spec_steps[position + 1 :] if position is not None else []
+    following = after[0] if after else None
+    outputs = {
+        step_id: row.output for step_id, row in latest.items() if row.status == StepStatus.SUCCEEDED
+    }
     return {
         "run": {
             "id": str(run.pk),
@@ -109,6 +115,7 @@ def run_approval_context(approval: Approval) -> dict[str, Any] | None:
         "previous_steps": previous,
         "on_approve": on_approve,
         "on_reject": on_reject,
+        "preview": gate_next_step_preview(approval, run, following, outputs),
     }
 
 

@@ -13,6 +13,7 @@ from approvals.hashing import approval_body_hash
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
 from approvals.services import approval_create
 from playbooks.engine.runner import Advance, run_advance
+from playbooks.engine.workspace import run_workspace
 from playbooks.runs.starting import run_start
 from tests.admin.helpers import fresh, page_messages
 from tests.engine import tools_for_tests  # noqa: F401  (registers tools.test.count)
@@ -74,6 +75,20 @@ UNREACHABLE_POST_SPEC = {
 }
 
 
+CUSTOMERS_CSV = (
+    "customer_id,name,email,postcode\n"
+    "1,Ann Lee, ann@example.com ,N1 1AA\n"
+    "2,Bob Day,bob@example.com,E2 2BB\n"
+    "3,ANN LEE,ANN@example.com,N1 1AA\n"
+    "4,Cy Orr,cy@example.com,W3 3CC\n"
+)
+
+
+def upload_customers(approval) -> None:
+    """The run's uploaded dataset, as data-cleanup's input puts it in the workspace."""
+    (run_workspace(approval.run_id) / "customers.csv").write_text(CUSTOMERS_CSV)
+
+
 def paused_approval(active_playbook, author, spec, inputs):
     run = run_start(playbook=active_playbook(spec), actor=author, inputs=inputs)
     assert run_advance(run_id=run.pk) == Advance.PAUSED
@@ -89,6 +104,7 @@ def test_gate_shows_its_run_inputs_earlier_steps_and_what_follows(
     active_playbook, author, approver, login
 ):
     gate = paused_approval(active_playbook, author, CLEANUP_SPEC, {"dataset": "customers.csv"})
+    upload_customers(gate)
 
     html = login(approver).get(_change_url(gate)).content.decode()
 
@@ -111,6 +127,10 @@ def test_gate_shows_its_run_inputs_earlier_steps_and_what_follows(
     assert '<details class="as-fold" id="raw-payload"><summary>Raw JSON</summary>' in html
     assert '<details class="as-fold" id="full-hash">' in html and gate.body_hash in html
     assert "dry-run-warning" not in html and 'id="approve-button">' in html
+    # the apply step's dry run on the uploaded file: rows 1 and 3 are one customer
+    assert "4 rows in, 3 rows out; groups that would merge: 1." in html
+    assert '<tr class="as-kept"><td>1 (kept)</td><td>1</td><td>Ann Lee</td>' in html
+    assert '<tr class="as-merged"><td>3</td><td>3</td><td>ANN LEE</td>' in html
 
 
 @pytest.mark.django_db

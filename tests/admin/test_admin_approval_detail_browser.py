@@ -16,6 +16,7 @@ from tests.admin.test_admin_approval_detail import (
     CLEANUP_SPEC,
     UNREACHABLE_POST_SPEC,
     paused_approval,
+    upload_customers,
 )
 from tests.engine import tools_for_tests  # registers tools.test.notify; CALLS counts sends
 from tests.support.browser import admin_log_in, browser_launch, screenshot
@@ -45,7 +46,8 @@ def _decide_with_context(page: Page, base: str, gate) -> None:
         "Apply the approved rules” (tools.studio.data.resolve_entities on customers.csv, "
         "writing cleaned.csv)"
     )
-    expect(page.locator(".as-payload-table")).to_contain_text("name_postcode")
+    expect(page.locator(".field-payload_readable")).to_contain_text("name_postcode")
+    expect(page.locator("#merge-preview")).to_contain_text("ANN LEE")
     expect(page.locator("#raw-payload pre")).to_be_hidden()
     page.click("#raw-payload summary")
     expect(page.locator("#raw-payload pre")).to_be_visible()
@@ -93,6 +95,7 @@ def test_approver_decides_with_context_reviews_an_edit_and_sees_the_undo_countdo
     live_server, active_playbook, author, approver
 ):
     gate = paused_approval(active_playbook, author, CLEANUP_SPEC, {"dataset": "customers.csv"})
+    upload_customers(gate)
     unreachable = paused_approval(active_playbook, author, UNREACHABLE_POST_SPEC, {})
     send = paused_approval(active_playbook, author, NOTIFY_SPEC, {})
     base = live_server.url
