@@ -150,7 +150,9 @@ class ApprovalReviewViews:
             "opts": self.model._meta,
             "original": approval,
             "title": f"Review the edit of “{approval.title}”",
-            "diff": diff_block(payload_diff_lines(approval.payload, payload)),
+            "diff": diff_block(
+                payload_diff_lines(approval.payload, payload, labels=("requested", "edited"))
+            ),
             "payload_text": pretty_json(payload),
             "body_hash": approval.body_hash,
             "edited_hash": new_hash,
