@@ -27,7 +27,7 @@ from agentstudio.accounts.admin import (
 )
 from agentstudio.errors import AppError, ErrorCode
 from approvals.admin_bulk import BulkDecisionViews
-from approvals.admin_decisions import DRAFT_SESSION_KEY, ApprovalDecisionViews, question_widget
+from approvals.admin_decisions import ApprovalDecisionViews, question_widget
 from approvals.admin_display import approval_target, countdown, diff_block, payload_diff_lines
 from approvals.admin_inbox import (
     AwaitingMeFilter,
@@ -36,6 +36,10 @@ from approvals.admin_inbox import (
     run_link,
     time_left,
 )
+from approvals.admin_payload import payload_view_html, preview_html
+from approvals.admin_review import DRAFT_SESSION_KEY, ApprovalReviewViews, dry_run_blocker
+from approvals.admin_schema_form import schema_form_fields
+from approvals.context import approval_context
 from approvals.models import (
     Approval,
     ApprovalDecision,
@@ -79,7 +83,8 @@ REQUEST_FIELDS = (
     "expires_at",
     "expires_in",
 )
-PAYLOAD_FIELDS = ("payload_pretty", "body_hash_full", "hash_short")
+PAYLOAD_FIELDS = ("payload_pretty", "body_hash_full")
+OUTPUT_SHOWN_CHARS = 2000
 DECISION_FIELDS = (
     "decided_by_name",
     "decided_at",
@@ -103,7 +108,11 @@ class ApprovalDecisionInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 @admin.register(Approval)
 class ApprovalAdmin(
-    OrganizationScopedAdminMixin, BulkDecisionViews, ApprovalDecisionViews, admin.ModelAdmin
+    OrganizationScopedAdminMixin,
+    BulkDecisionViews,
+    ApprovalDecisionViews,
+    ApprovalReviewViews,
+    admin.ModelAdmin,
 ):
     """Approvers and admins of the organization work the queue; nothing here edits a field.
     Deciding goes through approval_approve / approval_reject / approval_undo, which check
@@ -137,6 +146,7 @@ class ApprovalAdmin(
     readonly_fields = (
         *REQUEST_FIELDS,
         *PAYLOAD_FIELDS,
+        "payload_readable",
         "payload_diff",
         "dry_run_pretty",
         *DECISION_FIELDS,
@@ -149,6 +159,8 @@ class ApprovalAdmin(
     def get_fieldsets(self, request: HttpRequest, obj: Approval | None = None) -> Any:
         """The diff, the dry run and the decision only when there is one to show."""
         payload_fields: tuple[str, ...] = PAYLOAD_FIELDS
+        if obj is not None and payload_view_html(obj) is not None:
+            payload_fields = ("payload_readable", *payload_fields)
         if obj is not None and self._previous_payload(obj) is not None:
             payload_fields += ("payload_diff",)
         if obj is not None and obj.dry_run is not None:
@@ -242,12 +254,23 @@ class ApprovalAdmin(
         return countdown(obj.expires_at, done="expired")
 
     @admin.display(description="payload")
+    def payload_readable(self, obj: Approval) -> SafeString | str:
+        return payload_view_html(obj) or "—"
+
+    @admin.display(description="raw payload")
     def payload_pretty(self, obj: Approval) -> SafeString:
-        return json_block(obj.payload)
+        return format_html(
+            '<details class="as-fold" id="raw-payload"><summary>Raw JSON</summary>{}</details>',
+            json_block(obj.payload),
+        )
 
     @admin.display(description="body hash (SHA-256)")
     def body_hash_full(self, obj: Approval) -> SafeString:
-        return code_block(obj.body_hash)
+        return format_html(
+            '<details class="as-fold" id="full-hash"><summary>{}</summary>{}</details>',
+            self.hash_short(obj),
+            code_block(obj.body_hash),
+        )
 
     @admin.display(description="changes")
     def payload_diff(self, obj: Approval) -> SafeString | str:
@@ -263,7 +286,17 @@ class ApprovalAdmin(
 
     @admin.display(description="dry run")
     def dry_run_pretty(self, obj: Approval) -> SafeString:
-        return json_block(obj.dry_run)
+        blocker = dry_run_blocker(obj.dry_run)
+        warning = (
+            format_html(
+                '<p class="as-warning" id="dry-run-warning">The dry run shows this call '
+                "cannot succeed: {}. Approve is disabled; edit the payload or reject it.</p>",
+                blocker,
+            )
+            if blocker
+            else ""
+        )
+        return format_html("{}{}", warning, json_block(obj.dry_run))
 
     @admin.display(description="response")
     def response_pretty(self, obj: Approval) -> SafeString:
@@ -308,9 +341,14 @@ class ApprovalAdmin(
         context.update(
             body_hash=approval.body_hash,
             approve_url=reverse("admin:approvals_approval_approve", args=[approval.pk]),
+            review_url=reverse("admin:approvals_approval_review", args=[approval.pk]),
+            blocked=dry_run_blocker(approval.dry_run),
             reject_url=reverse("admin:approvals_approval_reject", args=[approval.pk]),
             scopes=ApprovalScope.choices if approval.kind == ApprovalKind.TOOL_CALL else [],
             editable=approval_payload_editable(approval),
+            schema_fields=schema_form_fields(approval)
+            if approval_payload_editable(approval)
+            else None,
             draft=pretty_json(approval.payload) if draft is None else draft,
         )
         return context
@@ -346,6 +384,7 @@ class ApprovalAdmin(
         extra_context = {
             **(extra_context or {}),
             "decision": self.decision_context(request, approval),
+            "run_context": run_context_for_page(approval),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -358,9 +397,38 @@ class ApprovalAdmin(
             )
             for name, view in (
                 ("approve", self.approve_view),
+                ("review", self.review_view),
                 ("reject", self.reject_view),
                 ("undo", self.undo_view),
                 ("answer", self.answer_view),
             )
         ]
         return custom + super().get_urls()
+
+
+def run_context_for_page(approval: Approval) -> dict[str, Any] | None:
+    """The run context a provider gives (approvals.context), with the run's admin link and
+    each step's output as folded text, cut at OUTPUT_SHOWN_CHARS."""
+    found = approval_context(approval) if approval is not None else None
+    if found is None:
+        return None
+    run = found.get("run") or {}
+    steps = []
+    for step in found.get("previous_steps", []):
+        text = pretty_json(step.get("output"))
+        steps.append(
+            {
+                **step,
+                "output_text": text[:OUTPUT_SHOWN_CHARS],
+                "cut": max(len(text) - OUTPUT_SHOWN_CHARS, 0),
+            }
+        )
+    return {
+        **found,
+        "run_url": reverse("admin:playbooks_run_change", args=[run["id"]]) if run else "",
+        "inputs_text": pretty_json(found.get("inputs")),
+        "previous_steps": steps,
+        "preview_html": preview_html(
+            found.get("preview"), dry_run_blocker((found.get("preview") or {}).get("result"))
+        ),
+    }

@@ -4,7 +4,6 @@ reports its refusal as a message, never a 500."""
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -14,8 +13,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.urls import reverse
 
 from agentstudio.accounts.roles import can_decide_approvals
-from agentstudio.api.request_checks import json_loads_checked
 from agentstudio.errors import AppError, ErrorCode
+from approvals.admin_review import DRAFT_SESSION_KEY, confirmed_edit, dry_run_refusal
 from approvals.models import Approval, ApprovalKind
 from approvals.services import (
     approval_answer,
@@ -24,8 +23,6 @@ from approvals.services import (
     approval_reject,
     approval_undo,
 )
-
-DRAFT_SESSION_KEY = "approval-draft-{}"
 
 
 class ApprovalDecisionViews:
@@ -37,29 +34,39 @@ class ApprovalDecisionViews:
         return can_decide_approvals(request.user)
 
     def approve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """POST {body_hash, reason?, scope?, payload?}: body_hash is the one rendered on the
-        page; payload (JSON text) is an edit approved at once. A refused edit is kept as a
-        draft for the page, so the approver can fix it instead of typing it again."""
+        """POST {body_hash, reason?, scope?, payload?, edited_hash?}: body_hash is the one
+        rendered on the page; payload (JSON text) is an edit, approved only with the
+        edited_hash its review step showed. A refused edit is kept as a draft for the page,
+        so the approver can fix it instead of typing it again. A dry run that says the call
+        cannot succeed refuses it here too, not only on the page. An approved call with an
+        undo window stays on its page, where the countdown and Undo are."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         approval = self.get_object(request, unquote(object_id))
         edited_text = request.POST.get("payload")
-        ok, decided = self.run_service(
-            request,
-            lambda: approval_approve(
+
+        def call() -> Approval:
+            dry_run_refusal(approval)
+            payload = None
+            if edited_text is not None:
+                payload = confirmed_edit(approval, edited_text, request.POST.get("edited_hash", ""))
+            return approval_approve(
                 approval=approval,
                 actor=request.user,
                 body_hash=request.POST.get("body_hash", ""),
                 reason=request.POST.get("reason", ""),
-                payload=None if edited_text is None else edited_payload(edited_text),
+                payload=payload,
                 scope=request.POST.get("scope") or None,
-            ),
-        )
+            )
+
+        ok, decided = self.run_service(request, call)
         if not ok:
             if edited_text is not None:
                 request.session[DRAFT_SESSION_KEY.format(approval.pk)] = edited_text
             return self._back_to(approval)
         self.message_user(request, self.approved_message(decided), messages.SUCCESS)
+        if decided.undo_until is not None:
+            return self._back_to(decided)
         return HttpResponseRedirect(reverse("admin:approvals_approval_changelist"))
 
     def reject_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -136,28 +143,6 @@ class ApprovalDecisionViews:
 
     def _back_to(self, approval: Approval) -> HttpResponse:
         return HttpResponseRedirect(reverse("admin:approvals_approval_change", args=[approval.pk]))
-
-
-def _not_json(constant: str) -> Any:
-    """NaN and Infinity are accepted by Python's parser but are not JSON (nor storable)."""
-    raise json.JSONDecodeError(f"{constant} is not JSON", constant, 0)
-
-
-def edited_payload(text: str) -> Any:
-    """The edited payload from the page's textarea; text that is not JSON, or that the
-    database could not store (the API parser's refusals), is refused like any other invalid
-    edit, before the service is called."""
-    try:
-        return json_loads_checked(
-            text, prefix="/payload", where="edited payload", parse_constant=_not_json
-        )
-    except json.JSONDecodeError as error:
-        raise AppError(
-            ErrorCode.VALIDATION_ERROR,
-            f"The edited payload is not valid JSON: {error.msg} at line {error.lineno}, "
-            f"column {error.colno}.",
-            details=[{"path": "/payload", "message": "not JSON"}],
-        ) from error
 
 
 def question_widget(approval: Approval) -> tuple[str, list[Any]]:

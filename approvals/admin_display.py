@@ -35,14 +35,16 @@ def approval_target(payload: Any) -> str:
     return ""
 
 
-def payload_diff_lines(previous: Any, current: Any) -> list[str]:
+def payload_diff_lines(
+    previous: Any, current: Any, *, labels: tuple[str, str] = ("previous", "current")
+) -> list[str]:
     """A unified diff of the two payloads as the page prints them (pretty JSON)."""
     return list(
         difflib.unified_diff(
             pretty_json(previous).splitlines(),
             pretty_json(current).splitlines(),
-            fromfile="previous",
-            tofile="current",
+            fromfile=labels[0],
+            tofile=labels[1],
             lineterm="",
         )
     )

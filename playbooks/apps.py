@@ -17,6 +17,10 @@ class PlaybooksConfig(AppConfig):
         # What approvals' decisions do to playbooks and runs is this app's rule; approvals
         # dispatches to it through its effects registry and imports nothing of playbooks.
         run_approval_effects_register()
+        # The approval page shows the run around an approval through approvals.context.
+        from playbooks.runs.approval_context import run_approval_context_register
+
+        run_approval_context_register()
         # The broker reaches runs (scope, workspace, recording a call made through the API)
         # through the RunAccess tools defines and this app implements; tools imports nothing
         # of playbooks.

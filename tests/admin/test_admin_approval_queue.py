@@ -3,6 +3,7 @@ a flat query count), the detail page (target, payload, hashes, countdown, diff, 
 and the decisions it offers (edit and approve, reject, undo, bulk approve), each through
 the services."""
 
+import re
 from datetime import timedelta
 
 from django.db import connection
@@ -31,6 +32,10 @@ def _change_url(approval):
 
 def _approve_url(approval):
     return reverse("admin:approvals_approval_approve", args=[approval.pk])
+
+
+def _review_url(approval):
+    return reverse("admin:approvals_approval_review", args=[approval.pk])
 
 
 def _gate(author, title="Approve the rules", payload=None, **fields):
@@ -211,14 +216,18 @@ def test_edit_then_approve_approves_the_edited_payload_and_its_hash(author, appr
     client = login(approver)
     html = client.get(_change_url(approval)).content.decode()
     edited = {"rules": ["merge on email", "merge on phone"]}
+    edit = {
+        "body_hash": rendered_body_hash(html),
+        "payload": '{"rules": ["merge on email", "merge on phone"]}',
+    }
 
+    review = client.post(_review_url(approval), edit).content.decode()
+    assert fresh(approval).status == ApprovalStatus.PENDING  # reviewing approves nothing
+    assert escape('+    "merge on phone"') in review
+    edited_hash = re.search(r'name="edited_hash" value="([0-9a-f]{64})"', review).group(1)
+    assert edited_hash == approval_body_hash(edited)
     response = client.post(
-        _approve_url(approval),
-        {
-            "body_hash": rendered_body_hash(html),
-            "payload": '{"rules": ["merge on email", "merge on phone"]}',
-        },
-        follow=True,
+        _approve_url(approval), {**edit, "edited_hash": edited_hash}, follow=True
     )
 
     assert response.redirect_chain[-1][0] == QUEUE_URL
@@ -227,6 +236,24 @@ def test_edit_then_approve_approves_the_edited_payload_and_its_hash(author, appr
     assert approval.body_hash == approval_body_hash(edited)
     decision = approval.decisions.get(action=ApprovalDecision.Action.APPROVE)
     assert decision.previous_payload == {"rules": ["merge on email"]}
+
+
+def test_an_edit_is_approved_only_with_the_hash_its_review_showed(author, approver, login):
+    approval = _gate(author)
+    client = login(approver)
+    edit = {"body_hash": approval.body_hash, "payload": '{"rules": ["merge on phone"]}'}
+
+    unreviewed = client.post(_approve_url(approval), edit, follow=True)
+    other = client.post(
+        _approve_url(approval),
+        {**edit, "edited_hash": approval_body_hash({"rules": ["merge on fax"]})},
+        follow=True,
+    )
+
+    assert any("Review the edit first" in m for m in page_messages(unreviewed))
+    assert any("not the one you reviewed" in m for m in page_messages(other))
+    assert fresh(approval).status == ApprovalStatus.PENDING
+    assert fresh(approval).payload == {"rules": ["merge on email"]}
 
 
 def test_invalid_json_changes_nothing_and_keeps_the_draft(author, approver, login):

@@ -1,7 +1,7 @@
 """The approval queue in a real browser (Playwright driving Debian's chromium) against a live
-server: an approver edits and approves a gate, rejects another after an empty reason is
-refused, and undoes an external send inside its undo window. A missing chromium fails the
-test: it is installed by .ci/run, never skipped."""
+server: an approver edits a gate, reviews the edit and approves it, rejects another after an
+empty reason is refused, and undoes an external send inside its undo window. A missing
+chromium fails the test: it is installed by .ci/run, never skipped."""
 
 import pytest
 from django.urls import reverse
@@ -56,7 +56,9 @@ def _edit_and_approve(page: Page, base: str, gate) -> None:
     _open(page, base, gate)
     expect(page.locator("#decision-hash")).to_have_text(gate.body_hash)
     page.fill("#edit-payload", '{"rules": ["merge on email", "merge on phone"]}')
-    page.click("#edit-approve-button")
+    page.click("#review-edit-button")
+    expect(page.locator("#edited-hash")).to_have_text(approval_body_hash(EDITED_RULES))
+    page.click("#confirm-approve-button")
     expect(page.locator(".messagelist")).to_contain_text("Approved “Approve the rules”")
 
 

@@ -13,6 +13,7 @@ from tools.ai_services.draft import draft_playbook, draft_playbook_text
 from tools.ai_services.refine import refine_prompt, refine_prompt_text
 from tools.builtin.costs import costs_allocate, data_variances
 from tools.builtin.data import data_profile, data_resolve_entities
+from tools.builtin.entity_preview import data_resolve_entities_dry_run
 from tools.builtin.files import files_list, files_read, files_write
 from tools.builtin.http import (
     http_fetch,
@@ -58,6 +59,7 @@ BUILTIN_RESULT_TEXTS: dict[str, Callable[[Any], str]] = {
 BUILTIN_DRY_RUNS: dict[str, ToolImplementation] = {
     "tools.studio.http.post": http_post_dry_run,
     "tools.studio.notify.slack": notify_slack_dry_run,
+    "tools.studio.data.resolve_entities": data_resolve_entities_dry_run,
 }
 
 __all__ = [

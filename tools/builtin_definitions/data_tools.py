@@ -195,5 +195,5 @@ STUDIO_DATA_RESOLVE_ENTITIES = ToolDefinition(
     idempotent=True,
     untrusted_output=False,
     open_world=False,
-    has_dry_run=False,
+    has_dry_run=True,
 )
