@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
+from openpyxl import load_workbook
 
 from playbooks.engine.workspace import run_workspace
 from playbooks.models import Artifact, Run
@@ -57,12 +58,10 @@ def csv_rows(path: Path) -> list[list[Any]]:
 
 
 def xlsx_rows(path: Path) -> list[list[Any]]:
-    from openpyxl import load_workbook
-
     workbook = load_workbook(path, read_only=True, data_only=True)
     try:
         sheet = workbook.worksheets[0]
-        return [
+        rows = [
             list(row)
             for row in sheet.iter_rows(
                 max_row=PREVIEW_ROWS + 1, max_col=PREVIEW_COLUMNS, values_only=True
@@ -70,6 +69,11 @@ def xlsx_rows(path: Path) -> list[list[Any]]:
         ]
     finally:
         workbook.close()
+    width = max(
+        (index + 1 for row in rows for index, value in enumerate(row) if value is not None),
+        default=0,
+    )
+    return [row[:width] for row in rows]
 
 
 def read_text(path: Path) -> str:

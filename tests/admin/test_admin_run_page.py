@@ -1,14 +1,16 @@
 """The run page at a glance: titled by playbook and start time, a timeline bar per step with
-who decided its gate, artifacts previewed (Markdown rendered safely, CSV's first rows), long
-step outputs folded; the playbook page's versions with diffs and its recent runs."""
+who decided its gate, artifacts previewed (Markdown rendered safely, CSV's and xlsx's first
+rows), long step outputs folded; the playbook page's versions with diffs and its recent runs."""
 
 import json
 import re
 from html import unescape
 
 from django.urls import reverse
+from openpyxl import Workbook
 
-from playbooks.models import Run, RunStep
+from playbooks.engine.workspace import run_workspace
+from playbooks.models import Artifact, Run, RunStep
 from playbooks.services import playbook_activate_as_system, playbook_demote, playbook_update
 from playbooks.spec.checked import spec_check
 from tests.admin.helpers import WRITE_SPEC, finished_report_run
@@ -117,3 +119,31 @@ def test_the_playbook_page_shows_versions_with_diffs_and_recent_runs(
     assert reverse("admin:playbooks_run_change", args=[run.pk]) in recent
     assert "Succeeded" in recent
     assert "$0.00" in recent
+
+
+def test_an_xlsx_artifact_shows_its_first_rows(
+    active_playbook, author, approver, admin_user, login
+):
+    run = finished_report_run(active_playbook, author, approver)
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["region", "cost"])
+    for number in range(1, 31):
+        sheet.append([f"region-{number}", number * 1.5])
+    target = run_workspace(run.pk) / "costs.xlsx"
+    workbook.save(target)
+    Artifact.objects.create(
+        run=run,
+        path="costs.xlsx",
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        size=target.stat().st_size,
+        sha256="0" * 64,
+        step_id="write_data",
+    )
+
+    html = _run_page(login(admin_user), run)
+
+    table = re.search(r'data-path="costs.xlsx".*?</table>', html, re.DOTALL).group(0)
+    assert "<th>region</th><th>cost</th>" in table
+    assert "<td>region-10</td><td>15</td>" in table
+    assert "region-11" not in table
