@@ -28,6 +28,7 @@ from agentstudio.accounts.admin import (
 from agentstudio.errors import AppError, ErrorCode
 from approvals.admin_decisions import DRAFT_SESSION_KEY, ApprovalDecisionViews, question_widget
 from approvals.admin_display import approval_target, countdown, diff_block, payload_diff_lines
+from approvals.admin_rules_display import decision_rules_field
 from approvals.models import (
     Approval,
     ApprovalDecision,
@@ -67,6 +68,7 @@ REQUEST_FIELDS = (
     "playbook_link",
     "step",
     "requested_by_name",
+    "decision_rules",
     "created_at",
     "expires_at",
     "expires_in",
@@ -123,6 +125,7 @@ class ApprovalAdmin(OrganizationScopedAdminMixin, ApprovalDecisionViews, admin.M
     actions = ("approve_selected",)
     requested_by_name = user_display("requested_by", "requested by")
     decided_by_name = user_display("decided_by", "decided by")
+    decision_rules = decision_rules_field
 
     def get_fieldsets(self, request: HttpRequest, obj: Approval | None = None) -> Any:
         """The diff, the dry run and the decision only when there is one to show."""

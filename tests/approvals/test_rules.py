@@ -9,8 +9,8 @@ from django.db import connection
 from django.utils import timezone
 
 from agentstudio.accounts.models import Role
-from agentstudio.celery import app as celery_app
 from agentstudio.audit.models import AuditEvent
+from agentstudio.celery import app as celery_app
 from agentstudio.errors import AppError
 from approvals.models import Approval, ApprovalRuleDefault, ApprovalVote
 from approvals.services import approval_approve, approval_edit
