@@ -346,6 +346,7 @@ LOGGING = logging_config(level=LOG_LEVEL)
 CELERY_BEAT_SCHEDULE = {
     "approvals-expire-overdue": {"task": "approvals.expire_overdue", "schedule": 30.0},
     "approvals-remind-expiring": {"task": "approvals.remind_expiring", "schedule": 60.0},
+    "approvals-escalate-due": {"task": "approvals.escalate_due", "schedule": 30.0},
     "runs-requeue-stalled": {
         "task": "runs.requeue_stalled",
         "schedule": env.float("AGENTSTUDIO_REQUEUE_INTERVAL_SECONDS", default=5.0),

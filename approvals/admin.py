@@ -38,6 +38,7 @@ from approvals.admin_inbox import (
 )
 from approvals.admin_payload import payload_view_html, preview_html
 from approvals.admin_review import DRAFT_SESSION_KEY, ApprovalReviewViews, dry_run_blocker
+from approvals.admin_rules_display import decision_rules_field
 from approvals.admin_schema_form import schema_form_fields
 from approvals.context import approval_context
 from approvals.models import (
@@ -79,6 +80,7 @@ REQUEST_FIELDS = (
     "playbook_link",
     "step",
     "requested_by_name",
+    "decision_rules",
     "created_at",
     "expires_at",
     "expires_in",
@@ -155,6 +157,7 @@ class ApprovalAdmin(
     requested_by_name = user_display("requested_by", "requested by")
     requester = user_display("requested_by", "requester")
     decided_by_name = user_display("decided_by", "decided by")
+    decision_rules = decision_rules_field
 
     def get_fieldsets(self, request: HttpRequest, obj: Approval | None = None) -> Any:
         """The diff, the dry run and the decision only when there is one to show."""

@@ -47,6 +47,9 @@ _hooks: dict[str, Callable[..., Any]] = {}
 # arguments against the tool's inputSchema, answering a question with a file, which approved
 # approvals a run still waits to see released once their undo window closed (a filter).
 RUN_APPROVAL_POLICY = "run_approval_policy"
+# run_approval_rules(run=, kind=, step=, risk=): the who-decides rules the run's spec
+# declares for an approval about to be created (approval_policy, or a gate's `approval:`).
+RUN_APPROVAL_RULES = "run_approval_rules"
 RUN_ON_EXPIRE = "run_on_expire"
 TOOL_ARGUMENTS_PROBLEMS = "tool_arguments_problems"
 QUESTION_ANSWER_WITH_FILE = "question_answer_with_file"
@@ -54,6 +57,7 @@ RUNS_AWAITING_RELEASE = "runs_awaiting_release"
 HOOKS = frozenset(
     {
         RUN_APPROVAL_POLICY,
+        RUN_APPROVAL_RULES,
         RUN_ON_EXPIRE,
         TOOL_ARGUMENTS_PROBLEMS,
         QUESTION_ANSWER_WITH_FILE,

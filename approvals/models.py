@@ -91,6 +91,15 @@ class Approval(FSMModelMixin, models.Model):
     reminded_at = models.DateTimeField(
         null=True, blank=True, help_text="When deciders were reminded that it expires soon."
     )
+    rules = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Who decides, fixed at creation (approvals.rules): approvers, "
+        "exclude_requester, required_approvals, escalate_after_seconds, escalate_to.",
+    )
+    escalated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it waited long enough for its escalate_to."
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -176,6 +185,7 @@ class ApprovalDecision(models.Model):
 
     class Action(models.TextChoices):
         EDIT = "edit"
+        VOTE = "vote"
         APPROVE = "approve"
         REJECT = "reject"
         ANSWER = "answer"
@@ -200,3 +210,65 @@ class ApprovalDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor or 'system'}"
+
+
+class ApprovalVote(models.Model):
+    """One approver's approval of one hash while more are required (M-of-N). Votes for the
+    current body_hash count; an edit deletes them, so the count starts again."""
+
+    approval = models.ForeignKey(Approval, on_delete=models.CASCADE, related_name="votes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    body_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["approval", "user", "body_hash"], name="one_vote_per_user_and_hash"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} approved {self.body_hash[:12]}"
+
+
+class ApprovalRuleDefault(models.Model):
+    """An organization's default rules for one risk class or approval kind, under what a
+    playbook's approval_policy (or a gate's `approval:`) says. Empty fields keep the
+    built-in default (approvals.rules.BUILT_IN_RULES)."""
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="approval_rule_defaults"
+    )
+    applies_to = models.CharField(
+        max_length=24,
+        help_text="A risk class (read ... secret) for tool calls, or an approval kind "
+        "(gate, question, budget, promotion, review, outcome_unknown).",
+    )
+    approvers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Roles or usernames who may decide, e.g. ["admin", "alice"]; empty: '
+        "approvers and admins.",
+    )
+    exclude_requester = models.BooleanField(
+        null=True, blank=True, help_text="Whether the run's starter or requester may not decide."
+    )
+    required_approvals = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Distinct approvers who must approve the same hash."
+    )
+    escalate_after_seconds = models.PositiveIntegerField(null=True, blank=True)
+    escalate_to = models.JSONField(
+        default=list, blank=True, help_text="Roles or usernames who may decide once escalated."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "applies_to"], name="one_rule_default_per_org_and_class"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Rules for {self.applies_to}"

@@ -12,6 +12,7 @@ import structlog
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agentstudio.accounts.models import Membership, Role
@@ -19,11 +20,13 @@ from agentstudio.json_encoding import json_dumps
 from agentstudio.webhooks import hmac_sha256, signed_post
 from approvals.models import Approval, ApprovalStatus
 from approvals.risk import RiskClass
+from approvals.rules import approval_rules_deciders
 
 _log = structlog.get_logger("agentstudio.approvals")
 
 REQUESTED = "approval.requested"
 EXPIRING = "approval.expiring"
+ESCALATED = "approval.escalated"
 
 
 def approval_notify_on_commit(approval: Approval, event: str) -> None:
@@ -32,7 +35,7 @@ def approval_notify_on_commit(approval: Approval, event: str) -> None:
     burst of approvals does not fill the workers' queue with no-ops."""
     from approvals.tasks import approval_notify_task
 
-    if not settings.AGENTSTUDIO_APPROVAL_WEBHOOK_URL and not _decider_emails(approval):
+    if not settings.AGENTSTUDIO_APPROVAL_WEBHOOK_URL and not _decider_emails(approval, event):
         return
     approval_id = str(approval.pk)
     transaction.on_commit(lambda: approval_notify_task.delay(approval_id, event))
@@ -78,20 +81,26 @@ def _send_webhook(notification: dict[str, Any]) -> None:
         _log.warning("approval webhook refused: its URL is not allowed", url=url)
 
 
-def _decider_emails(approval: Approval) -> list[str]:
-    """Admins of the organization, and approvers unless only an admin may decide."""
-    roles = [Role.ADMIN] if approval.risk == RiskClass.ADMIN else [Role.ADMIN, Role.APPROVER]
-    emails = Membership.objects.filter(
-        organization_id=approval.organization_id, role__in=roles
-    ).values_list("user__email", flat=True)
+def _decider_emails(approval: Approval, event: str) -> list[str]:
+    """The deciders its rules allow (approvals.rules): admins and approvers by default, only
+    admins for admin-class calls, never an excluded requester; on an escalation, the
+    escalate_to deciders."""
+    deciders = approval_rules_deciders(approval, escalated=event == ESCALATED)
+    if approval.risk == RiskClass.ADMIN:
+        deciders &= Q(role=Role.ADMIN)
+    emails = Membership.objects.filter(deciders).values_list("user__email", flat=True)
     return sorted({email for email in emails if email})
 
 
 def _send_email(approval: Approval, notification: dict[str, Any]) -> None:
-    recipients = _decider_emails(approval)
+    recipients = _decider_emails(approval, notification["event"])
     if not recipients:
         return
-    lead = "waits for a decision" if notification["event"] == REQUESTED else "expires soon"
+    lead = {
+        REQUESTED: "waits for a decision",
+        EXPIRING: "expires soon",
+        ESCALATED: "was escalated to you",
+    }[notification["event"]]
     send_mail(
         subject=f"[Agent Studio] {approval.title} {lead}"[:200],
         message=(
@@ -127,7 +136,7 @@ def approvals_remind_expiring(*, now: Any = None) -> int:
         expires_at__lte=now + lead,
     )
     count = 0
-    for approval in list(due.only("pk", "organization_id", "risk")):
+    for approval in list(due.only("pk", "organization_id", "risk", "rules", "requested_by_id")):
         with transaction.atomic():
             claimed = Approval.objects.filter(pk=approval.pk, reminded_at__isnull=True).update(
                 reminded_at=now

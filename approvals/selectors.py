@@ -16,7 +16,9 @@ def approval_list_visible(*, user: Any) -> QuerySet[Approval]:
     approvals = Approval.objects.filter(organization_id=membership.organization_id)
     if not can_decide_approvals(user):
         approvals = approvals.filter(requested_by=user)
-    return approvals.select_related("playbook", "requested_by", "decided_by")
+    return approvals.select_related("playbook", "requested_by", "decided_by").prefetch_related(
+        "votes__user"
+    )
 
 
 def approval_queue_ordering(queryset: QuerySet[Approval]) -> QuerySet[Approval]:

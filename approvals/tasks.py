@@ -9,6 +9,7 @@ from approvals.services import (
     approvals_expire_overdue,
     approvals_release_after_undo,
 )
+from approvals.services.escalation import approvals_escalate_due
 
 
 @shared_task(name="approvals.expire_overdue", ignore_result=True)
@@ -31,6 +32,12 @@ def approval_notify_task(approval_id: str, event: str) -> bool:
 @shared_task(name="approvals.remind_expiring", ignore_result=True)
 def approvals_remind_expiring_task() -> int:
     return approvals_remind_expiring()
+
+
+@shared_task(name="approvals.escalate_due", ignore_result=True)
+def approvals_escalate_due_task() -> int:
+    """Beat: escalates approvals that waited their escalate_after_seconds."""
+    return approvals_escalate_due()
 
 
 @shared_task(name="approvals.undo_window_closed", acks_late=True, ignore_result=True)

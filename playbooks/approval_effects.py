@@ -13,6 +13,7 @@ from approvals.effects import (
     API_CALL_STEP,
     QUESTION_ANSWER_WITH_FILE,
     RUN_APPROVAL_POLICY,
+    RUN_APPROVAL_RULES,
     RUN_ON_EXPIRE,
     RUNS_AWAITING_RELEASE,
     approval_effect_register,
@@ -23,6 +24,7 @@ from playbooks.models import RunStatus
 from playbooks.runs.decisions import run_apply_decision, run_note_reopened
 from playbooks.runs.files import question_answer_with_file
 from playbooks.services import playbook_activate_from_approval
+from playbooks.spec.approval_rules import spec_declared_approval_rules
 from playbooks.spec.defaults import spec_effective_approval_policy
 
 # Every kind a run step waits on; a tool call made through the API is playbooks.runs.tool_calls'
@@ -60,6 +62,12 @@ def run_approval_policy(*, approval: Approval) -> dict[str, dict[str, Any]]:
     return spec_effective_approval_policy(approval.run.version.spec)
 
 
+def run_approval_rules(*, run: Any, kind: str, step: str, risk: str) -> dict[str, Any]:
+    """Who decides an approval about to open for this run, as its pinned spec declares."""
+    spec = run.version.spec if run.version_id else None
+    return spec_declared_approval_rules(spec, kind=kind, step=step, risk=risk)
+
+
 def run_on_expire(*, approval: Approval) -> str:
     """What an unanswered call of the approval's run counts as: `fail` (the default) ends
     the run, `reject` tells the agent it was refused."""
@@ -80,6 +88,7 @@ def run_approval_effects_register() -> None:
         kinds=RUN_KINDS, decided=run_approval_decided, reopened=run_approval_reopened
     )
     approval_hook_register(name=RUN_APPROVAL_POLICY, handler=run_approval_policy)
+    approval_hook_register(name=RUN_APPROVAL_RULES, handler=run_approval_rules)
     approval_hook_register(name=RUN_ON_EXPIRE, handler=run_on_expire)
     approval_hook_register(name=QUESTION_ANSWER_WITH_FILE, handler=question_answer_with_file)
     approval_hook_register(name=RUNS_AWAITING_RELEASE, handler=runs_awaiting_release)

@@ -132,6 +132,15 @@ def approval_decided(*, approval: Any, actor: Any, decision: str, reason: str = 
     )
 
 
+def approval_escalated(*, approval: Any, escalate_to: list[str]) -> None:
+    _org_event(
+        approval.organization,
+        "approval.escalated",
+        None,
+        {"approval": str(approval.pk), "kind": approval.kind, "escalate_to": escalate_to},
+    )
+
+
 def secret_written(*, organization: Any, actor: Any, name: str, created: bool) -> None:
     """A vault entry was created or replaced (its value never enters the audit log)."""
     _org_event(

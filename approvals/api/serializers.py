@@ -3,7 +3,20 @@
 from rest_framework import serializers
 
 from agentstudio.api.fields import AnyJSONField, StrictCharField, StrictRegexField
-from approvals.models import Approval, ApprovalScope
+from approvals.models import Approval, ApprovalScope, ApprovalVote
+from approvals.rules import approval_required_approvals
+
+
+class ApprovalVoteSerializer(serializers.ModelSerializer):
+    """One approver's approval of one hash while several are required."""
+
+    user = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    at = serializers.DateTimeField(source="created_at", read_only=True)
+
+    class Meta:
+        model = ApprovalVote
+        fields = ["user", "body_hash", "at"]
+        read_only_fields = fields
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
@@ -17,6 +30,8 @@ class ApprovalSerializer(serializers.ModelSerializer):
         read_only=True, allow_null=True, slug_field="username"
     )
     run = serializers.SerializerMethodField()
+    required_approvals = serializers.SerializerMethodField()
+    approvals = ApprovalVoteSerializer(source="votes", many=True, read_only=True)
 
     class Meta:
         model = Approval
@@ -42,9 +57,15 @@ class ApprovalSerializer(serializers.ModelSerializer):
             "reason",
             "response",
             "result",
+            "required_approvals",
+            "approvals",
+            "escalated_at",
             "created_at",
         ]
         read_only_fields = fields
+
+    def get_required_approvals(self, approval: Approval) -> int:
+        return approval_required_approvals(approval)
 
     def get_run(self, approval: Approval) -> str | None:
         run_id = getattr(approval, "run_id", None)

@@ -10,12 +10,14 @@ from agentstudio.accounts.roles import can_decide_approvals, user_membership
 from agentstudio.errors import AppError, ErrorCode
 from approvals.models import Approval, ApprovalKind, ApprovalStatus
 from approvals.risk import RiskClass
+from approvals.rules import approval_rules_refusal
 
 REASON_MAX_LENGTH = 2000
 
 
 def approval_assert_can_decide(*, approval: Approval, actor: AbstractUser) -> None:
-    """Approvers and admins of the organization; admin-class tools only by admins."""
+    """Approvers and admins of the organization; admin-class tools only by admins; then the
+    approval's own rules (approvers, exclude_requester, escalate_to: approvals.rules)."""
     membership = user_membership(actor)
     if membership is None or membership.organization_id != approval.organization_id:
         raise AppError(ErrorCode.NOT_FOUND, "Not found.")
@@ -32,6 +34,9 @@ def approval_assert_can_decide(*, approval: Approval, actor: AbstractUser) -> No
             ErrorCode.PERMISSION_DENIED,
             "You requested this promotion; another approver must decide it.",
         )
+    refusal = approval_rules_refusal(approval, membership)
+    if refusal is not None:
+        raise AppError(ErrorCode.PERMISSION_DENIED, refusal)
 
 
 def approval_assert_pending(approval: Approval) -> None:

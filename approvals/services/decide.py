@@ -19,6 +19,7 @@ from approvals.models import (
     ApprovalScope,
     ApprovalStatus,
 )
+from approvals.rules import approval_required_approvals
 from approvals.services.checks import (
     approval_assert_can_decide,
     approval_locked_for_decision,
@@ -29,6 +30,11 @@ from approvals.services.expiry import approval_expire_if_overdue
 from approvals.services.recording import approval_decision_record, approval_effect_apply
 from approvals.services.scopes import approval_scope_checked
 from approvals.services.undo import approval_undo_until
+from approvals.services.votes import (
+    approval_scope_checked_for_votes,
+    approval_vote_counts_to_approval,
+    approval_votes_reset,
+)
 
 
 def approval_approve(
@@ -40,7 +46,9 @@ def approval_approve(
     payload: Any = None,
     scope: str | None = None,
 ) -> Approval:
-    """Approves the payload whose hash the approver saw; 409 if it changed, 410 if expired."""
+    """Approves the payload whose hash the approver saw; 409 if it changed, 410 if expired.
+    Where the rules require several approvers, it is a vote until enough approved the
+    same hash (approvals.services.votes); the row stays pending until then."""
     approval_assert_can_decide(approval=approval, actor=actor)
     if approval.kind == ApprovalKind.QUESTION:
         # Approving would complete the step with no answer, past the question's schema.
@@ -54,6 +62,7 @@ def approval_approve(
     with transaction.atomic():
         locked = approval_locked_for_decision(approval)
         scope = approval_scope_checked(locked, scope)
+        approval_scope_checked_for_votes(locked, scope)
         if locked.body_hash != body_hash:
             raise AppError(
                 ErrorCode.HASH_MISMATCH,
@@ -66,6 +75,9 @@ def approval_approve(
             previous_payload = locked.payload
             locked.payload = approval_edited_payload_checked(locked, payload)
             locked.body_hash = approval_body_hash(locked.payload)
+            approval_votes_reset(locked)
+        if not approval_vote_counts_to_approval(locked, actor, reason, previous_payload):
+            return locked
         _approve_locked(locked, actor, scope, reason, previous_payload)
         if scope == ApprovalScope.BATCH:
             _approve_batch(locked, actor)
@@ -108,6 +120,8 @@ def _approve_batch(grant: Approval, actor: AbstractUser) -> None:
     for sibling in siblings:
         if sibling.expires_at <= timezone.now():
             continue  # overdue: the expiry sweep decides it, not the batch
+        if approval_required_approvals(sibling) > 1:
+            continue  # it needs its own approvers, one vote each
         _approve_locked(
             sibling, actor, ApprovalScope.BATCH, f"Approved with batch {grant.pk}.", None
         )

@@ -15,6 +15,7 @@ from approvals.hashing import approval_body_hash
 from approvals.models import Approval, ApprovalDecision, ApprovalKind
 from approvals.services.checks import approval_assert_can_decide, approval_locked_for_decision
 from approvals.services.expiry import approval_expire_if_overdue
+from approvals.services.votes import approval_votes_reset
 
 PAYLOAD_FIXED_KINDS = frozenset(
     {
@@ -75,7 +76,8 @@ def approval_edited_payload_checked(approval: Approval, payload: Any) -> Any:
 
 def approval_edit(*, approval: Approval, actor: AbstractUser, payload: Any) -> Approval:
     """An approver changes a pending payload without deciding: the new hash is recorded, and
-    an approve bound to the old one is refused (409) as stale."""
+    an approve bound to the old one is refused (409) as stale, and the votes of an M-of-N
+    approval start again."""
     approval_assert_can_decide(approval=approval, actor=actor)
     approval_expire_if_overdue(approval)
     with transaction.atomic():
@@ -87,6 +89,7 @@ def approval_edit(*, approval: Approval, actor: AbstractUser, payload: Any) -> A
         locked.payload = edited
         locked.body_hash = approval_body_hash(edited)
         locked.save(update_fields=["payload", "body_hash", "updated_at"])
+        approval_votes_reset(locked)
         ApprovalDecision.objects.create(
             approval=locked,
             action=ApprovalDecision.Action.EDIT,

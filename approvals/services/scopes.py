@@ -80,6 +80,7 @@ def approval_covered_by_session(
             risk=grant.risk,
             call_key=call_key,
             supersedes=grant,
+            rules=grant.rules,
         )
         covered.approve()
         covered.scope = ApprovalScope.SESSION

@@ -108,6 +108,7 @@ def approval_undo(*, approval: Approval, actor: AbstractUser) -> Approval:
             call_key=locked.call_key,
             dry_run=locked.dry_run,
             supersedes=locked,
+            rules=locked.rules,
         )
         note_reopened(undone=locked, reopened=reopened, actor=actor)
     return reopened

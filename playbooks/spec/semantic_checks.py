@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from approvals.risk import RISK_CLASSES, risk_rank
+from approvals.rules import SELF_APPROVAL_FORBIDDEN_RISKS
 from playbooks.spec.defaults import (
     APPROVAL_MODE_STRICTNESS,
     APPROVER_ROLE_STRICTNESS,
@@ -70,6 +71,9 @@ def spec_check_semantics(
     _check_templates(view)
     _check_tools(view)
     _check_approval_policy(view)
+    for index, step in view.steps:
+        if isinstance(step.get("approval"), dict):
+            _check_escalation(view, f"/steps/{index}/approval", step["approval"])
     _check_budget(view)
     _check_json_schemas(view)
     _check_agent_steps(view)
@@ -240,6 +244,26 @@ def _check_approval_policy(view: _SpecView) -> None:
                 "approval_policy may only tighten the defaults: "
                 f"{risk} needs approver_role {default_role!r} by default, {role!r} is looser",
             )
+        if rule.get("exclude_requester") is False and risk in SELF_APPROVAL_FORBIDDEN_RISKS:
+            view.findings.error(
+                f"/approval_policy/{risk}/exclude_requester",
+                "approval_policy may only tighten the defaults: nobody approves their own "
+                f"{risk} call, so exclude_requester cannot be false",
+            )
+        _check_escalation(view, f"/approval_policy/{risk}", rule)
+
+
+def _check_escalation(view: _SpecView, path: str, rule: dict[str, Any]) -> None:
+    """escalate_to and escalate_after_seconds make sense only together."""
+    if rule.get("escalate_to") and not rule.get("escalate_after_seconds"):
+        view.findings.error(
+            f"{path}/escalate_after_seconds",
+            "escalate_to needs escalate_after_seconds: how long to wait before escalating",
+        )
+    if rule.get("escalate_after_seconds") and not rule.get("escalate_to"):
+        view.findings.error(
+            f"{path}/escalate_to", "escalate_after_seconds needs escalate_to: whom to escalate to"
+        )
 
 
 def _check_budget(view: _SpecView) -> None:
