@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import admin
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -32,8 +33,12 @@ def awaiting_user(queryset: QuerySet[Approval], user: Any) -> QuerySet[Approval]
     """The approvals of `queryset` the user may decide now, by the rules of
     approval_assert_can_decide / approval_assert_can_answer: pending and not expired, in the
     user's organization; deciders (approvers, admins) see all of them except admin-class tool
-    calls (admins only) and promotions they requested; whoever started a run sees its
-    questions. A filter, never a loop, so counting it is one query."""
+    calls (admins only), those whose rules exclude them as the requester, and those whose
+    rules name other approvers (unless escalated to them); whoever started a run sees its
+    questions. A filter, never a loop, so counting it is one query. The named-approver lists
+    are matched by JSON containment, which only PostgreSQL has: on the embedded default's
+    SQLite the badge may count an approval whose rules name someone else (deciding it is
+    still refused)."""
     membership = user_membership(user)
     if membership is None:
         return queryset.none()
@@ -46,9 +51,25 @@ def awaiting_user(queryset: QuerySet[Approval], user: Any) -> QuerySet[Approval]
     if membership.role not in DECIDING_ROLES:
         return open_here.filter(started_question)
     decidable = ~Q(kind=ApprovalKind.PROMOTION, requested_by_id=user.pk)
+    decidable &= ~Q(rules__exclude_requester=True, requested_by_id=user.pk)
     if membership.role != Role.ADMIN:
         decidable &= ~Q(kind=ApprovalKind.TOOL_CALL, risk=RiskClass.ADMIN)
+    if connection.vendor == "postgresql":
+        decidable &= _named_in_rules(user, membership.role)
     return open_here.filter(decidable | started_question)
+
+
+def _named_in_rules(user: Any, role: str) -> Q:
+    """No approvers named, or the user named by role or username, or escalated to them."""
+
+    def named(key: str) -> Q:
+        return Q(**{f"rules__{key}__contains": [role]}) | Q(
+            **{f"rules__{key}__contains": [user.get_username()]}
+        )
+
+    anyone = Q(rules__approvers__isnull=True) | Q(rules__approvers=[])
+    escalated = Q(escalated_at__isnull=False) & named("escalate_to")
+    return anyone | named("approvers") | escalated
 
 
 def awaiting_me_url() -> str:

@@ -176,3 +176,25 @@ def test_ten_thousand_pending_render_in_bounded_queries_and_time(author, approve
     first = client.get(AWAITING_URL)
     assert _badge(first.content.decode()) == 10_000
     assert first.context["cl"].result_list[0].title == "Pending 0"  # soonest to expire
+
+
+def test_awaiting_me_follows_the_approvals_rules(author, approver, admin_user):
+    def gate(title, rules, requested_by=author):
+        return approval_create(
+            organization=author.membership.organization,
+            kind=ApprovalKind.GATE,
+            title=title,
+            payload={"t": title},
+            requested_by=requested_by,
+            rules=rules,
+        )
+
+    own = gate("own send", {"exclude_requester": True}, requested_by=approver)
+    named_admins = gate("admins only", {"approvers": ["admin"]})
+    named_ann = gate("ann only", {"approvers": [approver.get_username()]})
+    anyone = gate("anyone", {})
+    mine = set(awaiting_user(Approval.objects.all(), approver).values_list("pk", flat=True))
+    assert {named_ann.pk, anyone.pk} <= mine
+    assert own.pk not in mine and named_admins.pk not in mine
+    theirs = set(awaiting_user(Approval.objects.all(), admin_user).values_list("pk", flat=True))
+    assert {own.pk, named_admins.pk, anyone.pk} <= theirs and named_ann.pk not in theirs
