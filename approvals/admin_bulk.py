@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from agentstudio.accounts.admin import app_error_message, pretty_json
 from agentstudio.errors import AppError, ErrorCode
+from approvals.admin_review import dry_run_blocker
 from approvals.models import Approval, ApprovalStatus
 from approvals.services import approval_approve, approval_reject
 
@@ -27,12 +28,16 @@ HASH_FIELD = "body_hash_{}"
 CONFIRM_TEMPLATE = "admin/approvals/approval/bulk_confirm.html"
 
 
-def bulk_skip_reason(approval: Approval) -> str:
-    """Why a selected row is not offered for the decision; empty when it is."""
+def bulk_skip_reason(approval: Approval, *, approving: bool = False) -> str:
+    """Why a selected row is not offered for the decision; empty when it is. A call whose
+    dry run says it cannot succeed is not approved in bulk either (its page refuses it too)."""
     if approval.status != ApprovalStatus.PENDING:
         return f"already {approval.get_status_display().lower()}"
     if approval.expires_at <= timezone.now():
         return "expired"
+    blocked = dry_run_blocker(approval.dry_run) if approving else ""
+    if blocked:
+        return f"its dry run says the call cannot succeed ({blocked})"
     return ""
 
 
@@ -52,7 +57,7 @@ class BulkDecisionViews:
                 body_hash=request.POST.get(HASH_FIELD.format(approval.pk), ""),
             )
 
-        self.bulk_decide(request, queryset, approve, "Approved")
+        self.bulk_decide(request, queryset, approve, "Approved", approving=True)
         return None
 
     @admin.action(description="Reject selected approvals (one reason)", permissions=["decide"])
@@ -79,13 +84,14 @@ class BulkDecisionViews:
         verb: str,
         *,
         stop_on_reason: bool = False,
+        approving: bool = False,
     ) -> str | None:
         """Decides each row still open, reporting each skip and refusal on its own. With
         stop_on_reason, a refused reason (the same for every row) stops before any row is
         decided and is returned, for the page to ask again."""
         decided = 0
         for approval in queryset.select_related("run"):
-            skipped = bulk_skip_reason(approval)
+            skipped = bulk_skip_reason(approval, approving=approving)
             if skipped:
                 self.message_user(
                     request, f"“{approval.title}”: skipped, {skipped}.", messages.WARNING
@@ -127,7 +133,7 @@ class BulkDecisionViews:
             {
                 "approval": approval,
                 "payload": pretty_json(approval.payload),
-                "skipped": bulk_skip_reason(approval),
+                "skipped": bulk_skip_reason(approval, approving=decision == "approve"),
             }
             for approval in approvals
         ]

@@ -116,3 +116,19 @@ def test_more_than_a_page_is_refused_before_any_review(author, approver, login):
 
     assert any("at most 100" in m for m in page_messages(response))
     assert fresh(approvals[0]).status == ApprovalStatus.PENDING
+
+
+def test_a_call_whose_dry_run_cannot_succeed_is_not_approved_in_bulk(author, approver, login):
+    doomed = _gate(author, "Doomed", dry_run={"refused": "nowhere.invalid does not resolve"})
+    fine = _gate(author, "Fine", dry_run={"ok": True})
+    shown = {doomed: doomed.body_hash, fine: fine.body_hash}
+    client = login(approver)
+    review = client.post(
+        QUEUE_URL, {"action": "approve_selected", "_selected_action": [a.pk for a in shown]}
+    )
+    assert "its dry run says the call cannot succeed" in review.content.decode()
+
+    response = _confirm(client, "approve_selected", list(shown), shown)
+
+    assert (fresh(doomed).status, fresh(fine).status) == ("pending", "approved")
+    assert any("“Doomed”: skipped, its dry run says" in m for m in page_messages(response))
