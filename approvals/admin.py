@@ -37,7 +37,7 @@ from approvals.admin_inbox import (
     time_left,
 )
 from approvals.admin_payload import payload_view_html, preview_html
-from approvals.admin_review import DRAFT_SESSION_KEY, ApprovalReviewViews, dry_run_blocker
+from approvals.admin_review import DRAFT_SESSION_KEY, ApprovalReviewViews
 from approvals.admin_rules_display import decision_rules_field
 from approvals.admin_schema_form import schema_form_fields
 from approvals.context import approval_context
@@ -59,6 +59,7 @@ from approvals.services import (
     approval_in_undo_window,
     approval_payload_editable,
 )
+from approvals.services.checks import dry_run_blocker
 
 STATUS_COLOURS = {
     ApprovalStatus.PENDING: "#e65100",

@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from agentstudio.accounts.admin import app_error_message, pretty_json
 from agentstudio.errors import AppError, ErrorCode
-from approvals.admin_review import dry_run_blocker
 from approvals.models import Approval, ApprovalStatus
 from approvals.services import approval_approve, approval_reject
+from approvals.services.checks import dry_run_blocker
 
 BULK_LIMIT = 100
 CONFIRM_FIELD = "confirm"

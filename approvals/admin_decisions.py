@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from agentstudio.accounts.roles import can_decide_approvals
 from agentstudio.errors import AppError, ErrorCode
-from approvals.admin_review import DRAFT_SESSION_KEY, confirmed_edit, dry_run_refusal
+from approvals.admin_review import DRAFT_SESSION_KEY, confirmed_edit
 from approvals.models import Approval, ApprovalKind
 from approvals.services import (
     approval_answer,
@@ -46,7 +46,6 @@ class ApprovalDecisionViews:
         edited_text = request.POST.get("payload")
 
         def call() -> Approval:
-            dry_run_refusal(approval)
             payload = None
             if edited_text is not None:
                 payload = confirmed_edit(approval, edited_text, request.POST.get("edited_hash", ""))

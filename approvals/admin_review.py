@@ -19,6 +19,7 @@ from approvals.admin_display import diff_block, payload_diff_lines
 from approvals.admin_schema_form import schema_form_payload_text
 from approvals.hashing import approval_body_hash
 from approvals.models import Approval
+from approvals.services.checks import dry_run_blocker
 from approvals.services.edit import approval_edited_payload_checked
 
 DRAFT_SESSION_KEY = "approval-draft-{}"
@@ -44,32 +45,6 @@ def edited_payload(text: str) -> Any:
             f"column {error.colno}.",
             details=[{"path": "/payload", "message": "not JSON"}],
         ) from error
-
-
-def dry_run_blocker(dry_run: Any) -> str:
-    """Why the dry run says the call cannot succeed, or "" when it does not say so. The
-    tools' dry runs report it as `error` (the dry run itself failed), `ok: false`, or
-    `refused` (the HTTP dry run: the host does not resolve, or is private)."""
-    if not isinstance(dry_run, dict):
-        return ""
-    for key in ("error", "refused"):
-        value = dry_run.get(key)
-        if value:
-            return f"{key}: {value}"
-    if dry_run.get("ok") is False:
-        return str(dry_run.get("reason") or "the dry run reports ok: false")
-    return ""
-
-
-def dry_run_refusal(approval: Approval) -> None:
-    """The server's side of the disabled Approve button."""
-    blocker = dry_run_blocker(approval.dry_run)
-    if blocker:
-        raise AppError(
-            ErrorCode.VALIDATION_ERROR,
-            f"The dry run shows this call cannot succeed ({blocker}); edit or reject it.",
-            details=[{"path": "/dry_run", "message": blocker}],
-        )
 
 
 def with_fields(error: AppError) -> AppError:

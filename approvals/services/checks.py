@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractUser
 from django.utils import timezone
 
@@ -70,3 +72,30 @@ def approval_reason_checked(reason: str, *, required: bool) -> str:
             details=[{"path": "/reason", "message": "too long"}],
         )
     return reason
+
+
+def dry_run_blocker(dry_run: Any) -> str:
+    """Why the dry run says the call cannot succeed, or "" when it does not say so. The
+    tools' dry runs report it as `error` (the dry run itself failed), `ok: false`, or
+    `refused` (the HTTP dry run: the host does not resolve, or is private)."""
+    if not isinstance(dry_run, dict):
+        return ""
+    for key in ("error", "refused"):
+        value = dry_run.get(key)
+        if value:
+            return f"{key}: {value}"
+    if dry_run.get("ok") is False:
+        return str(dry_run.get("reason") or "the dry run reports ok: false")
+    return ""
+
+
+def approval_assert_dry_run_passes(approval: Approval) -> None:
+    """A payload whose dry run says the call cannot succeed is not approved as it stands
+    (in the admin, in bulk, over REST): the approver edits it or rejects it."""
+    blocker = dry_run_blocker(approval.dry_run)
+    if blocker:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            f"The dry run shows this call cannot succeed ({blocker}); edit or reject it.",
+            details=[{"path": "/dry_run", "message": blocker}],
+        )

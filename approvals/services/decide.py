@@ -22,8 +22,10 @@ from approvals.models import (
 from approvals.rules import approval_required_approvals
 from approvals.services.checks import (
     approval_assert_can_decide,
+    approval_assert_dry_run_passes,
     approval_locked_for_decision,
     approval_reason_checked,
+    dry_run_blocker,
 )
 from approvals.services.edit import approval_edited_payload_checked
 from approvals.services.expiry import approval_expire_if_overdue
@@ -71,6 +73,8 @@ def approval_approve(
                 details=[{"path": "/body_hash", "message": f"current hash is {locked.body_hash}"}],
             )
         previous_payload = None
+        if payload is None or payload == locked.payload:
+            approval_assert_dry_run_passes(locked)  # an edit may mend what the dry run found
         if payload is not None and payload != locked.payload:
             previous_payload = locked.payload
             locked.payload = approval_edited_payload_checked(locked, payload)
@@ -122,6 +126,8 @@ def _approve_batch(grant: Approval, actor: AbstractUser) -> None:
             continue  # overdue: the expiry sweep decides it, not the batch
         if approval_required_approvals(sibling) > 1:
             continue  # it needs its own approvers, one vote each
+        if dry_run_blocker(sibling.dry_run):
+            continue  # its dry run says it cannot succeed: decided on its own
         _approve_locked(
             sibling, actor, ApprovalScope.BATCH, f"Approved with batch {grant.pk}.", None
         )

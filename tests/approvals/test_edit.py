@@ -77,3 +77,25 @@ def test_only_deciders_edit_and_only_pending_approvals(
     decided = _patch(client, approval, edited)
     assert decided.status_code == 409
     assert decided.json()["error"]["code"] == "invalid_state"
+
+
+def test_a_dry_run_that_says_the_call_cannot_succeed_blocks_approving_it_as_it_stands(
+    active_playbook, author, approver, client_for
+):
+    # the rule is the service's, so the REST API keeps it as the admin does
+    _run, approval = _waiting(active_playbook, author)
+    approval.dry_run = {"dry_run": True, "refused": "nowhere.invalid does not resolve"}
+    approval.save(update_fields=["dry_run"])
+    client = client_for(approver)
+    url = f"/api/v1/approvals/{approval.pk}/approve/"
+    refused = client.post(url, {"body_hash": approval.body_hash}, format="json")
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert (error["code"], error["details"][0]["path"]) == ("validation_error", "/dry_run")
+    approval.refresh_from_db()
+    assert approval.status == "pending"
+    # an edit may mend what the dry run found: approving an edited payload goes through
+    edited = {"tool": NOTIFY, "arguments": {"value": "ship it, fixed"}}
+    mended = client.post(url, {"body_hash": approval.body_hash, "payload": edited}, format="json")
+    assert mended.status_code == 200, mended.json()
+    assert mended.json()["status"] == "approved"
