@@ -19,18 +19,13 @@ from tests.admin.test_admin_approval_detail import (
     upload_customers,
 )
 from tests.engine import tools_for_tests  # registers tools.test.notify; CALLS counts sends
+from tests.support.approvals import notify_spec
 from tests.support.browser import admin_log_in, browser_launch, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 VIEWPORT = {"width": 1366, "height": 768}
-NOTIFY_SPEC = {
-    "name": "Notify the team",
-    "tools": ["tools.test.notify"],
-    "max_risk": "external_send",
-    "steps": [{"id": "tell", "tool": "tools.test.notify", "args": {"value": "ship it"}}],
-    "approval_policy": {"external_send": {"mode": "approve", "undo_seconds": 120}},
-}
+NOTIFY_SPEC = notify_spec(name="Notify the team", undo_seconds=120)
 EDITED_RULES = {"rules": CLEANUP_RULES[:1]}
 
 

@@ -20,17 +20,12 @@ from approvals.services import approval_create, approval_reject
 from playbooks.engine.runner import Advance, run_advance
 from playbooks.runs.starting import run_start
 from tests.engine import tools_for_tests  # noqa: F401  (registers tools.test.notify)
+from tests.support.approvals import notify_spec
 
 QUEUE_URL = reverse("admin:approvals_approval_changelist")
 AWAITING_URL = QUEUE_URL + "?awaiting=me"
 NOTIFY = "tools.test.notify"
-NOTIFY_SPEC = {
-    "name": "Notify the team",
-    "tools": [NOTIFY],
-    "max_risk": "external_send",
-    "steps": [{"id": "tell", "tool": NOTIFY, "args": {"value": "ship it"}}],
-    "approval_policy": {"external_send": {"mode": "approve"}},
-}
+NOTIFY_SPEC = notify_spec(name="Notify the team")
 TEN_THOUSAND_QUERY_LIMIT = 12
 TEN_THOUSAND_SECONDS_LIMIT = 5.0
 

@@ -15,19 +15,14 @@ from playbooks.engine.runner import Advance, run_advance
 from playbooks.runs.starting import run_start
 from tests.admin.helpers import fresh
 from tests.engine import tools_for_tests  # noqa: F401  (registers tools.test.notify)
+from tests.support.approvals import notify_spec
 from tests.support.browser import admin_log_in, browser_launch, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 VIEWPORT = {"width": 1366, "height": 768}
 NOTIFY = "tools.test.notify"
-NOTIFY_SPEC = {
-    "name": "Notify the team",
-    "tools": [NOTIFY],
-    "max_risk": "external_send",
-    "steps": [{"id": "tell", "tool": NOTIFY, "args": {"value": "ship it"}}],
-    "approval_policy": {"external_send": {"mode": "approve"}},
-}
+NOTIFY_SPEC = notify_spec(name="Notify the team")
 
 
 def _approval(author, title, **fields):

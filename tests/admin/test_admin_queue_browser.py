@@ -14,19 +14,14 @@ from playbooks.engine.runner import Advance, run_advance
 from playbooks.runs.starting import run_start
 from tests.admin.helpers import fresh
 from tests.engine import tools_for_tests  # registers tools.test.notify; CALLS counts sends
+from tests.support.approvals import notify_spec
 from tests.support.browser import ARTIFACTS, admin_log_in, browser_launch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SCREENSHOT = ARTIFACTS / "approval-queue.png"
 NOTIFY = "tools.test.notify"
-NOTIFY_SPEC = {
-    "name": "Notify the team",
-    "tools": [NOTIFY],
-    "max_risk": "external_send",
-    "steps": [{"id": "tell", "tool": NOTIFY, "args": {"value": "ship it"}}],
-    "approval_policy": {"external_send": {"mode": "approve", "undo_seconds": 60}},
-}
+NOTIFY_SPEC = notify_spec(name="Notify the team", undo_seconds=60)
 EDITED_RULES = {"rules": ["merge on email", "merge on phone"]}
 
 

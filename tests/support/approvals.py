@@ -17,10 +17,10 @@ from tests.engine import tools_for_tests
 NOTIFY = "tools.test.notify"  # external_send: approve by default, 5 s undo window
 
 
-def notify_spec(**policy: Any) -> dict[str, Any]:
+def notify_spec(*, name: str = "Notify", **policy: Any) -> dict[str, Any]:
     """One step that calls NOTIFY; `policy` overrides the external_send approval rule."""
     spec: dict[str, Any] = {
-        "name": "Notify",
+        "name": name,
         "tools": [NOTIFY],
         "max_risk": "external_send",
         "steps": [{"id": "tell", "tool": NOTIFY, "args": {"value": "ship it"}}],
