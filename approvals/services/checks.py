@@ -76,14 +76,13 @@ def approval_reason_checked(reason: str, *, required: bool) -> str:
 
 def dry_run_blocker(dry_run: Any) -> str:
     """Why the dry run says the call cannot succeed, or "" when it does not say so. The
-    tools' dry runs report it as `error` (the dry run itself failed), `ok: false`, or
-    `refused` (the HTTP dry run: the host does not resolve, or is private)."""
+    tools' dry runs report it as `ok: false` or `refused` (the HTTP dry run: the host does
+    not resolve, or is private). A dry run that failed itself (`error`) says nothing about
+    the call: it is shown, and does not block."""
     if not isinstance(dry_run, dict):
         return ""
-    for key in ("error", "refused"):
-        value = dry_run.get(key)
-        if value:
-            return f"{key}: {value}"
+    if dry_run.get("refused"):
+        return f"refused: {dry_run['refused']}"
     if dry_run.get("ok") is False:
         return str(dry_run.get("reason") or "the dry run reports ok: false")
     return ""

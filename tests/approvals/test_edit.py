@@ -99,3 +99,16 @@ def test_a_dry_run_that_says_the_call_cannot_succeed_blocks_approving_it_as_it_s
     mended = client.post(url, {"body_hash": approval.body_hash, "payload": edited}, format="json")
     assert mended.status_code == 200, mended.json()
     assert mended.json()["status"] == "approved"
+
+
+def test_a_dry_run_that_failed_itself_does_not_block_the_approval(
+    active_playbook, author, approver, client_for
+):
+    _run, approval = _waiting(active_playbook, author)
+    approval.dry_run = {"dry_run": True, "error": "TypeError: the dry run broke"}
+    approval.save(update_fields=["dry_run"])
+    response = client_for(approver).post(
+        f"/api/v1/approvals/{approval.pk}/approve/", {"body_hash": approval.body_hash}
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "approved"
